@@ -1,0 +1,557 @@
+//! `mailtls_pop3`: a POP3 session handle.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::ops::ControlFlow;
+
+use super::buffer::mailtls_buffer;
+use super::capabilities::mailtls_capabilities;
+use super::listing::mailtls_pop3_listing;
+use super::options::mailtls_options;
+use super::{
+    ErrorDetail, Failure, FfiResult, Handle, MAILTLS_RESULT_NOT_CONNECTED,
+    MAILTLS_RESULT_NULL_ARGUMENT, MAILTLS_RESULT_OK, MAILTLS_RESULT_PANIC, arg_str, copy_detail,
+    copy_out, guard, mailtls_result, to_cstring, with_handle, write_out,
+};
+use crate::error::Error;
+use crate::options::{ClientOptions, sha256_hex};
+use crate::pop3::{Entry, Part, Pop3Client};
+use crate::sasl::Mechanism;
+
+/// A POP3 session. Create with mailtls_pop3_new(), connect with
+/// mailtls_pop3_connect(), free with mailtls_pop3_free().
+///
+/// Thread rules: a handle may be moved to another thread between calls,
+/// but must not be used from two threads at once. Distinct handles are
+/// independent.
+///
+/// After an error that leaves the stream in an unknown state (timeout,
+/// dropped connection, protocol violation, TLS failure, cancellation) the
+/// connection is closed without QUIT, so the server commits no deletion;
+/// later calls return MAILTLS_RESULT_NOT_CONNECTED until the next
+/// mailtls_pop3_connect(). After a server refusal (SERVER_ERROR,
+/// AUTH_FAILED) the session goes on.
+pub struct mailtls_pop3 {
+    options: ClientOptions,
+    client: Option<Pop3Client>,
+    capabilities: Option<mailtls_capabilities>,
+    peer_sha256: Option<[u8; 32]>,
+    detail: ErrorDetail,
+}
+
+impl Handle for mailtls_pop3 {
+    fn detail(&mut self) -> &mut ErrorDetail {
+        &mut self.detail
+    }
+    fn detail_ref(&self) -> &ErrorDetail {
+        &self.detail
+    }
+}
+
+impl mailtls_pop3 {
+    fn client(&mut self) -> Result<&mut Pop3Client, Error> {
+        self.client
+            .as_mut()
+            .ok_or(Error::NotConnected("call mailtls_pop3_connect first"))
+    }
+}
+
+/// A data callback: receives `len` bytes at `data` (not NUL-terminated,
+/// valid only during the call). Return 0 to go on, non-zero to cancel.
+pub type mailtls_data_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, data: *const u8, len: usize) -> c_int>;
+
+/// A per-message callback for mailtls_pop3_retr_many(): receives chunks of
+/// message `number` in order, then one call with `data` NULL and `len` 0
+/// marking the end of that message. Return 0 to go on, non-zero to cancel.
+pub type mailtls_message_callback = Option<
+    unsafe extern "C" fn(userdata: *mut c_void, number: u32, data: *const u8, len: usize) -> c_int,
+>;
+
+fn flow(rc: c_int) -> ControlFlow<()> {
+    if rc == 0 {
+        ControlFlow::Continue(())
+    } else {
+        ControlFlow::Break(())
+    }
+}
+
+/// Create a POP3 handle with a copy of `options` (NULL means defaults).
+/// Returns NULL only if memory is exhausted. Free with mailtls_pop3_free().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_new(options: *const mailtls_options) -> *mut mailtls_pop3 {
+    guard(std::ptr::null_mut(), || {
+        // SAFETY: NULL or live options.
+        let options = unsafe { options.as_ref() }
+            .map(|o| o.inner.clone())
+            .unwrap_or_default();
+        Box::into_raw(Box::new(mailtls_pop3 {
+            options,
+            client: None,
+            capabilities: None,
+            peer_sha256: None,
+            detail: ErrorDetail::default(),
+        }))
+    })
+}
+
+/// Free the handle, closing any connection without QUIT (so deletions are
+/// not committed). NULL is ignored. Must not be called twice.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_free(pop3: *mut mailtls_pop3) {
+    guard((), || {
+        if !pop3.is_null() {
+            // SAFETY: from mailtls_pop3_new, freed once.
+            drop(unsafe { Box::from_raw(pop3) });
+        }
+    })
+}
+
+/// Connect to `host` (a UTF-8 name or address) on `port` (0: 995 for
+/// MAILTLS_SECURITY_TLS, else 110), read the greeting and capabilities and
+/// secure the connection as the options say. Any previous connection of the
+/// handle is closed first. Returns RESOLVE_FAILED, CONNECT_FAILED, TIMEOUT,
+/// TLS_*, CERTIFICATE_*, STARTTLS_UNAVAILABLE, SERVER_ERROR (the greeting
+/// was negative) or PROTOCOL_ERROR on failure.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_connect(
+    pop3: *mut mailtls_pop3,
+    host: *const c_char,
+    port: u16,
+) -> mailtls_result {
+    with_handle(pop3, |h| {
+        // SAFETY: NULL or a NUL-terminated string.
+        let host = unsafe { arg_str(host, "host") }?;
+        h.client = None;
+        h.capabilities = None;
+        h.peer_sha256 = None;
+        let client = Pop3Client::connect(host, port, &h.options)?;
+        h.capabilities = Some(mailtls_capabilities::from_set(client.capabilities().set()));
+        h.peer_sha256 = client.peer_cert_sha256();
+        h.client = Some(client);
+        Ok(())
+    })
+}
+
+/// Log in with a password. `mechanism` is NULL to pick the strongest one
+/// both sides support (CRAM-MD5, PLAIN, LOGIN, APOP, USER, limited by
+/// mailtls_options_set_mechanisms()), or one of "USER", "APOP", "PLAIN",
+/// "LOGIN", "CRAM-MD5" to force it. Returns PLAINTEXT_AUTH_REFUSED (nothing
+/// sent), NO_COMMON_MECHANISM, AUTH_FAILED (see the last reply and its
+/// response code, e.g. "AUTH", "IN-USE", "LOGIN-DELAY", "SYS/TEMP"), or
+/// INVALID_ARGUMENT for CR, LF or NUL in an argument.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_login(
+    pop3: *mut mailtls_pop3,
+    user: *const c_char,
+    password: *const c_char,
+    mechanism: *const c_char,
+) -> mailtls_result {
+    with_handle(pop3, |h| {
+        // SAFETY: NUL-terminated strings or NULL.
+        let (user, password) = unsafe { (arg_str(user, "user")?, arg_str(password, "password")?) };
+        let mechanism = if mechanism.is_null() {
+            None
+        } else {
+            // SAFETY: a NUL-terminated string.
+            Some(Mechanism::from_name(unsafe {
+                arg_str(mechanism, "mechanism")
+            }?)?)
+        };
+        Ok(h.client()?.login(user, password, mechanism)?)
+    })
+}
+
+/// Log in with an OAuth 2 bearer token, using OAUTHBEARER or XOAUTH2 as the
+/// server offers. Results as mailtls_pop3_login().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_login_oauth2(
+    pop3: *mut mailtls_pop3,
+    user: *const c_char,
+    token: *const c_char,
+) -> mailtls_result {
+    with_handle(pop3, |h| {
+        // SAFETY: NUL-terminated strings or NULL.
+        let (user, token) = unsafe { (arg_str(user, "user")?, arg_str(token, "token")?) };
+        Ok(h.client()?.login_oauth2(user, token)?)
+    })
+}
+
+/// The server's capabilities (CAPA; after STLS, the ones sent over TLS).
+/// Owned by the handle: valid until the next mailtls_pop3_connect() or
+/// mailtls_pop3_free(). NULL if `pop3` is NULL or not connected yet.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_capabilities(
+    pop3: *const mailtls_pop3,
+) -> *const mailtls_capabilities {
+    guard(std::ptr::null(), || {
+        // SAFETY: NULL or a live handle.
+        unsafe { pop3.as_ref() }
+            .and_then(|h| h.capabilities.as_ref())
+            .map_or(std::ptr::null(), |c| c as *const _)
+    })
+}
+
+/// STAT: the number of messages and their total size.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_stat(
+    pop3: *mut mailtls_pop3,
+    count_out: *mut u32,
+    octets_out: *mut u64,
+) -> mailtls_result {
+    with_handle(pop3, |h| {
+        if count_out.is_null() || octets_out.is_null() {
+            return Err(Failure::Null("count_out or octets_out"));
+        }
+        let (count, octets) = h.client()?.stat()?;
+        // SAFETY: checked non-NULL; the caller provides writable outputs.
+        unsafe {
+            count_out.write(count);
+            octets_out.write(octets);
+        }
+        Ok(())
+    })
+}
+
+fn listing_call(
+    pop3: *mut mailtls_pop3,
+    listing_out: *mut *mut mailtls_pop3_listing,
+    fetch: impl FnOnce(&mut Pop3Client) -> Result<Vec<Entry>, Error>,
+) -> mailtls_result {
+    with_handle(pop3, |h| {
+        if listing_out.is_null() {
+            return Err(Failure::Null("listing_out"));
+        }
+        let entries = fetch(h.client()?)?;
+        // SAFETY: checked non-NULL.
+        unsafe {
+            write_out(
+                listing_out,
+                mailtls_pop3_listing::from_entries(entries),
+                "listing_out",
+            )
+        }
+    })
+}
+
+/// LIST: every message's number and size. On success `*listing_out` gets a
+/// listing the caller frees with mailtls_pop3_listing_free().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_list(
+    pop3: *mut mailtls_pop3,
+    listing_out: *mut *mut mailtls_pop3_listing,
+) -> mailtls_result {
+    listing_call(pop3, listing_out, |c| {
+        Ok(c.list()?
+            .into_iter()
+            .map(|(number, octets)| Entry {
+                number,
+                octets: Some(octets),
+                uid: None,
+            })
+            .collect())
+    })
+}
+
+/// UIDL: every message's number and unique id. Ownership as
+/// mailtls_pop3_list().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_uidl(
+    pop3: *mut mailtls_pop3,
+    listing_out: *mut *mut mailtls_pop3_listing,
+) -> mailtls_result {
+    listing_call(pop3, listing_out, |c| {
+        Ok(c.uidl()?
+            .into_iter()
+            .map(|(number, uid)| Entry {
+                number,
+                octets: None,
+                uid: Some(uid),
+            })
+            .collect())
+    })
+}
+
+/// UIDL and LIST in one listing (numbers, sizes and unique ids), sent
+/// together when the server supports pipelining. Ownership as
+/// mailtls_pop3_list().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_list_uidl(
+    pop3: *mut mailtls_pop3,
+    listing_out: *mut *mut mailtls_pop3_listing,
+) -> mailtls_result {
+    listing_call(pop3, listing_out, |c| c.list_uidl())
+}
+
+/// LIST for one message: its size. SERVER_ERROR if there is no such
+/// message.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_list_one(
+    pop3: *mut mailtls_pop3,
+    number: u32,
+    octets_out: *mut u64,
+) -> mailtls_result {
+    with_handle(pop3, |h| {
+        if octets_out.is_null() {
+            return Err(Failure::Null("octets_out"));
+        }
+        let octets = h.client()?.list_one(number)?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(octets_out, octets, "octets_out") }
+    })
+}
+
+/// UIDL for one message: its unique id copied into `buf` as a
+/// NUL-terminated string (buffer rules as mailtls_pop3_last_error(); 71
+/// bytes always suffice).
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_uidl_one(
+    pop3: *mut mailtls_pop3,
+    number: u32,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> mailtls_result {
+    let mut copied = MAILTLS_RESULT_OK;
+    let r = with_handle(pop3, |h| {
+        if buf.is_null() {
+            return Err(Failure::Null("buf"));
+        }
+        let uid = to_cstring(h.client()?.uidl_one(number)?);
+        // SAFETY: caller's buffer contract.
+        copied = unsafe { copy_out(&uid, buf, buf_len, len_out) };
+        Ok(())
+    });
+    if r == MAILTLS_RESULT_OK { copied } else { r }
+}
+
+fn data_sink(
+    callback: unsafe extern "C" fn(*mut c_void, *const u8, usize) -> c_int,
+    userdata: *mut c_void,
+) -> impl FnMut(&[u8]) -> ControlFlow<()> {
+    // SAFETY: the caller's callback with its own userdata.
+    move |chunk| flow(unsafe { callback(userdata, chunk.as_ptr(), chunk.len()) })
+}
+
+/// RETR: stream message `number` to `callback` in chunks, dot-unstuffed and
+/// byte-exact (CRLF line ends as the server sent them). A callback that
+/// returns non-zero cancels with MAILTLS_RESULT_CANCELLED and the
+/// connection is closed without QUIT (deletions are not committed).
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_retr(
+    pop3: *mut mailtls_pop3,
+    number: u32,
+    callback: mailtls_data_callback,
+    userdata: *mut c_void,
+) -> mailtls_result {
+    with_handle(pop3, |h| {
+        let callback = callback.ok_or(Failure::Null("callback"))?;
+        Ok(h.client()?
+            .retr(number, &mut data_sink(callback, userdata))?)
+    })
+}
+
+/// TOP: the headers and the first `lines` body lines of message `number`,
+/// streamed as mailtls_pop3_retr() does.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_top(
+    pop3: *mut mailtls_pop3,
+    number: u32,
+    lines: u32,
+    callback: mailtls_data_callback,
+    userdata: *mut c_void,
+) -> mailtls_result {
+    with_handle(pop3, |h| {
+        let callback = callback.ok_or(Failure::Null("callback"))?;
+        Ok(h.client()?
+            .top(number, lines, &mut data_sink(callback, userdata))?)
+    })
+}
+
+/// RETR into memory: on success `*buffer_out` gets the whole message, which
+/// the caller frees with mailtls_buffer_free(). A message over the
+/// options' max_message_bytes gives MESSAGE_TOO_LARGE (and closes the
+/// connection, as a cancellation does).
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_retr_bytes(
+    pop3: *mut mailtls_pop3,
+    number: u32,
+    buffer_out: *mut *mut mailtls_buffer,
+) -> mailtls_result {
+    with_handle(pop3, |h| {
+        if buffer_out.is_null() {
+            return Err(Failure::Null("buffer_out"));
+        }
+        let bytes = h.client()?.retr_to_vec(number)?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(buffer_out, mailtls_buffer::into_raw(bytes), "buffer_out") }
+    })
+}
+
+/// RETR into the file at `path` (UTF-8), created or replaced. The message
+/// is written to a temporary file in the same directory and renamed into
+/// place only when complete; on failure no file is left behind. FILE_ERROR
+/// if the file cannot be written.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_retr_to_file(
+    pop3: *mut mailtls_pop3,
+    number: u32,
+    path: *const c_char,
+) -> mailtls_result {
+    with_handle(pop3, |h| {
+        // SAFETY: NULL or a NUL-terminated string.
+        let path = unsafe { arg_str(path, "path") }?;
+        Ok(h.client()?
+            .retr_to_file(number, std::path::Path::new(path))?)
+    })
+}
+
+fn numbers_arg<'a>(numbers: *const u32, count: usize) -> FfiResult<&'a [u32]> {
+    if count == 0 {
+        return Ok(&[]);
+    }
+    if numbers.is_null() {
+        return Err(Failure::Null("numbers"));
+    }
+    // SAFETY: the caller passes `count` readable numbers.
+    Ok(unsafe { std::slice::from_raw_parts(numbers, count) })
+}
+
+/// RETR for `count` messages (the array is read during the call), in that
+/// order, pipelined when the server supports it: the fast way to download
+/// many messages. `callback` gets each message's chunks and then its end
+/// marker (see mailtls_message_callback). A negative reply stops the run
+/// with SERVER_ERROR naming the message (messages before it were delivered
+/// whole); cancelling behaves as in mailtls_pop3_retr().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_retr_many(
+    pop3: *mut mailtls_pop3,
+    numbers: *const u32,
+    count: usize,
+    callback: mailtls_message_callback,
+    userdata: *mut c_void,
+) -> mailtls_result {
+    with_handle(pop3, |h| {
+        let callback = callback.ok_or(Failure::Null("callback"))?;
+        let numbers = numbers_arg(numbers, count)?;
+        let mut sink = |number: u32, part: Part<'_>| {
+            let (data, len) = match part {
+                Part::Data(chunk) => (chunk.as_ptr(), chunk.len()),
+                Part::End => (std::ptr::null(), 0),
+            };
+            // SAFETY: the caller's callback with its own userdata.
+            flow(unsafe { callback(userdata, number, data, len) })
+        };
+        Ok(h.client()?.retr_many(numbers, &mut sink)?)
+    })
+}
+
+/// DELE: mark message `number` deleted. QUIT commits; RSET undoes.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_dele(pop3: *mut mailtls_pop3, number: u32) -> mailtls_result {
+    with_handle(pop3, |h| Ok(h.client()?.dele(number)?))
+}
+
+/// DELE for `count` messages, pipelined when the server supports it. Stops
+/// at the first refusal (SERVER_ERROR naming the message); the messages
+/// before it stay marked.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_dele_many(
+    pop3: *mut mailtls_pop3,
+    numbers: *const u32,
+    count: usize,
+) -> mailtls_result {
+    with_handle(pop3, |h| {
+        let numbers = numbers_arg(numbers, count)?;
+        Ok(h.client()?.dele_many(numbers)?)
+    })
+}
+
+/// RSET: unmark all messages marked deleted in this session.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_rset(pop3: *mut mailtls_pop3) -> mailtls_result {
+    with_handle(pop3, |h| Ok(h.client()?.rset()?))
+}
+
+/// NOOP: keep the session alive.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_noop(pop3: *mut mailtls_pop3) -> mailtls_result {
+    with_handle(pop3, |h| Ok(h.client()?.noop()?))
+}
+
+/// QUIT: end the session; the server removes messages marked deleted. The
+/// connection is closed whatever the result (SERVER_ERROR means the server
+/// could not remove some). The handle can connect again.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_quit(pop3: *mut mailtls_pop3) -> mailtls_result {
+    with_handle(pop3, |h| {
+        let r = h.client()?.quit();
+        h.client = None;
+        Ok(r?)
+    })
+}
+
+/// The SHA-256 fingerprint of the server certificate of the current or last
+/// connection, as 64 lowercase hex digits without colons, copied into
+/// `buf` (rules as mailtls_pop3_last_error(); 65 bytes suffice).
+/// NOT_CONNECTED if no TLS connection was made.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_peer_cert_sha256(
+    pop3: *const mailtls_pop3,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> mailtls_result {
+    guard(MAILTLS_RESULT_PANIC, || {
+        // SAFETY: NULL or a live handle.
+        let Some(h) = (unsafe { pop3.as_ref() }) else {
+            return MAILTLS_RESULT_NULL_ARGUMENT;
+        };
+        let Some(digest) = h.peer_sha256 else {
+            return MAILTLS_RESULT_NOT_CONNECTED;
+        };
+        // SAFETY: caller's buffer contract.
+        unsafe { copy_out(&to_cstring(sha256_hex(&digest)), buf, buf_len, len_out) }
+    })
+}
+
+/// Copy the message of the last failed call on this handle into `buf` as a
+/// NUL-terminated string; "" if the last call succeeded. If `len_out` is
+/// not NULL it gets the full length (without NUL). Returns BUFFER_TOO_SMALL
+/// when truncated (what fits is still written and terminated). Messages
+/// never contain passwords or tokens.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_last_error(
+    pop3: *const mailtls_pop3,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> mailtls_result {
+    copy_detail(pop3, ErrorDetail::message, buf, buf_len, len_out)
+}
+
+/// Copy the server reply line of the last failed call (e.g. "-ERR [AUTH]
+/// Invalid credentials"); "" if the failure carried none. Buffer rules as
+/// mailtls_pop3_last_error().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_last_reply(
+    pop3: *const mailtls_pop3,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> mailtls_result {
+    copy_detail(pop3, ErrorDetail::reply, buf, buf_len, len_out)
+}
+
+/// Copy the RFC 2449/3206 response code of the last failed call's reply,
+/// upper case without brackets (e.g. "AUTH", "SYS/TEMP", "SYS/PERM",
+/// "IN-USE", "LOGIN-DELAY"); "" if none. Buffer rules as
+/// mailtls_pop3_last_error().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_last_response_code(
+    pop3: *const mailtls_pop3,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> mailtls_result {
+    copy_detail(pop3, ErrorDetail::response_code, buf, buf_len, len_out)
+}

@@ -1,0 +1,154 @@
+//! Connection options shared by the POP3 and SMTP clients.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::sasl::Mechanism;
+use crate::trace::Tracer;
+
+/// How the connection is secured. Nothing ever falls back to a weaker mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Security {
+    /// The legacy "server requires a secure connection" checkbox: implicit
+    /// TLS on the protocol's implicit-TLS port (995, 465), required
+    /// STARTTLS/STLS on any other port.
+    #[default]
+    Auto,
+    /// TLS from the first byte (POP3S, SMTPS).
+    Tls,
+    /// Plain connection upgraded with STLS/STARTTLS; failing if the server
+    /// does not offer it.
+    StartTls,
+    /// No encryption at all.
+    None,
+}
+
+/// The oldest TLS version the client accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsVersion {
+    #[default]
+    Tls12,
+    Tls13,
+}
+
+impl TlsVersion {
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsVersion::Tls12 => "TLS 1.2",
+            TlsVersion::Tls13 => "TLS 1.3",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    pub min_version: TlsVersion,
+    /// Extra trusted roots, already parsed from PEM, as DER.
+    pub extra_roots_der: Vec<Vec<u8>>,
+    /// Accept exactly this server certificate (SHA-256 of its DER), whoever
+    /// signed it and whatever names it carries.
+    pub pin_sha256: Option<[u8; 32]>,
+    /// Accept any certificate. Named to be noticed in review.
+    pub danger_accept_invalid_certs: bool,
+}
+
+impl TlsOptions {
+    /// Add every certificate of a PEM bundle as a trusted root.
+    pub fn add_ca_pem(&mut self, pem: &[u8]) -> Result<()> {
+        let certs = native_tls::Certificate::stack_from_pem(pem).map_err(|e| {
+            Error::InvalidArgument(format!("CA certificates are not valid PEM: {e}"))
+        })?;
+        if certs.is_empty() {
+            return Err(Error::InvalidArgument(
+                "no certificate found in the CA PEM data".into(),
+            ));
+        }
+        for cert in certs {
+            let der = cert
+                .to_der()
+                .map_err(|e| Error::InvalidArgument(format!("CA certificate unreadable: {e}")))?;
+            self.extra_roots_der.push(der);
+        }
+        Ok(())
+    }
+
+    pub fn add_ca_file(&mut self, path: &std::path::Path) -> Result<()> {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::InvalidArgument(format!("cannot read CA file {}: {e}", path.display()))
+        })?;
+        self.add_ca_pem(&pem)
+    }
+
+    /// Set the pin from hex, with or without colons, any case.
+    pub fn set_pin_sha256_hex(&mut self, hex: &str) -> Result<()> {
+        self.pin_sha256 = Some(parse_sha256_hex(hex)?);
+        Ok(())
+    }
+}
+
+pub fn parse_sha256_hex(hex: &str) -> Result<[u8; 32]> {
+    let digits: Vec<u8> = hex.bytes().filter(|b| *b != b':').collect();
+    let bad =
+        || Error::InvalidArgument("a SHA-256 fingerprint is 64 hex digits (colons allowed)".into());
+    if digits.len() != 64 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in digits.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).map_err(|_| bad())?;
+        out[i] = u8::from_str_radix(s, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+pub fn sha256_hex(digest: &[u8; 32]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default cap on a message held whole in memory; streaming has no cap.
+pub(crate) const DEFAULT_MAX_MESSAGE_BYTES: u64 = 256 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub security: Security,
+    pub tls: TlsOptions,
+    pub connect_timeout: Duration,
+    pub io_timeout: Duration,
+    /// Mechanisms `login` may choose from; `None` means all.
+    pub allowed_mechanisms: Option<Vec<Mechanism>>,
+    /// Permit credentials on a connection without TLS.
+    pub allow_plaintext_auth: bool,
+    /// Ask for UTF-8 mode (POP3 UTF8, RFC 6856) when the server offers it.
+    pub utf8: bool,
+    /// Largest message returned whole in memory (streaming is unlimited).
+    pub max_message_bytes: u64,
+    pub tracer: Tracer,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            security: Security::Auto,
+            tls: TlsOptions::default(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            io_timeout: DEFAULT_IO_TIMEOUT,
+            allowed_mechanisms: None,
+            allow_plaintext_auth: false,
+            utf8: false,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            tracer: Tracer::default(),
+        }
+    }
+}
+
+/// Reject what would let an argument change the command it is part of.
+pub fn check_arg(what: &str, value: &str) -> Result<()> {
+    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(Error::InvalidArgument(format!(
+            "{what} contains a line break or NUL"
+        )));
+    }
+    Ok(())
+}

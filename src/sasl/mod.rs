@@ -1,0 +1,279 @@
+//! Authentication mechanisms and the SASL client side (RFC 4422), shared by
+//! POP3 and SMTP. Only bytes are produced here; the protocols add their own
+//! framing (base64 and "+ " or "334 ").
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, KeyInit, Mac};
+use md5::{Digest, Md5};
+
+use crate::error::{Error, Result};
+
+/// An authentication method. `User` and `Apop` are POP3's own (not SASL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mechanism {
+    User,
+    Apop,
+    Plain,
+    Login,
+    CramMd5,
+    XOAuth2,
+    OAuthBearer,
+}
+
+impl Mechanism {
+    /// Password mechanisms, strongest first: challenge-response ones never
+    /// reveal the password, even to a server that is not who it claims to be.
+    pub const PASSWORD_PREFERENCE: [Mechanism; 5] = [
+        Mechanism::CramMd5,
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::Apop,
+        Mechanism::User,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::User => "USER",
+            Mechanism::Apop => "APOP",
+            Mechanism::Plain => "PLAIN",
+            Mechanism::Login => "LOGIN",
+            Mechanism::CramMd5 => "CRAM-MD5",
+            Mechanism::XOAuth2 => "XOAUTH2",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Result<Mechanism> {
+        let all = [
+            Mechanism::User,
+            Mechanism::Apop,
+            Mechanism::Plain,
+            Mechanism::Login,
+            Mechanism::CramMd5,
+            Mechanism::XOAuth2,
+            Mechanism::OAuthBearer,
+        ];
+        all.into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "unknown mechanism {name:?} (known: USER, APOP, PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER)"
+                ))
+            })
+    }
+
+    /// Parse a list such as "PLAIN LOGIN" or "plain,cram-md5".
+    pub fn parse_list(list: &str) -> Result<Vec<Mechanism>> {
+        list.split([' ', ',', '\t'])
+            .filter(|s| !s.is_empty())
+            .map(Mechanism::from_name)
+            .collect()
+    }
+
+    pub fn is_sasl(self) -> bool {
+        !matches!(self, Mechanism::User | Mechanism::Apop)
+    }
+
+    pub fn is_oauth(self) -> bool {
+        matches!(self, Mechanism::XOAuth2 | Mechanism::OAuthBearer)
+    }
+}
+
+/// What a SASL exchange authenticates with. `secret` is a password or an
+/// OAuth 2 bearer token.
+pub struct Credentials<'a> {
+    pub user: &'a str,
+    pub secret: &'a str,
+}
+
+/// The client side of one SASL exchange.
+pub struct SaslClient<'a> {
+    mechanism: Mechanism,
+    creds: Credentials<'a>,
+    step: u32,
+}
+
+impl<'a> SaslClient<'a> {
+    pub fn new(mechanism: Mechanism, creds: Credentials<'a>) -> Result<Self> {
+        if !mechanism.is_sasl() {
+            return Err(Error::InvalidArgument(format!(
+                "{} is not a SASL mechanism",
+                mechanism.name()
+            )));
+        }
+        Ok(SaslClient {
+            mechanism,
+            creds,
+            step: 0,
+        })
+    }
+
+    /// The response sent with the AUTH command itself, for mechanisms where
+    /// the client speaks first.
+    pub fn initial_response(&mut self) -> Option<Vec<u8>> {
+        let r = match self.mechanism {
+            Mechanism::Plain => Some(self.plain()),
+            Mechanism::XOAuth2 => Some(self.xoauth2()),
+            Mechanism::OAuthBearer => Some(self.oauthbearer()),
+            _ => None,
+        };
+        if r.is_some() {
+            self.step = 1;
+        }
+        r
+    }
+
+    /// Answer one server challenge (already base64-decoded).
+    pub fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>> {
+        let step = self.step;
+        self.step += 1;
+        match (self.mechanism, step) {
+            (Mechanism::Plain, 0) => Ok(self.plain()),
+            (Mechanism::XOAuth2, 0) => Ok(self.xoauth2()),
+            (Mechanism::OAuthBearer, 0) => Ok(self.oauthbearer()),
+            // After a failed OAuth exchange the server sends an error
+            // description (JSON) and expects a dummy reply before its final
+            // negative answer (RFC 7628 section 3.2.3; Google's XOAUTH2).
+            (Mechanism::XOAuth2, _) => Ok(Vec::new()),
+            (Mechanism::OAuthBearer, _) => Ok(vec![0x01]),
+            (Mechanism::Login, 0) => Ok(self.creds.user.as_bytes().to_vec()),
+            (Mechanism::Login, 1) => Ok(self.creds.secret.as_bytes().to_vec()),
+            (Mechanism::CramMd5, 0) => Ok(cram_md5(self.creds.user, self.creds.secret, challenge)),
+            _ => Err(Error::Protocol(format!(
+                "unexpected extra challenge in {} authentication",
+                self.mechanism.name()
+            ))),
+        }
+    }
+
+    fn plain(&self) -> Vec<u8> {
+        // authzid (empty) NUL authcid NUL password
+        let mut v = Vec::with_capacity(self.creds.user.len() + self.creds.secret.len() + 2);
+        v.push(0);
+        v.extend_from_slice(self.creds.user.as_bytes());
+        v.push(0);
+        v.extend_from_slice(self.creds.secret.as_bytes());
+        v
+    }
+
+    fn xoauth2(&self) -> Vec<u8> {
+        format!(
+            "user={}\x01auth=Bearer {}\x01\x01",
+            self.creds.user, self.creds.secret
+        )
+        .into_bytes()
+    }
+
+    fn oauthbearer(&self) -> Vec<u8> {
+        // RFC 7628: gs2 header with the authzid, then kvpairs.
+        format!(
+            "n,a={},\x01auth=Bearer {}\x01\x01",
+            escape_saslname(self.creds.user),
+            self.creds.secret
+        )
+        .into_bytes()
+    }
+}
+
+/// RFC 5801 saslname escaping: ',' and '=' become "=2C" and "=3D".
+fn escape_saslname(s: &str) -> String {
+    s.replace('=', "=3D").replace(',', "=2C")
+}
+
+/// RFC 2195: user SP hex(HMAC-MD5(password, challenge)).
+pub fn cram_md5(user: &str, password: &str, challenge: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<Md5> as KeyInit>::new_from_slice(password.as_bytes())
+        .expect("HMAC accepts any key length");
+    mac.update(challenge);
+    let digest = mac.finalize().into_bytes();
+    let mut out = format!("{user} ").into_bytes();
+    out.extend(hex_lower(&digest).into_bytes());
+    out
+}
+
+/// RFC 1939 APOP digest: hex(MD5(timestamp password)).
+pub fn apop_digest(timestamp: &str, password: &str) -> String {
+    let mut md5 = Md5::new();
+    md5.update(timestamp.as_bytes());
+    md5.update(password.as_bytes());
+    hex_lower(&md5.finalize())
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn encode(data: &[u8]) -> String {
+    BASE64.encode(data)
+}
+
+pub fn decode(text: &[u8]) -> Result<Vec<u8>> {
+    BASE64
+        .decode(text.trim_ascii())
+        .map_err(|_| Error::Protocol("the server's SASL challenge is not valid base64".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cram_md5_matches_rfc_2195_example() {
+        let challenge = b"<1896.697170952@postoffice.reston.mci.net>";
+        let r = cram_md5("tim", "tanstaaftanstaaf", challenge);
+        assert_eq!(r, b"tim b913a602c7eda7a495b4e6e7334d3890".to_vec());
+    }
+
+    #[test]
+    fn apop_matches_rfc_1939_example() {
+        assert_eq!(
+            apop_digest("<1896.697170952@dbc.mtview.ca.us>", "tanstaaf"),
+            "c4c9334bac560ecc979e58001b3e22fb"
+        );
+    }
+
+    #[test]
+    fn plain_and_oauth_initial_responses() {
+        let creds = || Credentials {
+            user: "u=,x",
+            secret: "p",
+        };
+        let mut plain = SaslClient::new(Mechanism::Plain, creds()).unwrap();
+        assert_eq!(plain.initial_response().unwrap(), b"\0u=,x\0p".to_vec());
+        let mut bearer = SaslClient::new(Mechanism::OAuthBearer, creds()).unwrap();
+        assert_eq!(
+            bearer.initial_response().unwrap(),
+            b"n,a=u=3D=2Cx,\x01auth=Bearer p\x01\x01".to_vec()
+        );
+        assert_eq!(
+            bearer.respond(b"{\"status\":\"invalid_token\"}").unwrap(),
+            vec![1]
+        );
+    }
+
+    #[test]
+    fn login_answers_user_then_password_then_refuses() {
+        let mut login = SaslClient::new(
+            Mechanism::Login,
+            Credentials {
+                user: "u",
+                secret: "p",
+            },
+        )
+        .unwrap();
+        assert!(login.initial_response().is_none());
+        assert_eq!(login.respond(b"Username:").unwrap(), b"u");
+        assert_eq!(login.respond(b"Password:").unwrap(), b"p");
+        assert!(login.respond(b"?").is_err());
+    }
+
+    #[test]
+    fn mechanism_lists_parse() {
+        assert_eq!(
+            Mechanism::parse_list("plain, CRAM-MD5 user").unwrap(),
+            vec![Mechanism::Plain, Mechanism::CramMd5, Mechanism::User]
+        );
+        assert!(Mechanism::parse_list("PLAIN NTLM").is_err());
+    }
+}

@@ -1,0 +1,148 @@
+//! TLS on top of a connected TCP stream, with the platform's TLS library.
+
+use std::net::TcpStream;
+
+use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::options::{TlsOptions, TlsVersion, sha256_hex};
+
+pub(crate) struct Established {
+    pub stream: TlsStream<TcpStream>,
+    pub peer_sha256: Option<[u8; 32]>,
+}
+
+fn connector(opts: &TlsOptions) -> Result<TlsConnector> {
+    let mut builder = TlsConnector::builder();
+    // native-tls would accept TLS 1.0 by default.
+    builder.min_protocol_version(Some(match opts.min_version {
+        TlsVersion::Tls12 => Protocol::Tlsv12,
+        TlsVersion::Tls13 => Protocol::Tlsv13,
+    }));
+    for der in &opts.extra_roots_der {
+        let cert =
+            Certificate::from_der(der).map_err(|e| Error::Tls(format!("CA certificate: {e}")))?;
+        builder.add_root_certificate(cert);
+    }
+    // A pin replaces chain and name checks with an exact match on the
+    // certificate, checked right after the handshake and before any byte of
+    // the protocol is sent.
+    if opts.danger_accept_invalid_certs || opts.pin_sha256.is_some() {
+        builder.danger_accept_invalid_certs(true);
+        builder.danger_accept_invalid_hostnames(true);
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))
+}
+
+/// Run the TLS handshake over `tcp` and check the pin, if any.
+pub(crate) fn handshake(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result<Established> {
+    let connector = connector(opts)?;
+    let stream = match connector.connect(host, tcp) {
+        Ok(s) => s,
+        // The socket is blocking with timeouts, so "would block" is a timeout.
+        Err(HandshakeError::WouldBlock(_)) => {
+            return Err(Error::Timeout(
+                "no answer from the server during the TLS handshake".into(),
+            ));
+        }
+        Err(HandshakeError::Failure(e)) => {
+            return Err(classify(host, opts.min_version, &e.to_string()));
+        }
+    };
+    let peer_sha256 = match stream.peer_certificate() {
+        Ok(Some(cert)) => {
+            let der = cert
+                .to_der()
+                .map_err(|e| Error::Tls(format!("peer certificate: {e}")))?;
+            Some(Sha256::digest(&der).into())
+        }
+        _ => None,
+    };
+    if let Some(expected) = opts.pin_sha256 {
+        if peer_sha256 != Some(expected) {
+            return Err(Error::CertificatePinMismatch {
+                expected: sha256_hex(&expected),
+                actual: peer_sha256
+                    .map(|d| sha256_hex(&d))
+                    .unwrap_or_else(|| "none".into()),
+            });
+        }
+    }
+    Ok(Established {
+        stream,
+        peer_sha256,
+    })
+}
+
+/// Sort a handshake failure into what the user can act on. The TLS libraries
+/// only give text, so this reads the text of OpenSSL, SChannel and
+/// Security.framework; anything unrecognised stays a plain TLS error.
+fn classify(host: &str, min: TlsVersion, detail: &str) -> Error {
+    let lower = detail.to_ascii_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
+    if has(&[
+        "hostname mismatch",
+        "ip address mismatch",
+        "cn name does not match",
+        "host name mismatch",
+    ]) {
+        Error::CertificateHostMismatch {
+            host: host.to_string(),
+            detail: detail.to_string(),
+        }
+    } else if has(&[
+        "certificate verify failed",
+        "certificate chain",
+        "not trusted",
+        "untrusted",
+        "self-signed",
+        "self signed",
+        "certificate has expired",
+        "unknown ca",
+    ]) {
+        Error::CertificateUntrusted(detail.to_string())
+    } else if has(&[
+        "unsupported protocol",
+        "wrong version number",
+        "protocol version",
+        "no protocols available",
+        "tlsv1 alert protocol version",
+    ]) {
+        Error::TlsVersion {
+            required: min.name(),
+            detail: detail.to_string(),
+        }
+    } else {
+        Error::Tls(detail.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openssl_failures_are_sorted() {
+        let host = |s| classify("h", TlsVersion::Tls12, s);
+        assert!(matches!(
+            host(
+                "error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:ssl/statem/statem_clnt.c:1889: (Hostname mismatch)"
+            ),
+            Error::CertificateHostMismatch { .. }
+        ));
+        assert!(matches!(
+            host(
+                "error:0A000086:SSL routines::certificate verify failed: (unable to get local issuer certificate)"
+            ),
+            Error::CertificateUntrusted(_)
+        ));
+        assert!(matches!(
+            host("error:0A000102:SSL routines::unsupported protocol"),
+            Error::TlsVersion { .. }
+        ));
+        assert!(matches!(host("something else"), Error::Tls(_)));
+    }
+}
