@@ -97,6 +97,7 @@ pub(crate) fn with_handle<H: Handle>(
     let Some(handle) = (unsafe { ptr.as_mut() }) else {
         return MAILTLS_RESULT_NULL_ARGUMENT;
     };
+    *handle.detail() = ErrorDetail::default();
     match catch_unwind(AssertUnwindSafe(|| body(&mut *handle))) {
         Ok(Ok(())) => MAILTLS_RESULT_OK,
         Ok(Err(failure)) => {

@@ -95,7 +95,15 @@ impl Pop3Client {
     }
 
     fn read_greeting(&mut self) -> Result<()> {
-        match self.conn.read_line(parse_status)?? {
+        let status = self.conn.read_line(parse_status).map_err(|e| match e {
+            // A server that waits for us to speak first is usually an
+            // implicit-TLS port reached with STLS or no security.
+            Error::Timeout(_) if !self.conn.is_tls() => Error::Timeout(
+                "no greeting from the server; if this port expects TLS from the start, use security TLS".into(),
+            ),
+            e => e,
+        })?;
+        match status? {
             Status::Ok(text) => {
                 self.apop_timestamp = capa::apop_timestamp(&text);
                 self.greeting = text;
