@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, as README gives it: installs what it needs, starts
+# Dovecot on 127.0.0.1 with a throwaway CA, runs the Rust, C and Python tests
+# against it, and stops exactly the servers it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tests/install-deps.sh
+
+state=$(mktemp -d /tmp/mailtls-test.XXXXXX)
+cleanup() {
+    bash tests/servers/dovecot.sh stop "$state" || true
+    rm -rf "$state"
+}
+trap cleanup EXIT
+bash tests/servers/dovecot.sh start "$state" >/dev/null
+# shellcheck disable=SC1091
+. "$state/env.sh"
+
+echo "== Rust: unit, fake-server, Dovecot and header tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --locked --no-fail-fast
+else
+    cargo test --locked --no-fail-fast
+fi
+
+# The C and Python tests load the library the Rust tests just built.
+cargo build --locked --lib
+export MAILTLS_LIBRARY="$PWD/target/debug/libmailtls.so"
+
+echo "== C: tests/c under valgrind and sanitizers"
+bash tests/c/run.sh
+
+echo "== Python: bindings/python/tests"
+python3 -m pytest -q bindings/python/tests
