@@ -587,3 +587,75 @@ fn in_memory_retrieval_stops_at_the_limit() {
     );
     server.finish();
 }
+
+#[test]
+fn utf8_is_requested_only_when_offered_and_wanted() {
+    let server = FakeServer::start(vec![
+        send(GREETING),
+        Step::Expect("CAPA"),
+        send("+OK\r\nUSER\r\nUTF8 USER\r\n.\r\n"),
+        Step::Expect("UTF8"),
+        send("+OK UTF8 enabled\r\n"),
+        Step::Expect("USER jürgen"),
+        send("+OK\r\n"),
+        Step::Expect("PASS"),
+        send("+OK\r\n"),
+    ]);
+    let mut opts = plain_options();
+    opts.utf8 = true;
+    let mut client = Pop3Client::connect("127.0.0.1", server.port, &opts).unwrap();
+    assert!(client.utf8_active());
+    client.login("jürgen", "p", None).unwrap();
+    server.finish();
+
+    // Not wanted: no UTF8 command even though it is offered.
+    let server = FakeServer::start(vec![
+        send(GREETING),
+        Step::Expect("CAPA"),
+        send("+OK\r\nUSER\r\nUTF8\r\n.\r\n"),
+        Step::ExpectEof,
+    ]);
+    let client = connect(&server).unwrap();
+    assert!(!client.utf8_active());
+    drop(client);
+    server.finish();
+}
+
+#[test]
+fn oauthbearer_is_preferred_for_tokens() {
+    let server = FakeServer::start(vec![
+        send(GREETING),
+        Step::Expect("CAPA"),
+        send("+OK\r\nSASL XOAUTH2 OAUTHBEARER\r\n.\r\n"),
+        // n,a=u,^Aauth=Bearer tok^A^A
+        Step::Expect("AUTH OAUTHBEARER bixhPXUsAWF1dGg9QmVhcmVyIHRvawEB"),
+        send("+OK\r\n"),
+    ]);
+    let mut client = connect(&server).unwrap();
+    client.login_oauth2("u", "tok").unwrap();
+    assert!(client.is_authenticated());
+    server.finish();
+}
+
+#[test]
+fn an_initial_response_too_long_for_the_command_line_waits_for_the_challenge() {
+    let token = "t".repeat(400);
+    let expected =
+        mailtls::sasl::encode(format!("user=u\x01auth=Bearer {token}\x01\x01").as_bytes());
+    let server = FakeServer::start(vec![
+        send(GREETING),
+        Step::Expect("CAPA"),
+        send("+OK\r\nSASL XOAUTH2\r\n.\r\n"),
+        Step::Expect("AUTH XOAUTH2"),
+        send("+ \r\n"),
+        Step::Skip,
+        send("+OK\r\n"),
+    ]);
+    connect(&server).unwrap().login_oauth2("u", &token).unwrap();
+    let lines = server.finish();
+    assert_eq!(
+        lines[1], "AUTH XOAUTH2",
+        "RFC 5034 limits the AUTH line to 255 octets"
+    );
+    assert_eq!(lines[2], expected);
+}

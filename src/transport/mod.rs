@@ -5,6 +5,7 @@ mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
 
 use native_tls::TlsStream;
 
@@ -61,34 +62,12 @@ impl Connection {
                 reason: "no addresses".into(),
             });
         }
-        let mut last_err = None;
-        let mut tcp = None;
-        for addr in &addrs {
-            tracer.info(format!("connecting to {addr}"));
-            match TcpStream::connect_timeout(addr, opts.connect_timeout) {
-                Ok(s) => {
-                    tcp = Some(s);
-                    break;
-                }
-                Err(e) => {
-                    tracer.info(format!("{addr}: {e}"));
-                    last_err = Some(if e.kind() == std::io::ErrorKind::TimedOut {
-                        format!(
-                            "{addr}: no answer within {} s",
-                            opts.connect_timeout.as_secs_f64()
-                        )
-                    } else {
-                        format!("{addr}: {e}")
-                    });
-                }
-            }
-        }
-        let Some(tcp) = tcp else {
-            return Err(Error::Connect {
+        let tcp = connect_any(&addrs, opts.connect_timeout, &tracer).map_err(|reason| {
+            Error::Connect {
                 target: format!("{host} port {port}"),
-                reason: last_err.unwrap_or_default(),
-            });
-        };
+                reason,
+            }
+        })?;
         let _ = tcp.set_nodelay(true);
         tcp.set_read_timeout(Some(opts.io_timeout))
             .map_err(|e| Error::Io(e.to_string()))?;
@@ -283,6 +262,31 @@ impl Drop for Connection {
     }
 }
 
+/// Try each address in turn (IPv4 and IPv6 alike) and keep the first that
+/// accepts; the error names what happened to each.
+fn connect_any(
+    addrs: &[SocketAddr],
+    timeout: Duration,
+    tracer: &Tracer,
+) -> std::result::Result<TcpStream, String> {
+    let mut failures = Vec::new();
+    for addr in addrs {
+        tracer.info(format!("connecting to {addr}"));
+        match TcpStream::connect_timeout(addr, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                failures.push(format!(
+                    "{addr}: no answer within {} s",
+                    timeout.as_secs_f64()
+                ));
+            }
+            Err(e) => failures.push(format!("{addr}: {e}")),
+        }
+        tracer.info(failures.last().map(String::as_str).unwrap_or_default());
+    }
+    Err(failures.join("; "))
+}
+
 fn validate_host(host: &str) -> Result<()> {
     if host.is_empty() {
         return Err(Error::InvalidArgument("the host name is empty".into()));
@@ -296,4 +300,33 @@ fn validate_host(host: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_address_is_tried_until_one_accepts() {
+        // A port that refuses (bound, then closed) followed by one that listens.
+        let refused = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap();
+        let stream =
+            connect_any(&[refused, open], Duration::from_secs(2), &Tracer::default()).unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), open);
+        let err = connect_any(&[refused], Duration::from_secs(2), &Tracer::default()).unwrap_err();
+        assert!(err.contains(&refused.to_string()), "{err}");
+    }
+
+    #[test]
+    fn host_names_with_controls_are_refused() {
+        assert!(validate_host("").is_err());
+        assert!(validate_host("mail.example.org\r\nQUIT").is_err());
+        assert!(validate_host("a b").is_err());
+        assert!(validate_host("mail.example.org").is_ok());
+    }
 }
