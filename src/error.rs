@@ -81,12 +81,24 @@ pub enum Error {
     Protocol(String),
     #[error("a reply line from the server is longer than {0} bytes")]
     ReplyTooLong(usize),
+    #[error("every recipient was refused: {}", summarize_refusals(.0))]
+    RecipientsRefused(Vec<crate::smtp::RecipientResult>),
+    #[error("{0}")]
+    SmtpUtf8Unavailable(String),
     #[error("the message is larger than the limit of {limit} bytes")]
     MessageTooLarge { limit: u64 },
     #[error("cancelled by the callback")]
     Cancelled,
     #[error("local file error: {0}")]
     LocalFile(String),
+}
+
+fn summarize_refusals(results: &[crate::smtp::RecipientResult]) -> String {
+    let parts: Vec<String> = results
+        .iter()
+        .map(|r| format!("{}: {}", r.address, r.reply.to_server_reply().text))
+        .collect();
+    parts.join("; ")
 }
 
 impl Error {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod options;
 pub mod pop3;
 pub mod sasl;
+pub mod smtp;
 pub mod trace;
 pub mod transport;
 

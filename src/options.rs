@@ -124,6 +124,8 @@ pub struct ClientOptions {
     pub utf8: bool,
     /// Largest message returned whole in memory (streaming is unlimited).
     pub max_message_bytes: u64,
+    /// The name SMTP's EHLO gives for this host; `None`: this host's name.
+    pub client_name: Option<String>,
     pub tracer: Tracer,
 }
 
@@ -138,6 +140,7 @@ impl Default for ClientOptions {
             allow_plaintext_auth: false,
             utf8: false,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            client_name: None,
             tracer: Tracer::default(),
         }
     }

@@ -83,9 +83,17 @@ pub const MAILTLS_RESULT_AUTH_FAILED: mailtls_result = 402;
 /// reply.
 pub const MAILTLS_RESULT_SERVER_ERROR: mailtls_result = 500;
 
-/// The message is larger than the limit (the in-memory limit for
-/// whole-message conveniences).
+/// The message is larger than a limit: the server's SIZE (checked before
+/// any byte is sent), or the in-memory limit of the whole-message
+/// conveniences.
 pub const MAILTLS_RESULT_MESSAGE_TOO_LARGE: mailtls_result = 501;
+
+/// Every recipient of the message was refused; nothing was sent. The
+/// per-recipient replies are in the send results.
+pub const MAILTLS_RESULT_RECIPIENTS_REFUSED: mailtls_result = 502;
+
+/// An address is not ASCII and the server does not offer SMTPUTF8.
+pub const MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE: mailtls_result = 503;
 
 /// The server sent something that breaks the protocol.
 pub const MAILTLS_RESULT_PROTOCOL_ERROR: mailtls_result = 600;
@@ -123,6 +131,8 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
         Error::AuthFailed(_) => MAILTLS_RESULT_AUTH_FAILED,
         Error::Server(_) => MAILTLS_RESULT_SERVER_ERROR,
         Error::MessageTooLarge { .. } => MAILTLS_RESULT_MESSAGE_TOO_LARGE,
+        Error::RecipientsRefused(_) => MAILTLS_RESULT_RECIPIENTS_REFUSED,
+        Error::SmtpUtf8Unavailable(_) => MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE,
         Error::Protocol(_) => MAILTLS_RESULT_PROTOCOL_ERROR,
         Error::ReplyTooLong(_) => MAILTLS_RESULT_REPLY_TOO_LONG,
         Error::Cancelled => MAILTLS_RESULT_CANCELLED,
@@ -159,6 +169,10 @@ fn describe(code: mailtls_result) -> &'static str {
         MAILTLS_RESULT_AUTH_FAILED => "authentication failed\0",
         MAILTLS_RESULT_SERVER_ERROR => "the server refused the command\0",
         MAILTLS_RESULT_MESSAGE_TOO_LARGE => "the message is too large\0",
+        MAILTLS_RESULT_RECIPIENTS_REFUSED => "every recipient was refused\0",
+        MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE => {
+            "the server does not offer SMTPUTF8 for non-ASCII addresses\0"
+        }
         MAILTLS_RESULT_PROTOCOL_ERROR => "the server broke the protocol\0",
         MAILTLS_RESULT_REPLY_TOO_LONG => "a reply line from the server is too long\0",
         MAILTLS_RESULT_CANCELLED => "cancelled by a callback\0",

@@ -1,0 +1,850 @@
+//! Blocking SMTP submission client (RFC 5321, 3207, 4954, 8314, 1870, 6152,
+//! 2920, 6531, 3461, 2034).
+
+mod data;
+pub mod envelope;
+mod extensions;
+mod reply;
+
+use std::io::Read;
+
+pub use envelope::Envelope;
+pub use extensions::Extensions;
+pub use reply::Reply;
+
+use crate::error::{Error, Result};
+use crate::options::{ClientOptions, Security, check_arg};
+use crate::sasl::{self, Credentials, Mechanism, SaslClient};
+use crate::transport::Connection;
+use data::DataEncoder;
+
+pub(crate) const SUBMISSION_PORT: u16 = 587;
+pub(crate) const SMTPS_PORT: u16 = 465;
+
+/// Message bytes are handed to the socket in writes of about this size.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// The server's answer to one RCPT TO.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientResult {
+    pub address: String,
+    pub accepted: bool,
+    pub reply: Reply,
+}
+
+/// Delivery status notification requests (RFC 3461), sent only when the
+/// server announces DSN.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dsn {
+    /// NOTIFY: "NEVER" or a comma-separated list of SUCCESS, FAILURE, DELAY.
+    pub notify: Option<String>,
+    /// RET: "FULL" or "HDRS".
+    pub ret: Option<String>,
+    /// ENVID: an identifier of this message, returned in the reports.
+    pub envid: Option<String>,
+    /// Send ORCPT=rfc822;<address> with each recipient.
+    pub orcpt: bool,
+}
+
+impl Dsn {
+    fn validate(&self) -> Result<()> {
+        if let Some(notify) = &self.notify {
+            let words: Vec<String> = notify
+                .split(',')
+                .map(|w| w.trim().to_ascii_uppercase())
+                .collect();
+            let known = words
+                .iter()
+                .all(|w| matches!(w.as_str(), "SUCCESS" | "FAILURE" | "DELAY" | "NEVER"));
+            if !known || (words.len() > 1 && words.iter().any(|w| w == "NEVER")) {
+                return Err(Error::InvalidArgument(
+                    "DSN NOTIFY is NEVER or a list of SUCCESS, FAILURE, DELAY".into(),
+                ));
+            }
+        }
+        if let Some(ret) = &self.ret {
+            if !ret.eq_ignore_ascii_case("FULL") && !ret.eq_ignore_ascii_case("HDRS") {
+                return Err(Error::InvalidArgument("DSN RET is FULL or HDRS".into()));
+            }
+        }
+        if let Some(envid) = &self.envid {
+            if envid.is_empty() || envid.len() > 100 || !envid.is_ascii() {
+                return Err(Error::InvalidArgument(
+                    "DSN ENVID is 1 to 100 ASCII characters".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A message to send, read from `reader`. `size` (when known) lets a
+/// message over the server's SIZE limit fail before any byte is sent;
+/// `eight_bit` says whether it has bytes over 127 (unknown: BODY=8BITMIME
+/// is declared whenever the server offers it).
+pub struct MessageSource<'a> {
+    pub reader: &'a mut dyn Read,
+    pub size: Option<u64>,
+    pub eight_bit: Option<bool>,
+}
+
+impl<'a> MessageSource<'a> {
+    pub fn from_bytes(bytes: &'a mut &[u8]) -> MessageSource<'a> {
+        let size = Some(bytes.len() as u64);
+        let eight_bit = Some(!bytes.is_ascii());
+        MessageSource {
+            reader: bytes,
+            size,
+            eight_bit,
+        }
+    }
+}
+
+pub struct SmtpClient {
+    conn: Connection,
+    opts: ClientOptions,
+    client_name: String,
+    ext: Extensions,
+    greeting: Reply,
+    authenticated: bool,
+    /// A transaction was left open by a failure: RSET before the next one.
+    needs_rset: bool,
+}
+
+impl SmtpClient {
+    /// Connect, read the greeting, say EHLO and secure the connection as
+    /// `opts.security` says. `port` 0 means the mode's default (465 for
+    /// implicit TLS, 587 otherwise).
+    pub fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<SmtpClient> {
+        let security = match (opts.security, port) {
+            (Security::Auto, SMTPS_PORT) => Security::Tls,
+            (Security::Auto, _) => Security::StartTls,
+            (s, _) => s,
+        };
+        let port = match port {
+            0 if security == Security::Tls => SMTPS_PORT,
+            0 => SUBMISSION_PORT,
+            p => p,
+        };
+        let client_name = match &opts.client_name {
+            Some(name) => validate_client_name(name)?,
+            None => default_client_name(),
+        };
+        let conn = Connection::open(host, port, security == Security::Tls, opts)?;
+        let mut client = SmtpClient {
+            conn,
+            opts: opts.clone(),
+            client_name,
+            ext: Extensions::default(),
+            greeting: Reply {
+                code: 0,
+                enhanced: None,
+                lines: Vec::new(),
+            },
+            authenticated: false,
+            needs_rset: false,
+        };
+        client.read_greeting()?;
+        client.hello()?;
+        if security == Security::StartTls {
+            client.starttls()?;
+        }
+        Ok(client)
+    }
+
+    fn read_greeting(&mut self) -> Result<()> {
+        let reply = self.read_reply().map_err(|e| match e {
+            Error::Timeout(_) if !self.conn.is_tls() => Error::Timeout(
+                "no greeting from the server; if this port expects TLS from the start, use security TLS".into(),
+            ),
+            e => e,
+        })?;
+        match reply.code {
+            220 => {
+                self.greeting = reply;
+                Ok(())
+            }
+            _ => Err(reply.into_error()),
+        }
+    }
+
+    /// EHLO, or HELO when the server refuses EHLO.
+    fn hello(&mut self) -> Result<()> {
+        let ehlo = format!("EHLO {}", self.client_name);
+        self.conn.send_command(ehlo.as_bytes(), None)?;
+        let reply = self.read_reply()?;
+        if reply.code == 250 {
+            self.ext = Extensions::from_ehlo_lines(&reply.lines);
+            return Ok(());
+        }
+        if !(500..=504).contains(&reply.code) && reply.code != 550 {
+            return Err(reply.into_error());
+        }
+        let helo = format!("HELO {}", self.client_name);
+        self.conn.send_command(helo.as_bytes(), None)?;
+        let reply = self.read_reply()?;
+        if reply.code != 250 {
+            return Err(reply.into_error());
+        }
+        self.ext = Extensions::default();
+        Ok(())
+    }
+
+    fn starttls(&mut self) -> Result<()> {
+        if !self.ext.starttls() {
+            let detail = if self.ext.ehlo {
+                "it is not among the EHLO extensions"
+            } else {
+                "the server refused EHLO"
+            };
+            return Err(Error::StartTlsUnavailable {
+                command: "STARTTLS",
+                detail: detail.into(),
+            });
+        }
+        self.conn.send_command(b"STARTTLS", None)?;
+        let reply = self.read_reply()?;
+        if reply.code != 220 {
+            return Err(Error::StartTlsUnavailable {
+                command: "STARTTLS",
+                detail: reply.to_server_reply().text,
+            });
+        }
+        self.conn.start_tls(&self.opts)?;
+        // RFC 3207: forget what was learned in clear and ask again.
+        self.ext = Extensions::default();
+        self.hello()
+    }
+
+    // ---- state ----
+
+    pub fn extensions(&self) -> &Extensions {
+        &self.ext
+    }
+    pub fn greeting(&self) -> &Reply {
+        &self.greeting
+    }
+    pub fn client_name(&self) -> &str {
+        &self.client_name
+    }
+    pub fn is_tls(&self) -> bool {
+        self.conn.is_tls()
+    }
+    pub fn is_open(&self) -> bool {
+        self.conn.is_open()
+    }
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+    pub fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
+        self.conn.peer_sha256()
+    }
+
+    // ---- authentication ----
+
+    /// AUTH with a password: `mechanism`, or the strongest one both sides
+    /// support. A mechanism the server turns down as such (504, 534, or a
+    /// refusal before any credential was sent) makes it try the next one; a
+    /// refusal of the credentials is reported at once.
+    pub fn login(
+        &mut self,
+        user: &str,
+        password: &str,
+        mechanism: Option<Mechanism>,
+    ) -> Result<()> {
+        let r = (|| {
+            self.check_can_authenticate(user, password)?;
+            let candidates: Vec<Mechanism> = match mechanism {
+                Some(m) if m.is_oauth() => {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} takes a token: use login_oauth2",
+                        m.name()
+                    )));
+                }
+                Some(m) if !m.is_sasl() => {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} is a POP3 mechanism",
+                        m.name()
+                    )));
+                }
+                Some(m) => vec![m],
+                None => Mechanism::PASSWORD_PREFERENCE
+                    .into_iter()
+                    .filter(|m| m.is_sasl() && self.allowed(*m) && self.ext.auth(*m))
+                    .collect(),
+            };
+            self.authenticate_first_that_works(&candidates, user, password)
+        })();
+        self.after(r)
+    }
+
+    /// AUTH with an OAuth 2 bearer token (OAUTHBEARER, else XOAUTH2).
+    pub fn login_oauth2(&mut self, user: &str, token: &str) -> Result<()> {
+        let r = (|| {
+            self.check_can_authenticate(user, token)?;
+            let candidates: Vec<Mechanism> = [Mechanism::OAuthBearer, Mechanism::XOAuth2]
+                .into_iter()
+                .filter(|m| self.allowed(*m) && self.ext.auth(*m))
+                .collect();
+            self.authenticate_first_that_works(&candidates, user, token)
+        })();
+        self.after(r)
+    }
+
+    fn check_can_authenticate(&self, user: &str, secret: &str) -> Result<()> {
+        self.ensure_open()?;
+        if self.authenticated {
+            return Err(Error::InvalidArgument("already logged in".into()));
+        }
+        if user.is_empty() {
+            return Err(Error::InvalidArgument("the user name is empty".into()));
+        }
+        check_arg("the user name", user)?;
+        check_arg("the password or token", secret)?;
+        if !self.conn.is_tls() && !self.opts.allow_plaintext_auth {
+            return Err(Error::PlaintextAuthRefused);
+        }
+        Ok(())
+    }
+
+    fn allowed(&self, m: Mechanism) -> bool {
+        self.opts
+            .allowed_mechanisms
+            .as_ref()
+            .is_none_or(|list| list.contains(&m))
+    }
+
+    fn authenticate_first_that_works(
+        &mut self,
+        candidates: &[Mechanism],
+        user: &str,
+        secret: &str,
+    ) -> Result<()> {
+        if candidates.is_empty() {
+            let offered = self.ext.auth_mechanisms().join(" ");
+            return Err(Error::NoCommonMechanism(if offered.is_empty() {
+                "the server offers no AUTH here (it may require STARTTLS first)".into()
+            } else {
+                format!("the server offers {offered}")
+            }));
+        }
+        let mut last = None;
+        for &mechanism in candidates {
+            match self.sasl(mechanism, user, secret) {
+                Ok(()) => {
+                    self.authenticated = true;
+                    return Ok(());
+                }
+                Err(SaslFailure::MechanismRefused(reply)) => {
+                    self.conn.tracer().info(format!(
+                        "{} turned down; trying the next mechanism",
+                        mechanism.name()
+                    ));
+                    last = Some(reply);
+                }
+                Err(SaslFailure::Fatal(e)) => return Err(e),
+            }
+        }
+        Err(Error::AuthFailed(
+            last.expect("at least one candidate was tried")
+                .to_server_reply(),
+        ))
+    }
+
+    fn sasl(
+        &mut self,
+        mechanism: Mechanism,
+        user: &str,
+        secret: &str,
+    ) -> std::result::Result<(), SaslFailure> {
+        self.conn
+            .tracer()
+            .info(format!("authenticating with {}", mechanism.name()));
+        let mut client = SaslClient::new(mechanism, Credentials { user, secret })?;
+        let mut cmd = format!("AUTH {}", mechanism.name()).into_bytes();
+        let secret_from = cmd.len() + 1;
+        let mut credentials_sent = false;
+        if let Some(ir) = client.initial_response() {
+            cmd.push(b' ');
+            cmd.extend_from_slice(
+                if ir.is_empty() {
+                    "=".to_string()
+                } else {
+                    sasl::encode(&ir)
+                }
+                .as_bytes(),
+            );
+            credentials_sent = true;
+        }
+        self.conn.send_command(&cmd, Some(secret_from))?;
+        loop {
+            let reply = self.read_reply()?;
+            match reply.code {
+                235 => return Ok(()),
+                334 => {
+                    let challenge =
+                        sasl::decode(reply.lines.first().map_or(&b""[..], |l| l.as_bytes()))?;
+                    let response = client.respond(&challenge)?;
+                    self.conn
+                        .send_command(sasl::encode(&response).as_bytes(), Some(0))?;
+                    credentials_sent = true;
+                }
+                504 | 534 => return Err(SaslFailure::MechanismRefused(reply)),
+                _ if !credentials_sent && reply.code >= 500 => {
+                    return Err(SaslFailure::MechanismRefused(reply));
+                }
+                _ => {
+                    return Err(SaslFailure::Fatal(Error::AuthFailed(
+                        reply.to_server_reply(),
+                    )));
+                }
+            }
+        }
+    }
+
+    // ---- sending ----
+
+    /// Send one message to `recipients`. Returns each recipient's reply;
+    /// the message goes to the accepted ones. Fails with
+    /// [`Error::RecipientsRefused`] when every recipient is refused (the
+    /// message content is then not sent).
+    pub fn send(
+        &mut self,
+        from: &str,
+        recipients: &[&str],
+        mut source: MessageSource<'_>,
+        dsn: Option<&Dsn>,
+    ) -> Result<Vec<RecipientResult>> {
+        let r = self.send_inner(from, recipients, &mut source, dsn);
+        self.after(r)
+    }
+
+    /// Send a whole RFC 5322 message, the envelope taken from its headers
+    /// (see [`envelope::derive`]); Bcc lines are not sent.
+    pub fn send_message(
+        &mut self,
+        message: &[u8],
+        dsn: Option<&Dsn>,
+    ) -> Result<Vec<RecipientResult>> {
+        let (envelope, stripped) = envelope::derive(message)?;
+        let recipients: Vec<&str> = envelope.recipients.iter().map(String::as_str).collect();
+        let mut bytes = stripped.as_slice();
+        self.send(
+            &envelope.from,
+            &recipients,
+            MessageSource::from_bytes(&mut bytes),
+            dsn,
+        )
+    }
+
+    fn send_inner(
+        &mut self,
+        from: &str,
+        recipients: &[&str],
+        source: &mut MessageSource<'_>,
+        dsn: Option<&Dsn>,
+    ) -> Result<Vec<RecipientResult>> {
+        self.ensure_open()?;
+        check_address("the sender", from, true)?;
+        if recipients.is_empty() {
+            return Err(Error::InvalidArgument("no recipients".into()));
+        }
+        for r in recipients {
+            check_address("a recipient", r, false)?;
+        }
+        if let Some(dsn) = dsn {
+            dsn.validate()?;
+        }
+        let needs_utf8 = !from.is_ascii() || recipients.iter().any(|r| !r.is_ascii());
+        if needs_utf8 && !self.ext.smtputf8() {
+            return Err(Error::SmtpUtf8Unavailable(
+                "an address is not ASCII and the server does not offer SMTPUTF8".into(),
+            ));
+        }
+        if let (Some(size), Some(limit)) = (source.size, self.ext.size()) {
+            if limit > 0 && size > limit {
+                return Err(Error::MessageTooLarge { limit });
+            }
+        }
+        let dsn = dsn.filter(|_| self.ext.dsn());
+
+        // The envelope: MAIL, each RCPT and DATA, in one write when the
+        // server pipelines.
+        let mut mail = format!("MAIL FROM:<{from}>");
+        if let (Some(size), Some(_)) = (source.size, self.ext.size()) {
+            mail.push_str(&format!(" SIZE={size}"));
+        }
+        if self.ext.eight_bit_mime() && source.eight_bit != Some(false) {
+            mail.push_str(" BODY=8BITMIME");
+        }
+        if needs_utf8 {
+            mail.push_str(" SMTPUTF8");
+        }
+        if let Some(dsn) = dsn {
+            if let Some(ret) = &dsn.ret {
+                mail.push_str(&format!(" RET={}", ret.to_ascii_uppercase()));
+            }
+            if let Some(envid) = &dsn.envid {
+                mail.push_str(&format!(" ENVID={}", xtext(envid)));
+            }
+        }
+        let rcpt_lines: Vec<String> = recipients
+            .iter()
+            .map(|r| {
+                let mut line = format!("RCPT TO:<{r}>");
+                if let Some(dsn) = dsn {
+                    if let Some(notify) = &dsn.notify {
+                        line.push_str(&format!(
+                            " NOTIFY={}",
+                            notify.to_ascii_uppercase().replace(' ', "")
+                        ));
+                    }
+                    if dsn.orcpt {
+                        let kind = if r.is_ascii() { "rfc822" } else { "utf-8" };
+                        line.push_str(&format!(" ORCPT={kind};{}", xtext(r)));
+                    }
+                }
+                line
+            })
+            .collect();
+
+        let pipelining = self.ext.pipelining();
+        let rset_first = std::mem::take(&mut self.needs_rset);
+        if rset_first {
+            self.conn.queue_command(b"RSET", None)?;
+            if !pipelining {
+                self.conn.flush()?;
+                self.expect_code(250)?;
+            }
+        }
+        self.conn.queue_command(mail.as_bytes(), None)?;
+        if !pipelining {
+            self.conn.flush()?;
+        }
+        let mut results = Vec::with_capacity(recipients.len());
+        if pipelining {
+            for line in &rcpt_lines {
+                self.conn.queue_command(line.as_bytes(), None)?;
+            }
+            self.conn.queue_command(b"DATA", None)?;
+            self.conn.flush()?;
+            if rset_first {
+                self.expect_code(250)?;
+            }
+        }
+        let mail_reply = self.read_reply()?;
+        let mail_ok = mail_reply.code == 250;
+        if !pipelining && !mail_ok {
+            return Err(mail_reply.into_error());
+        }
+        for (line, address) in rcpt_lines.iter().zip(recipients) {
+            if !pipelining {
+                self.conn.send_command(line.as_bytes(), None)?;
+            }
+            let reply = self.read_reply()?;
+            results.push(RecipientResult {
+                address: address.to_string(),
+                accepted: reply.code / 100 == 2,
+                reply,
+            });
+        }
+        let any_accepted = results.iter().any(|r| r.accepted);
+        if !pipelining && mail_ok && any_accepted {
+            self.conn.send_command(b"DATA", None)?;
+        }
+        let data_reply = if pipelining || any_accepted {
+            Some(self.read_reply()?)
+        } else {
+            None
+        };
+        let go_ahead = data_reply.as_ref().is_some_and(|r| r.code == 354);
+
+        if !mail_ok || !any_accepted {
+            if go_ahead {
+                // The server accepted DATA without a recipient: end it with
+                // an empty message rather than send the content to nobody.
+                self.conn.send_command(b".", None)?;
+                self.read_reply()?;
+            }
+            self.needs_rset = true;
+            if !mail_ok {
+                return Err(mail_reply.into_error());
+            }
+            return Err(Error::RecipientsRefused(results));
+        }
+        let data_reply = data_reply.expect("DATA was sent");
+        if !go_ahead {
+            self.needs_rset = true;
+            return Err(data_reply.into_error());
+        }
+
+        self.write_content(source)?;
+        let final_reply = self.read_reply()?;
+        if final_reply.code != 250 {
+            // The server ended the transaction with its refusal.
+            return Err(final_reply.into_error());
+        }
+        Ok(results)
+    }
+
+    /// Stream the message through the DATA encoder and the terminating dot.
+    fn write_content(&mut self, source: &mut MessageSource<'_>) -> Result<()> {
+        let mut encoder = DataEncoder::new();
+        let mut input = vec![0u8; WRITE_CHUNK];
+        let mut out = Vec::with_capacity(WRITE_CHUNK + WRITE_CHUNK / 8);
+        loop {
+            let n = match source.reader.read(&mut input) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(source_error(e)),
+            };
+            encoder.encode(&input[..n], &mut out);
+            self.conn.queue_raw(&out);
+            out.clear();
+            self.conn.flush()?;
+        }
+        encoder.finish(&mut out);
+        self.conn.queue_raw(&out);
+        self.conn.flush()
+    }
+
+    pub fn noop(&mut self) -> Result<()> {
+        let r = (|| {
+            self.ensure_open()?;
+            self.conn.send_command(b"NOOP", None)?;
+            self.expect_code(250).map(drop)
+        })();
+        self.after(r)
+    }
+
+    /// RSET: abandon any transaction in progress.
+    pub fn rset(&mut self) -> Result<()> {
+        let r = (|| {
+            self.ensure_open()?;
+            self.conn.send_command(b"RSET", None)?;
+            self.expect_code(250)?;
+            self.needs_rset = false;
+            Ok(())
+        })();
+        self.after(r)
+    }
+
+    /// QUIT and close the connection (closed whatever the answer).
+    pub fn quit(&mut self) -> Result<()> {
+        let r = (|| {
+            self.ensure_open()?;
+            self.conn.send_command(b"QUIT", None)?;
+            self.expect_code(221).map(drop)
+        })();
+        self.conn.close();
+        r
+    }
+
+    pub fn close(&mut self) {
+        self.conn.close();
+    }
+
+    // ---- plumbing ----
+
+    fn after<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            // 421: the server is closing the connection (RFC 5321 3.8).
+            let closing = e.reply().is_some_and(|reply| reply.status == Some(421));
+            if e.breaks_connection() || closing {
+                self.conn.close();
+            }
+        }
+        r
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.conn.is_open() {
+            Ok(())
+        } else {
+            Err(Error::NotConnected("the connection is closed"))
+        }
+    }
+
+    fn read_reply(&mut self) -> Result<Reply> {
+        reply::read_reply(&mut self.conn, self.ext.enhanced_status_codes())
+    }
+
+    fn expect_code(&mut self, code: u16) -> Result<Reply> {
+        let reply = self.read_reply()?;
+        if reply.code == code {
+            Ok(reply)
+        } else {
+            Err(reply.into_error())
+        }
+    }
+}
+
+enum SaslFailure {
+    /// The server turned the mechanism itself down: try another.
+    MechanismRefused(Reply),
+    Fatal(Error),
+}
+
+impl From<Error> for SaslFailure {
+    fn from(e: Error) -> Self {
+        SaslFailure::Fatal(e)
+    }
+}
+
+fn source_error(e: std::io::Error) -> Error {
+    let cancelled = e
+        .get_ref()
+        .is_some_and(|inner| inner.is::<SourceCancelled>());
+    if cancelled {
+        Error::Cancelled
+    } else {
+        Error::LocalFile(format!("reading the message: {e}"))
+    }
+}
+
+/// The error a message source returns (wrapped in an `io::Error`) to
+/// cancel the transfer; the send then fails with [`Error::Cancelled`].
+#[derive(Debug)]
+pub struct SourceCancelled;
+
+impl std::fmt::Display for SourceCancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cancelled by the message source")
+    }
+}
+
+impl std::error::Error for SourceCancelled {}
+
+/// Mailbox syntax is the server's business; we only refuse what could
+/// break out of the command: line breaks, NUL, angle brackets, spaces.
+fn check_address(what: &str, address: &str, may_be_empty: bool) -> Result<()> {
+    check_arg(what, address)?;
+    if address.is_empty() && !may_be_empty {
+        return Err(Error::InvalidArgument(format!("{what} is empty")));
+    }
+    if address
+        .chars()
+        .any(|c| c == '<' || c == '>' || c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::InvalidArgument(format!(
+            "{what} {address:?} contains spaces, controls or angle brackets"
+        )));
+    }
+    Ok(())
+}
+
+/// RFC 3461 xtext: "+", "=" and characters outside 33..126 as "+XX".
+fn xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (33..=126).contains(&b) && b != b'+' && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
+}
+
+fn validate_client_name(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "the client name {name:?} is not a host name or address literal"
+        )))
+    }
+}
+
+/// This host's name when it is a valid domain, else "localhost": never
+/// empty or invalid, which servers may refuse.
+fn default_client_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is writable for its length.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let name = if rc == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        String::new()
+    };
+    let valid = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if valid { name } else { "localhost".to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xtext_encodes_specials() {
+        assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
+        assert_eq!(xtext("user@example.org"), "user@example.org");
+    }
+
+    #[test]
+    fn addresses_cannot_break_out_of_the_command() {
+        assert!(check_address("r", "a@b.org", false).is_ok());
+        assert!(check_address("s", "", true).is_ok());
+        assert!(check_address("r", "", false).is_err());
+        for bad in [
+            "a@b.org>\r\nRCPT TO:<c@d.org",
+            "a b@c.org",
+            "a@b.org> SIZE=1",
+            "a\0@b",
+        ] {
+            assert!(check_address("r", bad, false).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn client_names_are_valid() {
+        assert!(!default_client_name().is_empty());
+        assert!(validate_client_name("mail.example.org").is_ok());
+        assert!(validate_client_name("[127.0.0.1]").is_ok());
+        assert!(validate_client_name("bad name").is_err());
+        assert!(validate_client_name("").is_err());
+    }
+
+    #[test]
+    fn dsn_is_validated() {
+        let ok = Dsn {
+            notify: Some("success,failure".into()),
+            ret: Some("hdrs".into()),
+            envid: Some("x1".into()),
+            orcpt: true,
+        };
+        assert!(ok.validate().is_ok());
+        assert!(
+            Dsn {
+                notify: Some("NEVER,SUCCESS".into()),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Dsn {
+                ret: Some("ALL".into()),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}
