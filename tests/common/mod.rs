@@ -26,6 +26,9 @@ pub enum Step {
     Expect(&'static str),
     /// Read one line, whatever it is.
     Skip,
+    /// Read a DATA body up to its terminating "." line and record it, raw
+    /// (CRLF kept, still dot-stuffed), as one entry.
+    ReadData,
     /// Check that the client sends nothing more and closes (reads EOF).
     ExpectEof,
     /// Check that no byte arrives within this time.
@@ -95,6 +98,24 @@ fn run_script(stream: TcpStream, script: Vec<Step>) -> Result<Vec<String>, Strin
                 seen.push(line);
             }
             Step::Skip => seen.push(read_line(&mut reader)?),
+            Step::ReadData => {
+                let mut data = Vec::new();
+                loop {
+                    let mut line = Vec::new();
+                    if reader
+                        .read_until(b'\n', &mut line)
+                        .map_err(|e| e.to_string())?
+                        == 0
+                    {
+                        return Err("the client closed the connection during DATA".into());
+                    }
+                    if line == b".\r\n" {
+                        break;
+                    }
+                    data.extend_from_slice(&line);
+                }
+                seen.push(String::from_utf8_lossy(&data).into_owned());
+            }
             Step::ExpectEof => {
                 let mut rest = Vec::new();
                 reader.read_to_end(&mut rest).map_err(|e| e.to_string())?;

@@ -1,0 +1,518 @@
+//! SMTP against a scripted fake server: refusals, drops, stalls, malformed
+//! replies and pipelining that a real server will not produce on demand.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{FakeServer, Step, plain_options, recording_tracer, send};
+use mailtls::sasl::Mechanism;
+use mailtls::smtp::{Dsn, MessageSource, SmtpClient};
+use mailtls::trace::TraceKind;
+use mailtls::{Error, Security};
+
+const GREETING: &str = "220 fake ESMTP\r\n";
+const EHLO_FULL: &str = "250-fake\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN CRAM-MD5\r\n";
+const EHLO_BASIC: &str = "250-fake\r\n250 AUTH PLAIN\r\n";
+
+fn connect(server: &FakeServer) -> mailtls::Result<SmtpClient> {
+    let mut opts = plain_options();
+    opts.client_name = Some("client.example".into());
+    SmtpClient::connect("127.0.0.1", server.port, &opts)
+}
+
+fn start(ehlo: &str, rest: Vec<Step>) -> FakeServer {
+    let mut script = vec![
+        send(GREETING),
+        Step::Expect("EHLO client.example"),
+        send(ehlo),
+    ];
+    script.extend(rest);
+    FakeServer::start(script)
+}
+
+fn send_bytes(
+    client: &mut SmtpClient,
+    from: &str,
+    to: &[&str],
+    mut body: &[u8],
+) -> mailtls::Result<Vec<mailtls::smtp::RecipientResult>> {
+    client.send(from, to, MessageSource::from_bytes(&mut body), None)
+}
+
+#[test]
+fn ehlo_refused_falls_back_to_helo() {
+    let server = FakeServer::start(vec![
+        send(GREETING),
+        Step::Expect("EHLO client.example"),
+        send("502 5.5.2 what is EHLO\r\n"),
+        Step::Expect("HELO client.example"),
+        send("250 hello\r\n"),
+        Step::Expect("MAIL FROM:<a@x.org>"),
+        send("250 ok\r\n"),
+        Step::Expect("RCPT TO:<b@x.org>"),
+        send("250 ok\r\n"),
+        Step::Expect("DATA"),
+        send("354 go\r\n"),
+        Step::ReadData,
+        send("250 queued\r\n"),
+    ]);
+    let mut client = connect(&server).unwrap();
+    assert!(!client.extensions().ehlo);
+    send_bytes(&mut client, "a@x.org", &["b@x.org"], b"Subject: x\n\nhi\n").unwrap();
+    let lines = server.finish();
+    assert_eq!(lines.last().unwrap(), "Subject: x\r\n\r\nhi\r\n");
+}
+
+#[test]
+fn starttls_missing_in_required_mode_fails_and_sends_nothing_more() {
+    let server = start(EHLO_BASIC, vec![Step::ExpectEof]);
+    let mut opts = plain_options();
+    opts.security = Security::StartTls;
+    opts.client_name = Some("client.example".into());
+    let err = SmtpClient::connect("127.0.0.1", server.port, &opts)
+        .err()
+        .expect("must fail");
+    assert!(matches!(err, Error::StartTlsUnavailable { .. }), "{err:?}");
+    server.finish();
+}
+
+#[test]
+fn starttls_advertised_then_refused_fails() {
+    let server = start(
+        "250-fake\r\n250 STARTTLS\r\n",
+        vec![
+            Step::Expect("STARTTLS"),
+            send("454 4.7.0 TLS not available due to local problem\r\n"),
+            Step::ExpectEof,
+        ],
+    );
+    let mut opts = plain_options();
+    opts.security = Security::Auto; // port is not 465: STARTTLS required
+    opts.client_name = Some("client.example".into());
+    let err = SmtpClient::connect("127.0.0.1", server.port, &opts)
+        .err()
+        .expect("must fail");
+    match err {
+        Error::StartTlsUnavailable { detail, .. } => assert!(detail.contains("454"), "{detail}"),
+        other => panic!("{other:?}"),
+    }
+    server.finish();
+}
+
+#[test]
+fn code_421_mid_session_is_reported_and_closes() {
+    let server = start(
+        EHLO_BASIC,
+        vec![
+            Step::Expect("NOOP"),
+            send("421 4.3.2 shutting down\r\n"),
+            Step::ExpectEof,
+        ],
+    );
+    let mut client = connect(&server).unwrap();
+    let err = client.noop().err().expect("421");
+    let reply = err.reply().expect("carries the reply");
+    assert_eq!(reply.status, Some(421));
+    assert!(!client.is_open());
+    drop(client);
+    server.finish();
+}
+
+#[test]
+fn drop_during_data_is_reported() {
+    let server = start(
+        EHLO_BASIC,
+        vec![
+            Step::Expect("MAIL"),
+            send("250 ok\r\n"),
+            Step::Expect("RCPT"),
+            send("250 ok\r\n"),
+            Step::Expect("DATA"),
+            send("354 go\r\n"),
+            Step::Skip,
+            Step::Close,
+        ],
+    );
+    let mut client = connect(&server).unwrap();
+    let big = vec![b'x'; 4 * 1024 * 1024];
+    let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], &big)
+        .err()
+        .expect("dropped");
+    assert!(
+        matches!(err, Error::ConnectionClosed(_) | Error::Io(_)),
+        "{err:?}"
+    );
+    assert!(!client.is_open());
+    server.finish();
+}
+
+#[test]
+fn stalled_server_times_out() {
+    let server = start(
+        EHLO_BASIC,
+        vec![Step::Expect("NOOP"), Step::Sleep(Duration::from_secs(1))],
+    );
+    let mut opts = plain_options();
+    opts.client_name = Some("client.example".into());
+    opts.io_timeout = Duration::from_millis(300);
+    let mut client = SmtpClient::connect("127.0.0.1", server.port, &opts).unwrap();
+    assert!(matches!(client.noop(), Err(Error::Timeout(_))));
+    server.finish();
+}
+
+#[test]
+fn malformed_multi_line_replies_are_protocol_errors() {
+    for bad in [
+        "250-fake\r\n251 changed code\r\n",
+        "250-fake\r\nPIPELINING\r\n",
+        "2500 fake\r\n",
+    ] {
+        let server = FakeServer::start(vec![
+            send(GREETING),
+            Step::Expect("EHLO"),
+            send(bad),
+            Step::ExpectEof,
+        ]);
+        let err = connect(&server).err().expect("malformed");
+        assert!(matches!(err, Error::Protocol(_)), "{bad:?}: {err:?}");
+        server.finish();
+    }
+}
+
+#[test]
+fn pipelined_envelope_goes_in_one_write_and_replies_may_arrive_in_one_read() {
+    let server = start(
+        EHLO_FULL,
+        vec![
+            Step::Expect("MAIL FROM:<a@x.org> SIZE=14 BODY=8BITMIME"),
+            Step::Expect("RCPT TO:<b@x.org>"),
+            Step::Expect("RCPT TO:<nobody@x.org>"),
+            Step::Expect("RCPT TO:<c@x.org>"),
+            Step::Expect("DATA"),
+            send(
+                "250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 <nobody@x.org>: User unknown\r\n250 2.1.5 ok\r\n354 go\r\n",
+            ),
+            Step::ReadData,
+            send("250 2.0.0 queued\r\n"),
+        ],
+    );
+    let mut client = connect(&server).unwrap();
+    let results = send_bytes(
+        &mut client,
+        "a@x.org",
+        &["b@x.org", "nobody@x.org", "c@x.org"],
+        b"Subject: x\n\n\xe9\n",
+    )
+    .unwrap();
+    let summary: Vec<(&str, bool, u16, Option<&str>)> = results
+        .iter()
+        .map(|r| {
+            (
+                r.address.as_str(),
+                r.accepted,
+                r.reply.code,
+                r.reply.enhanced.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("b@x.org", true, 250, Some("2.1.5")),
+            ("nobody@x.org", false, 550, Some("5.1.1")),
+            ("c@x.org", true, 250, Some("2.1.5"))
+        ]
+    );
+    assert!(results[1].reply.text().contains("User unknown"));
+    server.finish();
+}
+
+#[test]
+fn all_recipients_refused_sends_no_content_and_resets_before_the_next_message() {
+    let server = start(
+        EHLO_FULL,
+        vec![
+            Step::Expect("MAIL"),
+            Step::Expect("RCPT TO:<x@x.org>"),
+            Step::Expect("DATA"),
+            send(
+                "250 2.1.0 ok\r\n554 5.7.1 <x@x.org>: Relay access denied\r\n554 5.5.1 Error: no valid recipients\r\n",
+            ),
+            Step::Expect("RSET"),
+            Step::Expect("MAIL"),
+            Step::Expect("RCPT"),
+            Step::Expect("DATA"),
+            send("250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+            Step::ReadData,
+            send("250 queued\r\n"),
+        ],
+    );
+    let mut client = connect(&server).unwrap();
+    match send_bytes(&mut client, "a@x.org", &["x@x.org"], b"secret content\n") {
+        Err(Error::RecipientsRefused(results)) => {
+            assert_eq!(results.len(), 1);
+            assert_eq!(results[0].reply.enhanced.as_deref(), Some("5.7.1"));
+        }
+        other => panic!("{other:?}"),
+    }
+    send_bytes(&mut client, "a@x.org", &["b@x.org"], b"second\n").unwrap();
+    let lines = server.finish();
+    assert!(lines.iter().all(|l| !l.contains("secret content")));
+}
+
+#[test]
+fn message_over_the_size_limit_fails_before_anything_is_sent() {
+    let server = start(EHLO_FULL, vec![Step::ExpectEof]);
+    let mut client = connect(&server).unwrap();
+    let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], &[b'x'; 1001])
+        .err()
+        .expect("too large");
+    assert!(
+        matches!(err, Error::MessageTooLarge { limit: 1000 }),
+        "{err:?}"
+    );
+    drop(client);
+    server.finish();
+}
+
+#[test]
+fn non_ascii_address_needs_smtputf8() {
+    let server = start(EHLO_FULL, vec![Step::ExpectEof]);
+    let mut client = connect(&server).unwrap();
+    let err = send_bytes(&mut client, "a@x.org", &["jörg@x.org"], b"x")
+        .err()
+        .expect("no SMTPUTF8");
+    assert!(matches!(err, Error::SmtpUtf8Unavailable(_)), "{err:?}");
+    drop(client);
+    server.finish();
+
+    let server = start(
+        "250-fake\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n",
+        vec![
+            Step::Expect("MAIL FROM:<a@x.org> BODY=8BITMIME SMTPUTF8"),
+            send("250 ok\r\n"),
+            Step::Expect("RCPT TO:<jörg@x.org>"),
+            send("250 ok\r\n"),
+            Step::Expect("DATA"),
+            send("354 go\r\n"),
+            Step::ReadData,
+            send("250 ok\r\n"),
+        ],
+    );
+    let mut client = connect(&server).unwrap();
+    send_bytes(
+        &mut client,
+        "a@x.org",
+        &["jörg@x.org"],
+        "Subject: ü\n\nü\n".as_bytes(),
+    )
+    .unwrap();
+    server.finish();
+}
+
+#[test]
+fn dsn_parameters_are_sent_when_offered() {
+    let server = start(
+        EHLO_FULL,
+        vec![
+            Step::Expect("MAIL FROM:<a@x.org> SIZE=2 RET=HDRS ENVID=id+2B1"),
+            Step::Expect("RCPT TO:<b@x.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@x.org"),
+            Step::Expect("DATA"),
+            send("250 ok\r\n250 ok\r\n354 go\r\n"),
+            Step::ReadData,
+            send("250 ok\r\n"),
+        ],
+    );
+    let mut client = connect(&server).unwrap();
+    let dsn = Dsn {
+        notify: Some("success,failure".into()),
+        ret: Some("hdrs".into()),
+        envid: Some("id+1".into()),
+        orcpt: true,
+    };
+    let mut body: &[u8] = b"x\n";
+    client
+        .send(
+            "a@x.org",
+            &["b@x.org"],
+            MessageSource::from_bytes(&mut body),
+            Some(&dsn),
+        )
+        .unwrap();
+    server.finish();
+}
+
+#[test]
+fn data_is_dot_stuffed_and_line_ends_normalised_on_the_wire() {
+    let server = start(
+        EHLO_BASIC,
+        vec![
+            Step::Expect("MAIL"),
+            send("250 ok\r\n"),
+            Step::Expect("RCPT"),
+            send("250 ok\r\n"),
+            Step::Expect("DATA"),
+            send("354 go\r\n"),
+            Step::ReadData,
+            send("250 ok\r\n"),
+        ],
+    );
+    let mut client = connect(&server).unwrap();
+    send_bytes(
+        &mut client,
+        "",
+        &["b@x.org"],
+        b"Subject: d\n\n.lead\n.\nbare\rcr\nend",
+    )
+    .unwrap();
+    let lines = server.finish();
+    assert_eq!(
+        lines.last().unwrap(),
+        "Subject: d\r\n\r\n..lead\r\n..\r\nbare\r\ncr\r\nend\r\n"
+    );
+}
+
+#[test]
+fn a_mechanism_the_server_cannot_serve_is_skipped_but_a_wrong_password_is_not_retried() {
+    let server = start(
+        EHLO_FULL,
+        vec![
+            Step::Expect("AUTH CRAM-MD5"),
+            send("504 5.5.4 mechanism not available\r\n"),
+            Step::Expect("AUTH PLAIN"),
+            send("535 5.7.8 authentication failed\r\n"),
+            Step::ExpectEof,
+        ],
+    );
+    let (tracer, log) = recording_tracer();
+    let mut opts = plain_options();
+    opts.client_name = Some("client.example".into());
+    opts.tracer = tracer;
+    let mut client = SmtpClient::connect("127.0.0.1", server.port, &opts).unwrap();
+    match client.login("u", "pw-secret", None) {
+        Err(Error::AuthFailed(reply)) => assert_eq!(reply.response_code.as_deref(), Some("5.7.8")),
+        other => panic!("{other:?}"),
+    }
+    drop(client);
+    server.finish();
+    let log = log.lock().unwrap();
+    assert!(
+        log.iter()
+            .any(|(k, d)| *k == TraceKind::Command && d == b"AUTH PLAIN <redacted>")
+    );
+    assert!(
+        log.iter()
+            .all(|(_, d)| !String::from_utf8_lossy(d).contains("pw-secret"))
+    );
+}
+
+#[test]
+fn cram_md5_and_login_exchanges() {
+    let server = start(
+        EHLO_FULL,
+        vec![
+            Step::Expect("AUTH CRAM-MD5"),
+            send("334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n"),
+            Step::Expect("dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw"),
+            send("235 2.7.0 ok\r\n"),
+        ],
+    );
+    connect(&server)
+        .unwrap()
+        .login("tim", "tanstaaftanstaaf", None)
+        .unwrap();
+    server.finish();
+
+    let server = start(
+        EHLO_FULL,
+        vec![
+            Step::Expect("AUTH LOGIN"),
+            send("334 VXNlcm5hbWU6\r\n"),
+            Step::Expect("dQ=="),
+            send("334 UGFzc3dvcmQ6\r\n"),
+            Step::Expect("cA=="),
+            send("235 ok\r\n"),
+        ],
+    );
+    connect(&server)
+        .unwrap()
+        .login("u", "p", Some(Mechanism::Login))
+        .unwrap();
+    server.finish();
+}
+
+#[test]
+fn auth_refused_in_clear_without_permission() {
+    let server = start(EHLO_FULL, vec![Step::ExpectEof]);
+    let mut opts = plain_options();
+    opts.allow_plaintext_auth = false;
+    opts.client_name = Some("client.example".into());
+    let mut client = SmtpClient::connect("127.0.0.1", server.port, &opts).unwrap();
+    assert!(matches!(
+        client.login("u", "p", None),
+        Err(Error::PlaintextAuthRefused)
+    ));
+    drop(client);
+    server.finish();
+}
+
+#[test]
+fn several_messages_on_one_connection() {
+    let mut script = Vec::new();
+    for _ in 0..3 {
+        script.extend([
+            Step::Expect("MAIL"),
+            Step::Expect("RCPT"),
+            Step::Expect("DATA"),
+            send("250 ok\r\n250 ok\r\n354 go\r\n"),
+            Step::ReadData,
+            send("250 ok\r\n"),
+        ]);
+    }
+    script.extend([Step::Expect("QUIT"), send("221 bye\r\n")]);
+    let server = start(EHLO_FULL, script);
+    let mut client = connect(&server).unwrap();
+    for i in 0..3 {
+        send_bytes(
+            &mut client,
+            "a@x.org",
+            &["b@x.org"],
+            format!("n{i}\n").as_bytes(),
+        )
+        .unwrap();
+    }
+    client.quit().unwrap();
+    server.finish();
+}
+
+#[test]
+fn envelope_from_headers_and_bcc_not_sent() {
+    let server = start(
+        EHLO_BASIC,
+        vec![
+            Step::Expect("MAIL FROM:<alice@x.org>"),
+            send("250 ok\r\n"),
+            Step::Expect("RCPT TO:<bob@x.org>"),
+            send("250 ok\r\n"),
+            Step::Expect("RCPT TO:<hidden@x.org>"),
+            send("250 ok\r\n"),
+            Step::Expect("DATA"),
+            send("354 go\r\n"),
+            Step::ReadData,
+            send("250 ok\r\n"),
+        ],
+    );
+    let mut client = connect(&server).unwrap();
+    client
+        .send_message(
+            b"From: Alice <alice@x.org>\nTo: bob@x.org\nBcc: hidden@x.org\nSubject: s\n\nbody\n",
+            None,
+        )
+        .unwrap();
+    let lines = server.finish();
+    assert_eq!(
+        lines.last().unwrap(),
+        "From: Alice <alice@x.org>\r\nTo: bob@x.org\r\nSubject: s\r\n\r\nbody\r\n"
+    );
+}
