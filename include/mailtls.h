@@ -36,6 +36,11 @@
 #define MAILTLS_OCTETS_UNKNOWN UINT64_MAX
 
 /**
+ * Pass as `size` to mailtls_smtp_send() when the message size is unknown.
+ */
+#define MAILTLS_SIZE_UNKNOWN UINT64_MAX
+
+/**
  * Major version of the library the header was generated for.
  */
 #define MAILTLS_VERSION_MAJOR 0
@@ -100,6 +105,28 @@ typedef struct mailtls_pop3 mailtls_pop3;
 typedef struct mailtls_pop3_listing mailtls_pop3_listing;
 
 /**
+ * An SMTP submission session. Create with mailtls_smtp_new(), connect with
+ * mailtls_smtp_connect(), free with mailtls_smtp_free().
+ *
+ * Thread rules: a handle may be moved to another thread between calls,
+ * but must not be used from two threads at once.
+ *
+ * After an error that leaves the stream in an unknown state (timeout,
+ * dropped connection, protocol violation, TLS failure, cancellation, or a
+ * 421 reply) the connection is closed; later calls return
+ * MAILTLS_RESULT_NOT_CONNECTED until the next mailtls_smtp_connect().
+ * After a refusal (SERVER_ERROR, AUTH_FAILED, RECIPIENTS_REFUSED) the
+ * session goes on and the next message can be sent.
+ */
+typedef struct mailtls_smtp mailtls_smtp;
+
+/**
+ * Per-recipient results of a send, in the order the recipients were
+ * given. Free with mailtls_smtp_results_free().
+ */
+typedef struct mailtls_smtp_results mailtls_smtp_results;
+
+/**
  * The result of every fallible mailtls function: one of the
  * MAILTLS_RESULT_* constants.
  *
@@ -154,6 +181,13 @@ typedef int (*mailtls_message_callback)(void *userdata,
                                         uint32_t number,
                                         const uint8_t *data,
                                         size_t len);
+
+/**
+ * A message source: copy up to `len` bytes of the message into `buf` and
+ * return how many (0 at the end of the message); return a negative number
+ * to cancel the send with MAILTLS_RESULT_CANCELLED.
+ */
+typedef int64_t (*mailtls_read_callback)(void *userdata, uint8_t *buf, size_t len);
 
 
 
@@ -316,10 +350,22 @@ typedef int (*mailtls_message_callback)(void *userdata,
 #define MAILTLS_RESULT_SERVER_ERROR 500
 
 /**
- * The message is larger than the limit (the in-memory limit for
- * whole-message conveniences).
+ * The message is larger than a limit: the server's SIZE (checked before
+ * any byte is sent), or the in-memory limit of the whole-message
+ * conveniences.
  */
 #define MAILTLS_RESULT_MESSAGE_TOO_LARGE 501
+
+/**
+ * Every recipient of the message was refused; nothing was sent. The
+ * per-recipient replies are in the send results.
+ */
+#define MAILTLS_RESULT_RECIPIENTS_REFUSED 502
+
+/**
+ * An address is not ASCII and the server does not offer SMTPUTF8.
+ */
+#define MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE 503
 
 /**
  * The server sent something that breaks the protocol.
@@ -519,6 +565,13 @@ mailtls_result mailtls_options_set_utf8(mailtls_options *options, bool enable);
  * limit.
  */
 mailtls_result mailtls_options_set_max_message_bytes(mailtls_options *options, uint64_t max);
+
+/**
+ * Set the name this host gives in SMTP's EHLO (a domain name or an
+ * address literal such as "[192.0.2.1]"). NULL restores the default: this
+ * host's name when it is a valid domain, else "localhost".
+ */
+mailtls_result mailtls_options_set_client_name(mailtls_options *options, const char *name);
 
 /**
  * Set (or with a NULL callback, remove) the trace callback and its
@@ -758,6 +811,231 @@ mailtls_result mailtls_pop3_last_response_code(const mailtls_pop3 *pop3,
  * codes give "unknown result code". Never NULL; do not free.
  */
 const char *mailtls_result_str(mailtls_result result);
+
+/**
+ * Create an SMTP handle with a copy of `options` (NULL means defaults).
+ * Returns NULL only if memory is exhausted. Free with mailtls_smtp_free().
+ */
+mailtls_smtp *mailtls_smtp_new(const mailtls_options *options);
+
+/**
+ * Free the handle, closing any connection without QUIT. NULL is ignored.
+ * Must not be called twice.
+ */
+void mailtls_smtp_free(mailtls_smtp *smtp);
+
+/**
+ * Connect to `host` on `port` (0: 465 for MAILTLS_SECURITY_TLS, else 587),
+ * read the greeting, say EHLO (HELO if the server refuses EHLO) and secure
+ * the connection as the options say: with AUTO, port 465 means implicit
+ * TLS and any other port (587, 25, 26, ...) required STARTTLS. Any
+ * previous connection of the handle is closed first. Results as
+ * mailtls_pop3_connect().
+ */
+mailtls_result mailtls_smtp_connect(mailtls_smtp *smtp, const char *host, uint16_t port);
+
+/**
+ * AUTH with a password. `mechanism` is NULL to pick the strongest one both
+ * sides support (CRAM-MD5, PLAIN, LOGIN, limited by
+ * mailtls_options_set_mechanisms()), or "PLAIN", "LOGIN" or "CRAM-MD5". If
+ * the server turns a mechanism itself down (504, 534, or a refusal before
+ * any credential was sent), the next common one is tried; refused
+ * credentials give AUTH_FAILED at once. Also PLAINTEXT_AUTH_REFUSED
+ * (nothing sent) and NO_COMMON_MECHANISM.
+ */
+mailtls_result mailtls_smtp_login(mailtls_smtp *smtp,
+                                  const char *user,
+                                  const char *password,
+                                  const char *mechanism);
+
+/**
+ * AUTH with an OAuth 2 bearer token (OAUTHBEARER, else XOAUTH2). Results
+ * as mailtls_smtp_login().
+ */
+mailtls_result mailtls_smtp_login_oauth2(mailtls_smtp *smtp, const char *user, const char *token);
+
+/**
+ * The EHLO extensions (after STARTTLS, the ones announced over TLS), e.g.
+ * "SIZE" with argument "1048576", "AUTH" with its mechanisms. Owned by the
+ * handle: valid until the next mailtls_smtp_connect() or
+ * mailtls_smtp_free(). NULL if `smtp` is NULL or not connected yet.
+ */
+const mailtls_capabilities *mailtls_smtp_extensions(const mailtls_smtp *smtp);
+
+/**
+ * Ask for delivery status notifications (RFC 3461) on the following sends,
+ * when the server offers DSN (otherwise nothing is asked). `notify`:
+ * "NEVER" or a comma-separated list of "SUCCESS", "FAILURE", "DELAY";
+ * `ret`: "FULL" or "HDRS"; `envid`: an identifier for the message; each
+ * may be NULL to leave it out. `orcpt` adds ORCPT=rfc822;<address> to each
+ * recipient. All NULL and false clears the request.
+ */
+mailtls_result mailtls_smtp_set_dsn(mailtls_smtp *smtp,
+                                    const char *notify,
+                                    const char *ret,
+                                    const char *envid,
+                                    bool orcpt);
+
+/**
+ * Send a message read from `callback` (see mailtls_read_callback) from
+ * `from` (the envelope sender; "" for none) to the `count` addresses in
+ * `recipients`. The message is streamed: line ends are made CRLF (bare LF
+ * and CR included), leading dots doubled and a final line end added, so it
+ * never sits whole in memory. `size` (or MAILTLS_SIZE_UNKNOWN) lets a
+ * message over the server's SIZE fail with MESSAGE_TOO_LARGE before any
+ * byte is sent. With an unknown content, BODY=8BITMIME is declared
+ * whenever the server offers it.
+ *
+ * If some recipients are refused, the message goes to the others and the
+ * result is OK: look at the per-recipient results. If all are refused the
+ * result is RECIPIENTS_REFUSED and no content is sent. On OK and on
+ * RECIPIENTS_REFUSED, `*results_out` (when `results_out` is not NULL) gets
+ * results the caller frees with mailtls_smtp_results_free(). Other
+ * results: SERVER_ERROR (see the last reply and mailtls_smtp_last_code();
+ * 4xx is temporary, 5xx permanent), SMTPUTF8_UNAVAILABLE, CANCELLED.
+ */
+mailtls_result mailtls_smtp_send(mailtls_smtp *smtp,
+                                 const char *from,
+                                 const char *const *recipients,
+                                 size_t count,
+                                 mailtls_read_callback callback,
+                                 void *userdata,
+                                 uint64_t size,
+                                 mailtls_smtp_results **results_out);
+
+/**
+ * Send `len` bytes at `data` (copied as they are sent) as the message;
+ * otherwise as mailtls_smtp_send().
+ */
+mailtls_result mailtls_smtp_send_bytes(mailtls_smtp *smtp,
+                                       const char *from,
+                                       const char *const *recipients,
+                                       size_t count,
+                                       const uint8_t *data,
+                                       size_t len,
+                                       mailtls_smtp_results **results_out);
+
+/**
+ * Send the file at `path` (UTF-8) as the message, streamed; otherwise as
+ * mailtls_smtp_send(). FILE_ERROR if it cannot be read.
+ */
+mailtls_result mailtls_smtp_send_file(mailtls_smtp *smtp,
+                                      const char *from,
+                                      const char *const *recipients,
+                                      size_t count,
+                                      const char *path,
+                                      mailtls_smtp_results **results_out);
+
+/**
+ * Send a whole RFC 5322 message (`len` bytes at `data`), the envelope
+ * derived from its headers: MAIL FROM from Sender, else the first From
+ * address; RCPT TO for every To, Cc and Bcc address. Bcc header lines are
+ * removed from what is sent. INVALID_ARGUMENT when the message has no
+ * usable sender or recipient; otherwise as mailtls_smtp_send().
+ */
+mailtls_result mailtls_smtp_send_message(mailtls_smtp *smtp,
+                                         const uint8_t *data,
+                                         size_t len,
+                                         mailtls_smtp_results **results_out);
+
+/**
+ * NOOP.
+ */
+mailtls_result mailtls_smtp_noop(mailtls_smtp *smtp);
+
+/**
+ * RSET: abandon any transaction in progress.
+ */
+mailtls_result mailtls_smtp_rset(mailtls_smtp *smtp);
+
+/**
+ * QUIT: end the session; the connection is closed whatever the result.
+ * The handle can connect again.
+ */
+mailtls_result mailtls_smtp_quit(mailtls_smtp *smtp);
+
+/**
+ * The server certificate's SHA-256 fingerprint, as
+ * mailtls_pop3_peer_cert_sha256().
+ */
+mailtls_result mailtls_smtp_peer_cert_sha256(const mailtls_smtp *smtp,
+                                             char *buf,
+                                             size_t buf_len,
+                                             size_t *len_out);
+
+/**
+ * Copy the message of the last failed call, as mailtls_pop3_last_error().
+ */
+mailtls_result mailtls_smtp_last_error(const mailtls_smtp *smtp,
+                                       char *buf,
+                                       size_t buf_len,
+                                       size_t *len_out);
+
+/**
+ * Copy the server reply of the last failed call (e.g. "550 5.1.1 <x@y>:
+ * Recipient address rejected"); "" if none. Buffer rules as
+ * mailtls_pop3_last_error().
+ */
+mailtls_result mailtls_smtp_last_reply(const mailtls_smtp *smtp,
+                                       char *buf,
+                                       size_t buf_len,
+                                       size_t *len_out);
+
+/**
+ * Copy the enhanced status code of the last failed call's reply (e.g.
+ * "5.7.8"); "" if none. Buffer rules as mailtls_pop3_last_error().
+ */
+mailtls_result mailtls_smtp_last_enhanced_code(const mailtls_smtp *smtp,
+                                               char *buf,
+                                               size_t buf_len,
+                                               size_t *len_out);
+
+/**
+ * The reply code (e.g. 550) of the last failed call's server reply: 4xx
+ * means temporary (try again later), 5xx permanent. 0 if the failure
+ * carried no reply or `smtp` is NULL.
+ */
+uint32_t mailtls_smtp_last_code(const mailtls_smtp *smtp);
+
+/**
+ * The number of recipients; 0 if `results` is NULL.
+ */
+size_t mailtls_smtp_results_count(const mailtls_smtp_results *results);
+
+/**
+ * The address of recipient `index` as given to the send call; NULL if out
+ * of range. Owned by `results`.
+ */
+const char *mailtls_smtp_results_address(const mailtls_smtp_results *results, size_t index);
+
+/**
+ * Whether the server accepted recipient `index` (a 2xx reply to its
+ * RCPT); false if out of range.
+ */
+bool mailtls_smtp_results_accepted(const mailtls_smtp_results *results, size_t index);
+
+/**
+ * The reply code to recipient `index`'s RCPT (e.g. 250, 450, 550); 4xx is
+ * a temporary refusal, 5xx a permanent one. 0 if out of range.
+ */
+uint32_t mailtls_smtp_results_code(const mailtls_smtp_results *results, size_t index);
+
+/**
+ * The enhanced status code (e.g. "5.1.1") of recipient `index`'s reply,
+ * or NULL when the server sent none or the index is out of range.
+ */
+const char *mailtls_smtp_results_enhanced(const mailtls_smtp_results *results, size_t index);
+
+/**
+ * The text of recipient `index`'s reply (without code and enhanced code);
+ * NULL if out of range. Owned by `results`.
+ */
+const char *mailtls_smtp_results_text(const mailtls_smtp_results *results, size_t index);
+
+/**
+ * Free results. NULL is ignored. Must not be called twice.
+ */
+void mailtls_smtp_results_free(mailtls_smtp_results *results);
 
 /**
  * The version of the loaded library as a static string ("0.1.0"). Compare

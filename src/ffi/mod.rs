@@ -18,6 +18,8 @@ pub mod listing;
 pub mod options;
 pub mod pop3;
 pub mod result;
+pub mod smtp;
+pub mod smtp_results;
 pub mod version;
 
 use std::ffi::{CStr, CString, c_char};
@@ -56,6 +58,8 @@ pub(crate) struct ErrorDetail {
     message: CString,
     reply: CString,
     response_code: CString,
+    /// SMTP's reply code of the failure; 0 when there is none.
+    status: u16,
 }
 
 impl ErrorDetail {
@@ -240,5 +244,31 @@ impl ErrorDetail {
     }
     pub(crate) fn response_code(&self) -> &CStr {
         &self.response_code
+    }
+    pub(crate) fn status(&self) -> u16 {
+        self.status
+    }
+}
+
+/// Copy a certificate fingerprint out as lowercase hex. `handle` is `None`
+/// for a NULL handle, `Some(None)` when no TLS connection was made.
+pub(crate) fn copy_fingerprint(
+    handle: Option<Option<[u8; 32]>>,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> mailtls_result {
+    match handle {
+        None => MAILTLS_RESULT_NULL_ARGUMENT,
+        Some(None) => MAILTLS_RESULT_NOT_CONNECTED,
+        // SAFETY: the caller's buffer contract.
+        Some(Some(digest)) => unsafe {
+            copy_out(
+                &to_cstring(crate::options::sha256_hex(&digest)),
+                buf,
+                buf_len,
+                len_out,
+            )
+        },
     }
 }

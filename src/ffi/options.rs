@@ -319,6 +319,26 @@ pub extern "C" fn mailtls_options_set_max_message_bytes(
     })
 }
 
+/// Set the name this host gives in SMTP's EHLO (a domain name or an
+/// address literal such as "[192.0.2.1]"). NULL restores the default: this
+/// host's name when it is a valid domain, else "localhost".
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_options_set_client_name(
+    options: *mut mailtls_options,
+    name: *const c_char,
+) -> mailtls_result {
+    set(options, |o| {
+        if name.is_null() {
+            o.client_name = None;
+            return Ok(());
+        }
+        // SAFETY: a NUL-terminated string.
+        let name = unsafe { arg_str(name, "name") }?;
+        o.client_name = Some(crate::smtp::validate_client_name(name)?);
+        Ok(())
+    })
+}
+
 struct TraceTarget {
     callback: unsafe extern "C" fn(*mut c_void, mailtls_trace_kind, *const u8, usize),
     userdata: *mut c_void,

@@ -8,12 +8,12 @@ use super::capabilities::mailtls_capabilities;
 use super::listing::mailtls_pop3_listing;
 use super::options::mailtls_options;
 use super::{
-    ErrorDetail, Failure, FfiResult, Handle, MAILTLS_RESULT_NOT_CONNECTED,
-    MAILTLS_RESULT_NULL_ARGUMENT, MAILTLS_RESULT_OK, MAILTLS_RESULT_PANIC, arg_str, copy_detail,
-    copy_out, guard, mailtls_result, to_cstring, with_handle, write_out,
+    ErrorDetail, Failure, FfiResult, Handle, MAILTLS_RESULT_OK, MAILTLS_RESULT_PANIC, arg_str,
+    copy_detail, copy_fingerprint, copy_out, guard, mailtls_result, to_cstring, with_handle,
+    write_out,
 };
 use crate::error::Error;
-use crate::options::{ClientOptions, sha256_hex};
+use crate::options::ClientOptions;
 use crate::pop3::{Entry, Part, Pop3Client};
 use crate::sasl::Mechanism;
 
@@ -503,14 +503,8 @@ pub extern "C" fn mailtls_pop3_peer_cert_sha256(
 ) -> mailtls_result {
     guard(MAILTLS_RESULT_PANIC, || {
         // SAFETY: NULL or a live handle.
-        let Some(h) = (unsafe { pop3.as_ref() }) else {
-            return MAILTLS_RESULT_NULL_ARGUMENT;
-        };
-        let Some(digest) = h.peer_sha256 else {
-            return MAILTLS_RESULT_NOT_CONNECTED;
-        };
-        // SAFETY: caller's buffer contract.
-        unsafe { copy_out(&to_cstring(sha256_hex(&digest)), buf, buf_len, len_out) }
+        let fingerprint = unsafe { pop3.as_ref() }.map(|h| h.peer_sha256);
+        copy_fingerprint(fingerprint, buf, buf_len, len_out)
     })
 }
 

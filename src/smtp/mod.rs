@@ -747,7 +747,7 @@ fn xtext(s: &str) -> String {
     out
 }
 
-fn validate_client_name(name: &str) -> Result<String> {
+pub(crate) fn validate_client_name(name: &str) -> Result<String> {
     let ok = !name.is_empty()
         && name.len() <= 255
         && name

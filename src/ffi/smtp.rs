@@ -1,0 +1,529 @@
+//! `mailtls_smtp`: an SMTP submission session handle.
+
+use std::ffi::{c_char, c_void};
+use std::io::Read;
+
+use super::capabilities::mailtls_capabilities;
+use super::options::mailtls_options;
+use super::smtp_results::mailtls_smtp_results;
+use super::{
+    ErrorDetail, Failure, FfiResult, Handle, MAILTLS_RESULT_PANIC, arg_bytes, arg_str, copy_detail,
+    copy_fingerprint, guard, mailtls_result, with_handle,
+};
+use crate::error::Error;
+use crate::options::ClientOptions;
+use crate::sasl::Mechanism;
+use crate::smtp::{Dsn, MessageSource, RecipientResult, SmtpClient, SourceCancelled};
+
+/// Pass as `size` to mailtls_smtp_send() when the message size is unknown.
+pub const MAILTLS_SIZE_UNKNOWN: u64 = u64::MAX;
+
+/// An SMTP submission session. Create with mailtls_smtp_new(), connect with
+/// mailtls_smtp_connect(), free with mailtls_smtp_free().
+///
+/// Thread rules: a handle may be moved to another thread between calls,
+/// but must not be used from two threads at once.
+///
+/// After an error that leaves the stream in an unknown state (timeout,
+/// dropped connection, protocol violation, TLS failure, cancellation, or a
+/// 421 reply) the connection is closed; later calls return
+/// MAILTLS_RESULT_NOT_CONNECTED until the next mailtls_smtp_connect().
+/// After a refusal (SERVER_ERROR, AUTH_FAILED, RECIPIENTS_REFUSED) the
+/// session goes on and the next message can be sent.
+pub struct mailtls_smtp {
+    options: ClientOptions,
+    client: Option<SmtpClient>,
+    extensions: Option<mailtls_capabilities>,
+    peer_sha256: Option<[u8; 32]>,
+    dsn: Option<Dsn>,
+    detail: ErrorDetail,
+}
+
+impl Handle for mailtls_smtp {
+    fn detail(&mut self) -> &mut ErrorDetail {
+        &mut self.detail
+    }
+    fn detail_ref(&self) -> &ErrorDetail {
+        &self.detail
+    }
+}
+
+impl mailtls_smtp {
+    fn client(&mut self) -> Result<&mut SmtpClient, Error> {
+        self.client
+            .as_mut()
+            .ok_or(Error::NotConnected("call mailtls_smtp_connect first"))
+    }
+}
+
+/// A message source: copy up to `len` bytes of the message into `buf` and
+/// return how many (0 at the end of the message); return a negative number
+/// to cancel the send with MAILTLS_RESULT_CANCELLED.
+pub type mailtls_read_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, buf: *mut u8, len: usize) -> i64>;
+
+/// Create an SMTP handle with a copy of `options` (NULL means defaults).
+/// Returns NULL only if memory is exhausted. Free with mailtls_smtp_free().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_new(options: *const mailtls_options) -> *mut mailtls_smtp {
+    guard(std::ptr::null_mut(), || {
+        // SAFETY: NULL or live options.
+        let options = unsafe { options.as_ref() }
+            .map(|o| o.inner.clone())
+            .unwrap_or_default();
+        Box::into_raw(Box::new(mailtls_smtp {
+            options,
+            client: None,
+            extensions: None,
+            peer_sha256: None,
+            dsn: None,
+            detail: ErrorDetail::default(),
+        }))
+    })
+}
+
+/// Free the handle, closing any connection without QUIT. NULL is ignored.
+/// Must not be called twice.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_free(smtp: *mut mailtls_smtp) {
+    guard((), || {
+        if !smtp.is_null() {
+            // SAFETY: from mailtls_smtp_new, freed once.
+            drop(unsafe { Box::from_raw(smtp) });
+        }
+    })
+}
+
+/// Connect to `host` on `port` (0: 465 for MAILTLS_SECURITY_TLS, else 587),
+/// read the greeting, say EHLO (HELO if the server refuses EHLO) and secure
+/// the connection as the options say: with AUTO, port 465 means implicit
+/// TLS and any other port (587, 25, 26, ...) required STARTTLS. Any
+/// previous connection of the handle is closed first. Results as
+/// mailtls_pop3_connect().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_connect(
+    smtp: *mut mailtls_smtp,
+    host: *const c_char,
+    port: u16,
+) -> mailtls_result {
+    with_handle(smtp, |h| {
+        // SAFETY: NULL or a NUL-terminated string.
+        let host = unsafe { arg_str(host, "host") }?;
+        h.client = None;
+        h.extensions = None;
+        h.peer_sha256 = None;
+        let client = SmtpClient::connect(host, port, &h.options)?;
+        h.extensions = Some(mailtls_capabilities::from_set(client.extensions().set()));
+        h.peer_sha256 = client.peer_cert_sha256();
+        h.client = Some(client);
+        Ok(())
+    })
+}
+
+/// AUTH with a password. `mechanism` is NULL to pick the strongest one both
+/// sides support (CRAM-MD5, PLAIN, LOGIN, limited by
+/// mailtls_options_set_mechanisms()), or "PLAIN", "LOGIN" or "CRAM-MD5". If
+/// the server turns a mechanism itself down (504, 534, or a refusal before
+/// any credential was sent), the next common one is tried; refused
+/// credentials give AUTH_FAILED at once. Also PLAINTEXT_AUTH_REFUSED
+/// (nothing sent) and NO_COMMON_MECHANISM.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_login(
+    smtp: *mut mailtls_smtp,
+    user: *const c_char,
+    password: *const c_char,
+    mechanism: *const c_char,
+) -> mailtls_result {
+    with_handle(smtp, |h| {
+        // SAFETY: NUL-terminated strings or NULL.
+        let (user, password) = unsafe { (arg_str(user, "user")?, arg_str(password, "password")?) };
+        let mechanism = if mechanism.is_null() {
+            None
+        } else {
+            // SAFETY: a NUL-terminated string.
+            Some(Mechanism::from_name(unsafe {
+                arg_str(mechanism, "mechanism")
+            }?)?)
+        };
+        Ok(h.client()?.login(user, password, mechanism)?)
+    })
+}
+
+/// AUTH with an OAuth 2 bearer token (OAUTHBEARER, else XOAUTH2). Results
+/// as mailtls_smtp_login().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_login_oauth2(
+    smtp: *mut mailtls_smtp,
+    user: *const c_char,
+    token: *const c_char,
+) -> mailtls_result {
+    with_handle(smtp, |h| {
+        // SAFETY: NUL-terminated strings or NULL.
+        let (user, token) = unsafe { (arg_str(user, "user")?, arg_str(token, "token")?) };
+        Ok(h.client()?.login_oauth2(user, token)?)
+    })
+}
+
+/// The EHLO extensions (after STARTTLS, the ones announced over TLS), e.g.
+/// "SIZE" with argument "1048576", "AUTH" with its mechanisms. Owned by the
+/// handle: valid until the next mailtls_smtp_connect() or
+/// mailtls_smtp_free(). NULL if `smtp` is NULL or not connected yet.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_extensions(
+    smtp: *const mailtls_smtp,
+) -> *const mailtls_capabilities {
+    guard(std::ptr::null(), || {
+        // SAFETY: NULL or a live handle.
+        unsafe { smtp.as_ref() }
+            .and_then(|h| h.extensions.as_ref())
+            .map_or(std::ptr::null(), |c| c as *const _)
+    })
+}
+
+/// Ask for delivery status notifications (RFC 3461) on the following sends,
+/// when the server offers DSN (otherwise nothing is asked). `notify`:
+/// "NEVER" or a comma-separated list of "SUCCESS", "FAILURE", "DELAY";
+/// `ret`: "FULL" or "HDRS"; `envid`: an identifier for the message; each
+/// may be NULL to leave it out. `orcpt` adds ORCPT=rfc822;<address> to each
+/// recipient. All NULL and false clears the request.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_set_dsn(
+    smtp: *mut mailtls_smtp,
+    notify: *const c_char,
+    ret: *const c_char,
+    envid: *const c_char,
+    orcpt: bool,
+) -> mailtls_result {
+    with_handle(smtp, |h| {
+        let optional = |p: *const c_char, what: &'static str| -> FfiResult<Option<String>> {
+            if p.is_null() {
+                return Ok(None);
+            }
+            // SAFETY: a NUL-terminated string.
+            Ok(Some(unsafe { arg_str(p, what) }?.to_string()))
+        };
+        let dsn = Dsn {
+            notify: optional(notify, "notify")?,
+            ret: optional(ret, "ret")?,
+            envid: optional(envid, "envid")?,
+            orcpt,
+        };
+        h.dsn = if dsn == Dsn::default() {
+            None
+        } else {
+            Some(dsn)
+        };
+        Ok(())
+    })
+}
+
+fn recipients_arg<'a>(recipients: *const *const c_char, count: usize) -> FfiResult<Vec<&'a str>> {
+    if count == 0 {
+        return Err(Failure::Core(Error::InvalidArgument(
+            "no recipients".into(),
+        )));
+    }
+    if recipients.is_null() {
+        return Err(Failure::Null("recipients"));
+    }
+    // SAFETY: the caller passes `count` string pointers.
+    let pointers = unsafe { std::slice::from_raw_parts(recipients, count) };
+    // SAFETY: each is NULL or a NUL-terminated string.
+    pointers
+        .iter()
+        .map(|p| unsafe { arg_str(*p, "a recipient") })
+        .collect()
+}
+
+/// The common part of every send: check the arguments, run the send, and
+/// hand the per-recipient results out on success and when every recipient
+/// was refused.
+fn send_with<A>(
+    smtp: *mut mailtls_smtp,
+    results_out: *mut *mut mailtls_smtp_results,
+    args: impl FnOnce() -> FfiResult<A>,
+    send: impl FnOnce(&mut SmtpClient, A, Option<&Dsn>) -> Result<Vec<RecipientResult>, Error>,
+) -> mailtls_result {
+    with_handle(smtp, |h| {
+        let args = args()?;
+        let dsn = h.dsn.clone();
+        let outcome = send(h.client()?, args, dsn.as_ref());
+        let results = match &outcome {
+            Ok(results) => Some(results.as_slice()),
+            Err(Error::RecipientsRefused(results)) => Some(results.as_slice()),
+            Err(_) => None,
+        };
+        if let (Some(results), false) = (results, results_out.is_null()) {
+            // SAFETY: checked non-NULL; the caller provides a writable slot.
+            unsafe { results_out.write(mailtls_smtp_results::into_raw(results)) };
+        }
+        outcome.map(drop).map_err(Failure::Core)
+    })
+}
+
+/// Send a message read from `callback` (see mailtls_read_callback) from
+/// `from` (the envelope sender; "" for none) to the `count` addresses in
+/// `recipients`. The message is streamed: line ends are made CRLF (bare LF
+/// and CR included), leading dots doubled and a final line end added, so it
+/// never sits whole in memory. `size` (or MAILTLS_SIZE_UNKNOWN) lets a
+/// message over the server's SIZE fail with MESSAGE_TOO_LARGE before any
+/// byte is sent. With an unknown content, BODY=8BITMIME is declared
+/// whenever the server offers it.
+///
+/// If some recipients are refused, the message goes to the others and the
+/// result is OK: look at the per-recipient results. If all are refused the
+/// result is RECIPIENTS_REFUSED and no content is sent. On OK and on
+/// RECIPIENTS_REFUSED, `*results_out` (when `results_out` is not NULL) gets
+/// results the caller frees with mailtls_smtp_results_free(). Other
+/// results: SERVER_ERROR (see the last reply and mailtls_smtp_last_code();
+/// 4xx is temporary, 5xx permanent), SMTPUTF8_UNAVAILABLE, CANCELLED.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_send(
+    smtp: *mut mailtls_smtp,
+    from: *const c_char,
+    recipients: *const *const c_char,
+    count: usize,
+    callback: mailtls_read_callback,
+    userdata: *mut c_void,
+    size: u64,
+    results_out: *mut *mut mailtls_smtp_results,
+) -> mailtls_result {
+    send_with(
+        smtp,
+        results_out,
+        || {
+            // SAFETY: NULL or a NUL-terminated string.
+            let from = unsafe { arg_str(from, "from") }?;
+            Ok((
+                from,
+                recipients_arg(recipients, count)?,
+                callback.ok_or(Failure::Null("callback"))?,
+            ))
+        },
+        |client, (from, recipients, callback), dsn| {
+            let mut reader = CallbackReader { callback, userdata };
+            let size = (size != MAILTLS_SIZE_UNKNOWN).then_some(size);
+            client.send(
+                from,
+                &recipients,
+                MessageSource {
+                    reader: &mut reader,
+                    size,
+                    eight_bit: None,
+                },
+                dsn,
+            )
+        },
+    )
+}
+
+struct CallbackReader {
+    callback: unsafe extern "C" fn(*mut c_void, *mut u8, usize) -> i64,
+    userdata: *mut c_void,
+}
+
+impl Read for CallbackReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // SAFETY: the caller's callback, writing at most buf.len() bytes.
+        let n = unsafe { (self.callback)(self.userdata, buf.as_mut_ptr(), buf.len()) };
+        match usize::try_from(n) {
+            Ok(n) if n <= buf.len() => Ok(n),
+            Ok(_) => Err(std::io::Error::other(
+                "the read callback returned more bytes than asked for",
+            )),
+            Err(_) => Err(std::io::Error::other(SourceCancelled)),
+        }
+    }
+}
+
+/// Send `len` bytes at `data` (copied as they are sent) as the message;
+/// otherwise as mailtls_smtp_send().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_send_bytes(
+    smtp: *mut mailtls_smtp,
+    from: *const c_char,
+    recipients: *const *const c_char,
+    count: usize,
+    data: *const u8,
+    len: usize,
+    results_out: *mut *mut mailtls_smtp_results,
+) -> mailtls_result {
+    send_with(
+        smtp,
+        results_out,
+        // SAFETY: NULL or a NUL-terminated string; `len` readable bytes.
+        || unsafe {
+            Ok((
+                arg_str(from, "from")?,
+                recipients_arg(recipients, count)?,
+                arg_bytes(data, len, "data")?,
+            ))
+        },
+        |client, (from, recipients, mut bytes), dsn| {
+            client.send(
+                from,
+                &recipients,
+                MessageSource::from_bytes(&mut bytes),
+                dsn,
+            )
+        },
+    )
+}
+
+/// Send the file at `path` (UTF-8) as the message, streamed; otherwise as
+/// mailtls_smtp_send(). FILE_ERROR if it cannot be read.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_send_file(
+    smtp: *mut mailtls_smtp,
+    from: *const c_char,
+    recipients: *const *const c_char,
+    count: usize,
+    path: *const c_char,
+    results_out: *mut *mut mailtls_smtp_results,
+) -> mailtls_result {
+    send_with(
+        smtp,
+        results_out,
+        // SAFETY: NULL or NUL-terminated strings.
+        || unsafe {
+            Ok((
+                arg_str(from, "from")?,
+                recipients_arg(recipients, count)?,
+                arg_str(path, "path")?,
+            ))
+        },
+        |client, (from, recipients, path), dsn| {
+            let file_err = |e: std::io::Error| Error::LocalFile(format!("{path}: {e}"));
+            let size = std::fs::metadata(path).map_err(file_err)?.len();
+            let eight_bit = file_has_8bit(path).map_err(file_err)?;
+            let mut file = std::fs::File::open(path).map_err(file_err)?;
+            let source = MessageSource {
+                reader: &mut file,
+                size: Some(size),
+                eight_bit: Some(eight_bit),
+            };
+            client.send(from, &recipients, source, dsn)
+        },
+    )
+}
+
+fn file_has_8bit(path: &str) -> std::io::Result<bool> {
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if !buf[..n].is_ascii() {
+            return Ok(true);
+        }
+    }
+}
+
+/// Send a whole RFC 5322 message (`len` bytes at `data`), the envelope
+/// derived from its headers: MAIL FROM from Sender, else the first From
+/// address; RCPT TO for every To, Cc and Bcc address. Bcc header lines are
+/// removed from what is sent. INVALID_ARGUMENT when the message has no
+/// usable sender or recipient; otherwise as mailtls_smtp_send().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_send_message(
+    smtp: *mut mailtls_smtp,
+    data: *const u8,
+    len: usize,
+    results_out: *mut *mut mailtls_smtp_results,
+) -> mailtls_result {
+    send_with(
+        smtp,
+        results_out,
+        // SAFETY: `len` readable bytes.
+        || unsafe { arg_bytes(data, len, "data") },
+        |client, message, dsn| client.send_message(message, dsn),
+    )
+}
+
+/// NOOP.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_noop(smtp: *mut mailtls_smtp) -> mailtls_result {
+    with_handle(smtp, |h| Ok(h.client()?.noop()?))
+}
+
+/// RSET: abandon any transaction in progress.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_rset(smtp: *mut mailtls_smtp) -> mailtls_result {
+    with_handle(smtp, |h| Ok(h.client()?.rset()?))
+}
+
+/// QUIT: end the session; the connection is closed whatever the result.
+/// The handle can connect again.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_quit(smtp: *mut mailtls_smtp) -> mailtls_result {
+    with_handle(smtp, |h| {
+        let r = h.client()?.quit();
+        h.client = None;
+        Ok(r?)
+    })
+}
+
+/// The server certificate's SHA-256 fingerprint, as
+/// mailtls_pop3_peer_cert_sha256().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_peer_cert_sha256(
+    smtp: *const mailtls_smtp,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> mailtls_result {
+    guard(MAILTLS_RESULT_PANIC, || {
+        // SAFETY: NULL or a live handle.
+        let fingerprint = unsafe { smtp.as_ref() }.map(|h| h.peer_sha256);
+        copy_fingerprint(fingerprint, buf, buf_len, len_out)
+    })
+}
+
+/// Copy the message of the last failed call, as mailtls_pop3_last_error().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_last_error(
+    smtp: *const mailtls_smtp,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> mailtls_result {
+    copy_detail(smtp, ErrorDetail::message, buf, buf_len, len_out)
+}
+
+/// Copy the server reply of the last failed call (e.g. "550 5.1.1 <x@y>:
+/// Recipient address rejected"); "" if none. Buffer rules as
+/// mailtls_pop3_last_error().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_last_reply(
+    smtp: *const mailtls_smtp,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> mailtls_result {
+    copy_detail(smtp, ErrorDetail::reply, buf, buf_len, len_out)
+}
+
+/// Copy the enhanced status code of the last failed call's reply (e.g.
+/// "5.7.8"); "" if none. Buffer rules as mailtls_pop3_last_error().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_last_enhanced_code(
+    smtp: *const mailtls_smtp,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> mailtls_result {
+    copy_detail(smtp, ErrorDetail::response_code, buf, buf_len, len_out)
+}
+
+/// The reply code (e.g. 550) of the last failed call's server reply: 4xx
+/// means temporary (try again later), 5xx permanent. 0 if the failure
+/// carried no reply or `smtp` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_last_code(smtp: *const mailtls_smtp) -> u32 {
+    guard(0, || {
+        // SAFETY: NULL or a live handle.
+        unsafe { smtp.as_ref() }.map_or(0, |h| h.detail.status().into())
+    })
+}
