@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
 # The whole test suite, as README gives it: installs what it needs, starts
-# Dovecot on 127.0.0.1 with a throwaway CA, runs the Rust, C and Python tests
-# against it, and stops exactly the servers it started.
+# Dovecot (POP3) and Postfix (SMTP, authenticating through Dovecot) on
+# 127.0.0.1 with a throwaway CA, runs the Rust, C and Python tests against
+# them, and stops exactly the servers it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tests/install-deps.sh
+# Postfix must be installed before Dovecot starts, so Dovecot opens the
+# auth socket Postfix's SASL uses.
+bash tests/servers/postfix.sh install
 
 state=$(mktemp -d /tmp/mailtls-test.XXXXXX)
 cleanup() {
+    bash tests/servers/postfix.sh stop "$state" || true
     bash tests/servers/dovecot.sh stop "$state" || true
     rm -rf "$state"
 }
 trap cleanup EXIT
 bash tests/servers/dovecot.sh start "$state" >/dev/null
+bash tests/servers/postfix.sh start "$state" >/dev/null
 # shellcheck disable=SC1091
 . "$state/env.sh"
 
-echo "== Rust: unit, fake-server, Dovecot and header tests"
+echo "== Rust: unit, fake-server, Dovecot, Postfix and header tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --no-fail-fast
 else

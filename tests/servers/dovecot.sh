@@ -144,7 +144,8 @@ write_config() {
 # Only POP3, only on loopback, only on our ports.
 protocols = pop3
 listen = 127.0.0.1
-# Unix sockets, pid file and state stay inside STATE_DIR.
+# Unix sockets, pid file and state stay inside STATE_DIR (Postfix's SASL
+# socket, if any, is $dv/run/auth-postfix).
 base_dir = $dv/run
 state_dir = $dv/lib
 log_path = $dv/dovecot.log
@@ -214,8 +215,29 @@ service anvil {
   }
 }
 
-# Later: a service auth { unix_listener ... } for Postfix SASL goes here.
+$(postfix_auth_listener)
 EOF
+}
+
+# SASL for tests/servers/postfix.sh: Postfix's smtpd (user postfix, not
+# chrooted) asks this Dovecot's auth service through BASE_DIR/auth-postfix.
+# The user postfix exists only once the postfix package is installed, so the
+# listener is added only then: run "postfix.sh install" before this start if
+# the SMTP tests are to use this Dovecot. Nothing else changes for POP3.
+postfix_auth_listener() {
+	if getent passwd postfix >/dev/null && getent group postfix >/dev/null; then
+		cat <<-'EOF'
+			service auth {
+			  unix_listener auth-postfix {
+			    mode = 0660
+			    user = postfix
+			    group = postfix
+			  }
+			}
+		EOF
+	else
+		echo "# No Postfix SASL listener: user postfix did not exist at start."
+	fi
 }
 
 write_users() {
