@@ -33,12 +33,12 @@
  * Returned by mailtls_pop3_listing_octets() when the size is not known
  * (a UIDL-only listing) or the index is out of range.
  */
-#define MAILTLS_OCTETS_UNKNOWN UINT64_MAX
+#define MAILTLS_OCTETS_UNKNOWN 18446744073709551615ull
 
 /**
  * Pass as `size` to mailtls_smtp_send() when the message size is unknown.
  */
-#define MAILTLS_SIZE_UNKNOWN UINT64_MAX
+#define MAILTLS_SIZE_UNKNOWN 18446744073709551615ull
 
 /**
  * Major version of the library the header was generated for.
@@ -54,11 +54,6 @@
  * Patch version of the library the header was generated for.
  */
 #define MAILTLS_VERSION_PATCH 0
-
-/**
- * An authentication method. `User` and `Apop` are POP3's own (not SASL).
- */
-typedef struct Mechanism Mechanism;
 
 /**
  * A byte buffer returned by the library (e.g. a whole message). Read it
@@ -739,9 +734,9 @@ mailtls_result mailtls_pop3_retr_many(mailtls_pop3 *pop3,
 mailtls_result mailtls_pop3_dele(mailtls_pop3 *pop3, uint32_t number);
 
 /**
- * DELE for `count` messages, pipelined when the server supports it. Stops
- * at the first refusal (SERVER_ERROR naming the message); the messages
- * before it stay marked.
+ * DELE for `count` messages, pipelined when the server supports it. Every
+ * message is attempted: on SERVER_ERROR the error message names the
+ * refused ones, and all the others are marked deleted (RSET undoes that).
  */
 mailtls_result mailtls_pop3_dele_many(mailtls_pop3 *pop3, const uint32_t *numbers, size_t count);
 

@@ -659,3 +659,40 @@ fn an_initial_response_too_long_for_the_command_line_waits_for_the_challenge() {
     );
     assert_eq!(lines[2], expected);
 }
+
+#[test]
+fn pipelined_dele_many_attempts_every_message_and_names_the_refused() {
+    let capa = "+OK\r\nUSER\r\nPIPELINING\r\n.\r\n";
+    let (server, mut client) = logged_in(
+        capa,
+        vec![
+            Step::Expect("DELE 1"),
+            Step::Expect("DELE 99"),
+            Step::Expect("DELE 2"),
+            Step::Expect("DELE 98"),
+            send("+OK\r\n-ERR no message 99\r\n+OK\r\n-ERR no message 98\r\n"),
+        ],
+    );
+    let err = client.dele_many(&[1, 99, 2, 98]).expect_err("two refusals");
+    let text = err.to_string();
+    assert!(
+        text.contains("message 99") && text.contains("also refused: 98"),
+        "{text}"
+    );
+    server.finish();
+}
+
+#[test]
+fn implicit_tls_against_a_plaintext_port_says_so() {
+    let server = FakeServer::start(vec![send("+OK plain POP3 greeting\r\n"), Step::Close]);
+    let mut opts = plain_options();
+    opts.security = Security::Tls;
+    let err = Pop3Client::connect("127.0.0.1", server.port, &opts)
+        .err()
+        .expect("must fail");
+    match err {
+        Error::Tls(msg) => assert!(msg.contains("does not speak TLS"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    server.finish();
+}

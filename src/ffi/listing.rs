@@ -8,7 +8,8 @@ use crate::pop3::Entry;
 
 /// Returned by mailtls_pop3_listing_octets() when the size is not known
 /// (a UIDL-only listing) or the index is out of range.
-pub const MAILTLS_OCTETS_UNKNOWN: u64 = u64::MAX;
+// Written as a literal: cffi cannot read UINT64_MAX in a #define.
+pub const MAILTLS_OCTETS_UNKNOWN: u64 = 0xFFFF_FFFF_FFFF_FFFF;
 
 /// A mailbox listing: one entry per message with its number, size (LIST)
 /// and unique id (UIDL). Free with mailtls_pop3_listing_free().

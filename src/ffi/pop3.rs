@@ -451,9 +451,9 @@ pub extern "C" fn mailtls_pop3_dele(pop3: *mut mailtls_pop3, number: u32) -> mai
     with_handle(pop3, |h| Ok(h.client()?.dele(number)?))
 }
 
-/// DELE for `count` messages, pipelined when the server supports it. Stops
-/// at the first refusal (SERVER_ERROR naming the message); the messages
-/// before it stay marked.
+/// DELE for `count` messages, pipelined when the server supports it. Every
+/// message is attempted: on SERVER_ERROR the error message names the
+/// refused ones, and all the others are marked deleted (RSET undoes that).
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_dele_many(
     pop3: *mut mailtls_pop3,

@@ -16,7 +16,8 @@ use crate::sasl::Mechanism;
 use crate::smtp::{Dsn, MessageSource, RecipientResult, SmtpClient, SourceCancelled};
 
 /// Pass as `size` to mailtls_smtp_send() when the message size is unknown.
-pub const MAILTLS_SIZE_UNKNOWN: u64 = u64::MAX;
+// Written as a literal: cffi cannot read UINT64_MAX in a #define.
+pub const MAILTLS_SIZE_UNKNOWN: u64 = 0xFFFF_FFFF_FFFF_FFFF;
 
 /// An SMTP submission session. Create with mailtls_smtp_new(), connect with
 /// mailtls_smtp_connect(), free with mailtls_smtp_free().

@@ -11,7 +11,7 @@ use std::path::Path;
 pub use capa::Capabilities;
 
 use crate::capabilities::CapabilitySet;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerReply};
 use crate::options::{ClientOptions, Security, check_arg};
 use crate::sasl::{self, Credentials, Mechanism, SaslClient};
 use crate::transport::Connection;
@@ -561,6 +561,7 @@ impl Pop3Client {
             numbers.iter().try_for_each(|n| check_number(*n))?;
             self.pipeline(
                 numbers,
+                OnRefusal::StopSending,
                 |n| format!("RETR {n}"),
                 |conn, n, failed| {
                     if failed {
@@ -585,13 +586,19 @@ impl Pop3Client {
         self.after(r)
     }
 
-    /// DELE for many messages, pipelined when the server allows. Stops at
-    /// the first refusal (after reading the replies already under way).
+    /// DELE for many messages, pipelined when the server allows. Every
+    /// message is attempted; if some are refused, the error names them and
+    /// all the others are marked deleted.
     pub fn dele_many(&mut self, numbers: &[u32]) -> Result<()> {
         let r = (|| {
             self.ensure_transaction()?;
             numbers.iter().try_for_each(|n| check_number(*n))?;
-            self.pipeline(numbers, |n| format!("DELE {n}"), |_, _, _| Ok(()))
+            self.pipeline(
+                numbers,
+                OnRefusal::KeepGoing,
+                |n| format!("DELE {n}"),
+                |_, _, _| Ok(()),
+            )
         })();
         self.after(r)
     }
@@ -690,12 +697,14 @@ impl Pop3Client {
 
     /// Send one command per message number, keeping up to
     /// [`PIPELINE_WINDOW`] in flight (one when the server does not pipeline),
-    /// and hand each +OK to `on_ok` (which reads any multi-line body). After
-    /// the first -ERR no new command is sent; the ones in flight are read
-    /// with `failed` set, and the error is returned naming the message.
+    /// and hand each +OK to `on_ok` (which reads any multi-line body).
+    /// After a -ERR, `on_refusal` says whether to stop sending (the commands
+    /// in flight are still read, with `failed` set) or to go on; either way
+    /// the error names the refused messages.
     fn pipeline(
         &mut self,
         numbers: &[u32],
+        on_refusal: OnRefusal,
         command: impl Fn(u32) -> String,
         mut on_ok: impl FnMut(&mut Connection, u32, bool) -> Result<()>,
     ) -> Result<()> {
@@ -706,7 +715,8 @@ impl Pop3Client {
         };
         let mut sent = 0usize;
         let mut limit = numbers.len();
-        let mut first_error: Option<Error> = None;
+        let mut first_refusal: Option<ServerReply> = None;
+        let mut also_refused: Vec<u32> = Vec::new();
         for done in 0..numbers.len() {
             if done == limit {
                 break;
@@ -722,19 +732,41 @@ impl Pop3Client {
             }
             let n = numbers[done];
             match self.read_status()? {
-                Status::Ok(_) => on_ok(&mut self.conn, n, first_error.is_some())?,
-                Status::Err(mut reply) => {
-                    if first_error.is_none() {
+                Status::Ok(_) => on_ok(&mut self.conn, n, first_refusal.is_some())?,
+                Status::Err(mut reply) => match first_refusal {
+                    None => {
                         reply.text = format!("message {n}: {}", reply.text);
-                        first_error = Some(Error::Server(reply));
-                        limit = sent;
+                        first_refusal = Some(reply);
+                        if on_refusal == OnRefusal::StopSending {
+                            limit = sent;
+                        }
                     }
-                }
+                    Some(_) => also_refused.push(n),
+                },
                 Status::Continue(_) => return Err(unexpected_continuation()),
             }
         }
-        first_error.map_or(Ok(()), Err)
+        match first_refusal {
+            None => Ok(()),
+            Some(mut reply) => {
+                if !also_refused.is_empty() {
+                    let list: Vec<String> = also_refused.iter().map(u32::to_string).collect();
+                    reply.text = format!("{} (also refused: {})", reply.text, list.join(", "));
+                }
+                Err(Error::Server(reply))
+            }
+        }
     }
+}
+
+/// What a pipelined run does after a refusal.
+#[derive(PartialEq, Eq)]
+enum OnRefusal {
+    /// Send nothing more (RETR: nothing after the refusal is delivered).
+    StopSending,
+    /// Go on with every message (DELE: commands already in flight take
+    /// effect anyway, so all are attempted and the refusals listed).
+    KeepGoing,
 }
 
 fn cancel_if_break(flow: ControlFlow<()>) -> Result<()> {

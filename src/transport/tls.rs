@@ -105,11 +105,19 @@ fn classify(host: &str, min: TlsVersion, detail: &str) -> Error {
     ]) {
         Error::CertificateUntrusted(detail.to_string())
     } else if has(&[
-        "unsupported protocol",
         "wrong version number",
+        "packet length too long",
+        "http request",
+    ]) {
+        // The first bytes back were not TLS at all.
+        Error::Tls(format!(
+            "the server does not speak TLS on this port (for a port that upgrades \
+             with STLS/STARTTLS, use security STARTTLS): {detail}"
+        ))
+    } else if has(&[
+        "unsupported protocol",
         "protocol version",
         "no protocols available",
-        "tlsv1 alert protocol version",
     ]) {
         Error::TlsVersion {
             required: min.name(),
@@ -144,5 +152,9 @@ mod tests {
             Error::TlsVersion { .. }
         ));
         assert!(matches!(host("something else"), Error::Tls(_)));
+        match host("error:0A00010B:SSL routines:ssl3_get_record:wrong version number") {
+            Error::Tls(msg) => assert!(msg.contains("does not speak TLS"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
