@@ -1,0 +1,83 @@
+"""mailtls: a blocking POP3 client over verified TLS (Python binding of
+libmailtls, through ctypes).
+
+Example::
+
+    import mailtls
+
+    with mailtls.POP3("pop.example.org", security="tls") as pop:
+        pop.login("alice", password)
+        for number, octets in pop.list():
+            data = pop.retr(number)
+
+The shared library is found through the ``MAILTLS_LIBRARY`` environment
+variable (a path), then next to this package (``libmailtls.so``,
+``mailtls.dll`` or ``libmailtls.dylib`` in the package directory), then the
+system search path (``ctypes.util.find_library("mailtls")``). It is loaded on
+first use; :class:`LibraryLoadError` (an ImportError) says why it could not
+be.
+
+Errors are :class:`Error` subclasses carrying ``code``, ``message``,
+``reply`` and ``response_code``; see :mod:`mailtls.errors` for the mapping
+of the library's result codes to classes.
+"""
+
+from . import _lib
+from ._lib import LibraryLoadError
+from .errors import (
+    AuthError,
+    Cancelled,
+    CertificateError,
+    ConnectionError,
+    Error,
+    FileError,
+    InternalError,
+    InvalidArgument,
+    MessageTooLarge,
+    ProtocolError,
+    RecipientsRefused,
+    Result,
+    ServerError,
+    StartTlsUnavailable,
+    TimeoutError,
+    TlsError,
+)
+from .pop3 import POP3
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "POP3",
+    "Error",
+    "AuthError",
+    "TlsError",
+    "CertificateError",
+    "StartTlsUnavailable",
+    "TimeoutError",
+    "ConnectionError",
+    "ServerError",
+    "MessageTooLarge",
+    "RecipientsRefused",
+    "ProtocolError",
+    "InvalidArgument",
+    "Cancelled",
+    "FileError",
+    "InternalError",
+    "LibraryLoadError",
+    "Result",
+    "library_version",
+    "library_path",
+    "__version__",
+]
+
+
+def library_version() -> str:
+    """The version string of the loaded libmailtls (e.g. "0.1.0"); loads the
+    library if needed."""
+    return _lib.load().mailtls_version().decode("ascii", "replace")
+
+
+def library_path() -> str:
+    """The path (or name) libmailtls was loaded from; loads it if needed."""
+    _lib.load()
+    return _lib.loaded_path()

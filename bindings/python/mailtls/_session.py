@@ -1,0 +1,481 @@
+"""Plumbing shared by every session class (POP3 now, SMTP later).
+
+A session class sets ``_PROTOCOL`` (the C prefix, e.g. ``"pop3"`` for
+``mailtls_pop3_*``) and its default ports; this module builds the options,
+creates and connects the handle, serialises calls on it, turns result codes
+into exceptions with the handle's error detail, and runs Python callbacks so
+that no exception ever unwinds into C.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import math
+import os
+import threading
+from typing import Any, Callable, Iterable, Optional, Union
+
+from . import _lib
+from .errors import ConnectionError, Error, InvalidArgument, Result, make_error
+
+_log = logging.getLogger("mailtls")
+
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+TraceCallback = Callable[[str, bytes], Any]
+
+_SECURITY = {
+    "auto": _lib.SECURITY_AUTO,
+    "tls": _lib.SECURITY_TLS,
+    "starttls": _lib.SECURITY_STARTTLS,
+    "none": _lib.SECURITY_NONE,
+}
+_MIN_TLS = {"1.2": _lib.TLS_1_2, "1.3": _lib.TLS_1_3}
+_TRACE_KINDS = {
+    _lib.TRACE_INFO: "info",
+    _lib.TRACE_COMMAND: "command",
+    _lib.TRACE_REPLY: "reply",
+}
+_MAX_U32 = 2**32 - 1
+
+
+# ---- arguments ----------------------------------------------------------
+
+
+def invalid(message: str) -> InvalidArgument:
+    """An InvalidArgument raised on the Python side (no library call made)."""
+    return InvalidArgument(message, Result.INVALID_ARGUMENT)
+
+
+def c_string(value: Union[str, bytes], what: str) -> bytes:
+    """`value` as the bytes of a C string: str is encoded UTF-8; a NUL is
+    refused here, since a C string cannot carry it (the library itself
+    refuses CR and LF where they matter)."""
+    if isinstance(value, str):
+        try:
+            data = value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise invalid(f"{what} is not valid Unicode text") from None
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+    else:
+        raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
+    if b"\0" in data:
+        raise invalid(f"{what} contains a NUL character")
+    return data
+
+
+def c_path(value: PathLike, what: str) -> bytes:
+    """A filesystem path (str, bytes or os.PathLike) as a C string."""
+    try:
+        path = os.fspath(value)
+    except TypeError:
+        raise TypeError(
+            f"{what} must be str, bytes or os.PathLike, not {type(value).__name__}"
+        ) from None
+    return c_string(path, what)
+
+
+def message_number(n: Any, what: str = "message number") -> int:
+    """A POP3 message number: an int from 1 to 2**32-1 (checked here, since
+    ctypes would silently wrap a negative or too large number)."""
+    try:
+        n = n.__index__()
+    except AttributeError:
+        raise TypeError(f"a {what} must be an int, not {type(n).__name__}") from None
+    if isinstance(n, bool) or not 1 <= n <= _MAX_U32:
+        raise invalid(f"a {what} must be from 1 to {_MAX_U32}, not {n}")
+    return n
+
+
+def u32_array(numbers: Iterable[Any]) -> "ctypes.Array[ctypes.c_uint32]":
+    """Validated message numbers as a C uint32_t array."""
+    checked = [message_number(n) for n in numbers]
+    return (ctypes.c_uint32 * len(checked))(*checked)
+
+
+def _timeout_ms(timeout: Optional[float]) -> Optional[int]:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+    if math.isnan(timeout) or timeout <= 0:
+        raise invalid(f"timeout must be a positive number of seconds, not {timeout}")
+    return min(_MAX_U32, max(1, math.ceil(timeout * 1000)))
+
+
+def _choice(value: Any, table: dict, what: str) -> int:
+    key = value.lower() if isinstance(value, str) else value
+    if key not in table:
+        names = ", ".join(repr(k) for k in table)
+        raise invalid(f"unknown {what} {value!r} (expected one of {names})")
+    return table[key]
+
+
+def _many(value: Any) -> list:
+    """One item or a list/tuple of them (for ca_file and ca_pem)."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+# ---- reading text out of the library ---------------------------------------
+
+
+def copy_text(fn: Callable, handle: int) -> str:
+    """Call a ``(handle, buf, buf_len, len_out)`` accessor; grow the buffer
+    when the text does not fit. Returns "" when the call fails otherwise."""
+    size = 256
+    for _ in range(3):
+        buf = ctypes.create_string_buffer(size)
+        needed = ctypes.c_size_t(0)
+        rc = fn(handle, buf, size, ctypes.byref(needed))
+        if rc == Result.OK:
+            return buf.value.decode("utf-8", "replace")
+        if rc != Result.BUFFER_TOO_SMALL:
+            return ""
+        size = needed.value + 1
+    return buf.value.decode("utf-8", "replace")
+
+
+def _options_error(lib: ctypes.CDLL, options: int, rc: int, what: str) -> Error:
+    message = copy_text(lib.mailtls_options_last_error, options)
+    return make_error(rc, message or f"{what}: {result_str(rc)}")
+
+
+def result_str(code: int) -> str:
+    """The library's static description of a result code."""
+    return _lib.load().mailtls_result_str(code).decode("utf-8", "replace")
+
+
+# ---- callbacks ----------------------------------------------------------------
+
+
+class _Pending:
+    """An exception raised inside a callback, kept to be raised once the C
+    call has returned (never propagated through C)."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self) -> None:
+        self.exc: Optional[BaseException] = None
+
+
+def _make_trace(trace: TraceCallback, pending: _Pending) -> Any:
+    """A C trace callback calling ``trace(kind, data)``.
+
+    Exceptions from ``trace`` are swallowed (the first one of a session is
+    logged on the "mailtls" logger): a trace cannot cancel anything.
+    KeyboardInterrupt and SystemExit are kept and raised when the library
+    call returns.
+    """
+    state = {"logged": False}
+
+    def callback(_userdata, kind, data, length):
+        try:
+            name = _TRACE_KINDS.get(kind, f"unknown({kind})")
+            trace(name, ctypes.string_at(data, length) if length else b"")
+        except Exception:
+            if not state["logged"]:
+                state["logged"] = True
+                _log.warning("exception in a mailtls trace callback (ignored)", exc_info=True)
+        except BaseException as e:  # noqa: B036 - KeyboardInterrupt, SystemExit
+            if pending.exc is None:
+                pending.exc = e
+
+    return _lib.TRACE_CALLBACK(callback)
+
+
+def make_data_sink(sink: Callable[[bytes], Any], pending: _Pending) -> Any:
+    """A C data callback calling ``sink(chunk)``; if the sink raises, its
+    exception is kept in ``pending`` and the transfer is cancelled."""
+
+    def callback(_userdata, data, length):
+        try:
+            sink(ctypes.string_at(data, length) if length else b"")
+            return 0
+        except BaseException as e:  # noqa: B036 - re-raised after the call
+            pending.exc = e
+            return 1
+
+    return _lib.DATA_CALLBACK(callback)
+
+
+# ---- the session base class ---------------------------------------------------
+
+
+class Session:
+    """Base of the protocol classes: owns one library handle.
+
+    Subclasses set ``_PROTOCOL`` ("pop3"), ``_PORT`` and ``_TLS_PORT``, and
+    name the accessors that differ between protocols (SMTP:
+    ``_CAPABILITIES_FN = "extensions"``, ``_RESPONSE_CODE_FN =
+    "last_enhanced_code"``). A subclass with options of its own (e.g. an SMTP
+    client name) stores them before calling ``super().__init__`` and extends
+    ``_configure``; one with more error detail (SMTP's reply code) extends
+    ``_error``.
+    """
+
+    _PROTOCOL = ""
+    _PORT = 0
+    _TLS_PORT = 0
+    _CAPABILITIES_FN = "capabilities"
+    _RESPONSE_CODE_FN = "last_response_code"
+
+    # Set before anything can fail, so __del__ and close() always work.
+    _handle: Optional[int] = None
+
+    def __init__(
+        self,
+        host: str,
+        port: Optional[int] = None,
+        *,
+        security: str = "auto",
+        ca_file: Union[PathLike, list, tuple, None] = None,
+        ca_pem: Union[str, bytes, list, tuple, None] = None,
+        pin_sha256: Optional[str] = None,
+        min_tls: str = "1.2",
+        timeout: Optional[float] = 60.0,
+        allow_plaintext_auth: bool = False,
+        danger_accept_invalid_certs: bool = False,
+        trace: Optional[TraceCallback] = None,
+    ) -> None:
+        """Connect to ``host`` (see the class docstring for the options).
+
+        Raises InvalidArgument for a bad option, and ConnectionError,
+        TimeoutError, TlsError/CertificateError/StartTlsUnavailable or
+        ServerError (negative greeting) when connecting fails.
+        """
+        self._lock = threading.RLock()
+        self._busy = False
+        self._pending = _Pending()
+        self._trace_cb = None  # the C trace callback, alive as long as the handle
+        self.peer_cert_sha256: Optional[str] = None
+        self.host = host
+        lib = self._lib = _lib.load()
+        self._free = getattr(lib, f"mailtls_{self._PROTOCOL}_free")
+
+        security_n = _choice(security, _SECURITY, "security")
+        if port is None:
+            port = self._TLS_PORT if security_n == _lib.SECURITY_TLS else self._PORT
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise invalid(f"port must be an int from 1 to 65535, not {port!r}")
+        self.port = port
+        host_c = c_string(host, "host")
+
+        options = lib.mailtls_options_new()
+        if not options:
+            raise MemoryError("mailtls_options_new failed")
+        try:
+            self._configure(
+                options,
+                security=security_n,
+                ca_file=ca_file,
+                ca_pem=ca_pem,
+                pin_sha256=pin_sha256,
+                min_tls=min_tls,
+                timeout=timeout,
+                allow_plaintext_auth=allow_plaintext_auth,
+                danger_accept_invalid_certs=danger_accept_invalid_certs,
+                trace=trace,
+            )
+            handle = getattr(lib, f"mailtls_{self._PROTOCOL}_new")(options)
+        finally:
+            # The handle keeps its own copy of the options.
+            lib.mailtls_options_free(options)
+        if not handle:
+            raise MemoryError(f"mailtls_{self._PROTOCOL}_new failed")
+        self._handle = handle
+        try:
+            self._call(self._fn("connect"), host_c, port)
+            self.peer_cert_sha256 = self._peer_cert_sha256()
+        except BaseException:
+            self.close()
+            raise
+
+    def _configure(self, options: int, *, security, ca_file, ca_pem, pin_sha256,
+                   min_tls, timeout, allow_plaintext_auth,
+                   danger_accept_invalid_certs, trace) -> None:
+        lib = self._lib
+
+        def check(rc: int, what: str) -> None:
+            if rc != Result.OK:
+                raise _options_error(lib, options, rc, what)
+
+        check(lib.mailtls_options_set_security(options, security), "security")
+        check(
+            lib.mailtls_options_set_min_tls_version(
+                options, _choice(min_tls, _MIN_TLS, "minimum TLS version")
+            ),
+            "min_tls",
+        )
+        for path in _many(ca_file):
+            check(lib.mailtls_options_add_ca_file(options, c_path(path, "ca_file")), "ca_file")
+        for pem in _many(ca_pem):
+            if isinstance(pem, str):
+                pem = pem.encode("utf-8")
+            if not isinstance(pem, (bytes, bytearray, memoryview)):
+                raise TypeError(f"ca_pem must be str or bytes, not {type(pem).__name__}")
+            pem = bytes(pem)
+            check(lib.mailtls_options_add_ca_pem(options, pem, len(pem)), "ca_pem")
+        if pin_sha256 is not None:
+            check(
+                lib.mailtls_options_set_pin_sha256(options, c_string(pin_sha256, "pin_sha256")),
+                "pin_sha256",
+            )
+        ms = _timeout_ms(timeout)
+        if ms is not None:
+            check(lib.mailtls_options_set_connect_timeout_ms(options, ms), "timeout")
+            check(lib.mailtls_options_set_io_timeout_ms(options, ms), "timeout")
+        check(
+            lib.mailtls_options_set_allow_plaintext_auth(options, bool(allow_plaintext_auth)),
+            "allow_plaintext_auth",
+        )
+        check(
+            lib.mailtls_options_set_danger_accept_invalid_certs(
+                options, bool(danger_accept_invalid_certs)
+            ),
+            "danger_accept_invalid_certs",
+        )
+        if trace is not None:
+            if not callable(trace):
+                raise TypeError("trace must be callable as trace(kind, data)")
+            # Kept on the session: the handle's copy of the options calls it.
+            self._trace_cb = _make_trace(trace, self._pending)
+            check(lib.mailtls_options_set_trace(options, self._trace_cb, None), "trace")
+
+    # ---- calls --------------------------------------------------------------
+
+    def _fn(self, name: str) -> Any:
+        return getattr(self._lib, f"mailtls_{self._PROTOCOL}_{name}")
+
+    def _enter(self) -> int:
+        """Take the session for one library call; returns the handle."""
+        self._lock.acquire()
+        if self._busy:
+            # Only the thread holding the lock gets here: a callback calling
+            # back into its own session, which the library does not allow.
+            self._lock.release()
+            raise invalid("a callback must not call methods of its own session")
+        if self._handle is None:
+            self._lock.release()
+            raise ConnectionError("the session is closed", Result.NOT_CONNECTED)
+        self._busy = True
+        return self._handle
+
+    def _leave(self) -> None:
+        self._busy = False
+        self._lock.release()
+
+    def _call(self, fn: Callable, *args: Any, pending: Optional[_Pending] = None) -> None:
+        """Call ``fn(handle, *args)``; raise the matching exception on failure.
+
+        An exception kept by a callback (``pending``, or the trace's) is
+        raised instead of the library's CANCELLED.
+        """
+        handle = self._enter()
+        try:
+            rc = fn(handle, *args)
+            error = self._error(rc) if rc != Result.OK else None
+        finally:
+            self._leave()
+        for keeper in (pending, self._pending):
+            if keeper is not None and keeper.exc is not None:
+                exc, keeper.exc = keeper.exc, None
+                raise exc
+        if error is not None:
+            raise error
+
+    def _error(self, rc: int) -> Error:
+        """The exception for `rc`, with the handle's detail (call it before
+        the next call on the handle replaces the detail)."""
+        h = self._handle
+        message = copy_text(self._fn("last_error"), h) or result_str(rc)
+        reply = copy_text(self._fn("last_reply"), h)
+        code = copy_text(self._fn(self._RESPONSE_CODE_FN), h)
+        return make_error(rc, message, reply, code)
+
+    def _peer_cert_sha256(self) -> Optional[str]:
+        handle = self._enter()
+        try:
+            text = copy_text(self._fn("peer_cert_sha256"), handle)
+        finally:
+            self._leave()
+        return text or None
+
+    def _capabilities(self) -> dict:
+        handle = self._enter()
+        try:
+            # Borrowed from the handle: convert before anything else runs.
+            caps = self._fn(self._CAPABILITIES_FN)(handle)
+            lib = self._lib
+            result: dict = {}
+            if caps:
+                for i in range(lib.mailtls_capabilities_count(caps)):
+                    name = lib.mailtls_capabilities_name(caps, i)
+                    if name is None:
+                        continue
+                    args = []
+                    for j in range(lib.mailtls_capabilities_arg_count(caps, i)):
+                        arg = lib.mailtls_capabilities_arg(caps, i, j)
+                        if arg is not None:
+                            args.append(arg.decode("utf-8", "replace"))
+                    result[name.decode("utf-8", "replace")] = args
+        finally:
+            self._leave()
+        if not caps:
+            raise ConnectionError("the session has no capabilities (not connected)",
+                                  Result.NOT_CONNECTED)
+        return result
+
+    # ---- lifetime -------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once close() freed the handle."""
+        return self._handle is None
+
+    def close(self) -> None:
+        """Free the session without QUIT: the connection is dropped and the
+        server commits no deletion. Idempotent."""
+        lock = getattr(self, "_lock", None)
+        if lock is None:  # __init__ failed before the lock existed
+            return
+        with lock:
+            if self._busy:
+                raise invalid("a callback must not close its own session")
+            handle, self._handle = self._handle, None
+            if handle:
+                self._free(handle)
+
+    def __del__(self) -> None:
+        """Free the handle (without QUIT) if close() was not called."""
+        handle = self._handle
+        if handle:
+            self._handle = None
+            try:
+                self._free(handle)
+            except Exception:
+                pass
+
+    def __enter__(self):
+        """The session itself."""
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """QUIT (committing deletions) if the block ended normally; then, or
+        if it ended by an exception, close() without QUIT."""
+        try:
+            if exc_type is None:
+                self._quit_if_connected()
+        finally:
+            self.close()
+
+    def _quit_if_connected(self) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<mailtls.{type(self).__name__} {self.host}:{self.port} {state}>"

@@ -1,0 +1,213 @@
+"""The exceptions of mailtls and the one table that maps result codes to them.
+
+Every exception raised for a failed library call is an :class:`Error` with
+
+- ``code``: the library's result code (a :class:`Result` member, or a plain
+  ``int`` for a code newer than this binding),
+- ``message``: the library's description of the failure (its "last error"),
+- ``reply``: the server's reply line (e.g. ``"-ERR [AUTH] Authentication
+  failed."``) or ``None``,
+- ``response_code``: the reply's RFC 2449/3206 response code without
+  brackets (e.g. ``"AUTH"``, ``"SYS/TEMP"``) or ``None``.
+
+Hierarchy::
+
+    Error
+    +-- AuthError            AUTH_FAILED, NO_COMMON_MECHANISM, PLAINTEXT_AUTH_REFUSED
+    +-- TlsError             TLS_ERROR, TLS_VERSION
+    |   +-- CertificateError CERTIFICATE_UNTRUSTED, _HOST_MISMATCH, _PIN_MISMATCH
+    |   +-- StartTlsUnavailable  STARTTLS_UNAVAILABLE
+    +-- TimeoutError         TIMEOUT              (also builtins.TimeoutError)
+    +-- ConnectionError      RESOLVE_FAILED, CONNECT_FAILED, CONNECTION_CLOSED,
+    |                        IO_ERROR, NOT_CONNECTED (also builtins.ConnectionError)
+    +-- ServerError          SERVER_ERROR, SMTPUTF8_UNAVAILABLE
+    |   +-- MessageTooLarge  MESSAGE_TOO_LARGE
+    |   +-- RecipientsRefused RECIPIENTS_REFUSED (SMTP)
+    +-- ProtocolError        PROTOCOL_ERROR, REPLY_TOO_LONG
+    +-- InvalidArgument      NULL_ARGUMENT, INVALID_ARGUMENT (also ValueError)
+    +-- Cancelled            CANCELLED
+    +-- FileError            FILE_ERROR           (also OSError)
+    +-- InternalError        PANIC (a bug in libmailtls)
+
+Any other code (BUFFER_TOO_SMALL, codes added to the library later) gives a
+plain :class:`Error`. ``TimeoutError``, ``ConnectionError`` and ``FileError``
+are also ``OSError`` subclasses, so ``except OSError`` catches network and
+file failures as it does for the standard library; their ``errno`` is None.
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+
+
+class Result(enum.IntEnum):
+    """The library's result codes (``MAILTLS_RESULT_*`` in mailtls.h)."""
+
+    OK = 0
+    NULL_ARGUMENT = 100
+    INVALID_ARGUMENT = 101
+    BUFFER_TOO_SMALL = 102
+    NOT_CONNECTED = 103
+    RESOLVE_FAILED = 200
+    CONNECT_FAILED = 201
+    TIMEOUT = 202
+    CONNECTION_CLOSED = 203
+    IO_ERROR = 204
+    TLS_ERROR = 300
+    TLS_VERSION = 301
+    CERTIFICATE_UNTRUSTED = 302
+    CERTIFICATE_HOST_MISMATCH = 303
+    CERTIFICATE_PIN_MISMATCH = 304
+    STARTTLS_UNAVAILABLE = 305
+    PLAINTEXT_AUTH_REFUSED = 400
+    NO_COMMON_MECHANISM = 401
+    AUTH_FAILED = 402
+    SERVER_ERROR = 500
+    MESSAGE_TOO_LARGE = 501
+    RECIPIENTS_REFUSED = 502
+    SMTPUTF8_UNAVAILABLE = 503
+    PROTOCOL_ERROR = 600
+    REPLY_TOO_LONG = 601
+    CANCELLED = 700
+    FILE_ERROR = 800
+    PANIC = 900
+
+
+class Error(Exception):
+    """Base class of every mailtls failure; see the module docstring."""
+
+    def __init__(
+        self,
+        message: str,
+        code: int = Result.INVALID_ARGUMENT,
+        reply: str | None = None,
+        response_code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        try:
+            code = Result(code)
+        except ValueError:
+            code = int(code)
+        self.code = code
+        self.message = message
+        self.reply = reply or None
+        self.response_code = response_code or None
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        code = self.code.name if isinstance(self.code, Result) else self.code
+        return f"{type(self).__name__}({self.message!r}, code={code})"
+
+    def __reduce__(self):
+        return (type(self), (self.message, int(self.code), self.reply, self.response_code))
+
+
+class AuthError(Error):
+    """Logging in failed: credentials refused, no usable mechanism, or
+    plaintext authentication not allowed."""
+
+
+class TlsError(Error):
+    """The TLS handshake failed (including no common TLS version)."""
+
+
+class CertificateError(TlsError):
+    """The server certificate is untrusted, names another host, or is not
+    the pinned one."""
+
+
+class StartTlsUnavailable(TlsError):
+    """STLS/STARTTLS was required but the server does not offer it or
+    refused it. Nothing was sent in clear after that."""
+
+
+class TimeoutError(Error, builtins.TimeoutError):
+    """The server did not answer within the timeout."""
+
+
+class ConnectionError(Error, builtins.ConnectionError):
+    """Name resolution, connecting or the connection failed, or the session
+    is not connected (closed by QUIT, close(), or an earlier error)."""
+
+
+class ServerError(Error):
+    """The server refused a command (POP3 ``-ERR``); see ``reply``."""
+
+
+class MessageTooLarge(ServerError):
+    """A message is larger than a limit: the in-memory limit of retr()
+    without a sink (stream it with a sink or ``retr_to_file`` instead), or
+    an SMTP server's SIZE."""
+
+
+class RecipientsRefused(ServerError):
+    """SMTP: every recipient was refused; nothing was sent."""
+
+
+class ProtocolError(Error):
+    """The server broke the protocol, or sent a too long reply line."""
+
+
+class InvalidArgument(Error, ValueError):
+    """An argument is invalid (line break or NUL in a string, a number out
+    of range, an unknown name) or the call does not fit the session's state
+    (e.g. a mailbox command before login)."""
+
+
+class Cancelled(Error):
+    """A callback cancelled the operation."""
+
+
+class FileError(Error, OSError):
+    """A local file could not be written or read."""
+
+
+class InternalError(Error):
+    """An internal error of libmailtls (a bug) was caught at the C boundary;
+    the session should be closed."""
+
+
+# The one map from result codes to exception classes.
+_CLASS_BY_CODE: dict[int, type[Error]] = {
+    Result.NULL_ARGUMENT: InvalidArgument,
+    Result.INVALID_ARGUMENT: InvalidArgument,
+    Result.NOT_CONNECTED: ConnectionError,
+    Result.RESOLVE_FAILED: ConnectionError,
+    Result.CONNECT_FAILED: ConnectionError,
+    Result.TIMEOUT: TimeoutError,
+    Result.CONNECTION_CLOSED: ConnectionError,
+    Result.IO_ERROR: ConnectionError,
+    Result.TLS_ERROR: TlsError,
+    Result.TLS_VERSION: TlsError,
+    Result.CERTIFICATE_UNTRUSTED: CertificateError,
+    Result.CERTIFICATE_HOST_MISMATCH: CertificateError,
+    Result.CERTIFICATE_PIN_MISMATCH: CertificateError,
+    Result.STARTTLS_UNAVAILABLE: StartTlsUnavailable,
+    Result.PLAINTEXT_AUTH_REFUSED: AuthError,
+    Result.NO_COMMON_MECHANISM: AuthError,
+    Result.AUTH_FAILED: AuthError,
+    Result.SERVER_ERROR: ServerError,
+    Result.MESSAGE_TOO_LARGE: MessageTooLarge,
+    Result.RECIPIENTS_REFUSED: RecipientsRefused,
+    Result.SMTPUTF8_UNAVAILABLE: ServerError,
+    Result.PROTOCOL_ERROR: ProtocolError,
+    Result.REPLY_TOO_LONG: ProtocolError,
+    Result.CANCELLED: Cancelled,
+    Result.FILE_ERROR: FileError,
+    Result.PANIC: InternalError,
+}
+
+
+def error_class(code: int) -> type[Error]:
+    """The exception class for a result code (``Error`` when unknown)."""
+    return _CLASS_BY_CODE.get(code, Error)
+
+
+def make_error(
+    code: int, message: str, reply: str | None = None, response_code: str | None = None
+) -> Error:
+    """An exception of the right class for a failed call."""
+    return error_class(code)(message, code, reply, response_code)

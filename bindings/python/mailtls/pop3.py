@@ -1,0 +1,286 @@
+"""The POP3 client class."""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
+
+from . import _lib
+from ._session import (
+    PathLike,
+    Session,
+    _Pending,
+    c_path,
+    c_string,
+    invalid,
+    make_data_sink,
+    message_number,
+    u32_array,
+)
+from .errors import ConnectionError, FileError, Result
+
+Sink = Callable[[bytes], Any]
+
+
+class POP3(Session):
+    """A POP3 session over verified TLS, connected on construction.
+
+    ``POP3(host, port=None, *, security="auto", ca_file=None, ca_pem=None,
+    pin_sha256=None, min_tls="1.2", timeout=60.0, allow_plaintext_auth=False,
+    danger_accept_invalid_certs=False, trace=None)``
+
+    - ``port``: None means 995 for ``security="tls"`` and 110 otherwise.
+    - ``security``: ``"auto"`` (implicit TLS on port 995, required STLS on
+      any other port), ``"tls"`` (implicit TLS), ``"starttls"`` (required
+      STLS) or ``"none"`` (no encryption; logging in then also needs
+      ``allow_plaintext_auth=True``). Nothing ever falls back to a weaker
+      mode.
+    - ``ca_file`` (path, or a list of paths) and ``ca_pem`` (PEM text as str
+      or bytes, or a list of them): CA certificates trusted in addition to
+      the system store.
+    - ``pin_sha256``: accept exactly the server certificate with this
+      SHA-256 fingerprint (hex, colons allowed, any case), whoever signed it.
+    - ``min_tls``: ``"1.2"`` or ``"1.3"``.
+    - ``timeout``: seconds, for connecting and for each read or write
+      (None: the library's defaults, 30 s to connect and 60 s for I/O).
+    - ``danger_accept_invalid_certs``: accept any certificate (insecure).
+    - ``trace``: ``trace(kind, data)`` with kind ``"info"``, ``"command"`` or
+      ``"reply"`` and data the line as bytes; secrets are redacted by the
+      library. Exceptions raised by it are ignored.
+
+    Use it as a context manager: leaving the block normally sends QUIT
+    (committing deletions); leaving it by an exception drops the connection
+    without QUIT, so no deletion is committed.
+
+    A session must not be used by a callback (sink, trace) of its own; from
+    several threads, calls are serialised.
+    """
+
+    _PROTOCOL = "pop3"
+    _PORT = 110
+    _TLS_PORT = 995
+    # retr_many() asks the library for this many messages per call, so at
+    # most this many messages are held in memory at once.
+    _RETR_MANY_BATCH = 256
+
+    # ---- authentication ------------------------------------------------------
+
+    def login(self, user: str, password: str, mechanism: Optional[str] = None) -> None:
+        """Log in with a password.
+
+        ``mechanism`` is None to let the library pick the strongest one both
+        sides support (CRAM-MD5, PLAIN, LOGIN, APOP, USER), or one of
+        ``"USER"``, ``"APOP"``, ``"PLAIN"``, ``"LOGIN"``, ``"CRAM-MD5"``.
+        Raises AuthError when refused (``reply`` and ``response_code`` say
+        why); the session goes on and login may be tried again.
+        """
+        mech = None if mechanism is None else c_string(mechanism, "mechanism")
+        self._call(
+            self._fn("login"),
+            c_string(user, "user"),
+            c_string(password, "password"),
+            mech,
+        )
+
+    def login_oauth2(self, user: str, token: str) -> None:
+        """Log in with an OAuth 2 bearer token (OAUTHBEARER or XOAUTH2, as
+        the server offers)."""
+        self._call(self._fn("login_oauth2"), c_string(user, "user"), c_string(token, "token"))
+
+    def capabilities(self) -> dict:
+        """The server's capabilities (CAPA; after STLS, those sent over TLS)
+        as a dict of upper-case name to list of arguments, e.g.
+        ``{"SASL": ["PLAIN", "LOGIN"], "TOP": [], ...}``."""
+        return self._capabilities()
+
+    # ---- mailbox -----------------------------------------------------------
+
+    def stat(self) -> Tuple[int, int]:
+        """STAT: ``(number of messages, total size in octets)``."""
+        count, octets = ctypes.c_uint32(), ctypes.c_uint64()
+        self._call(self._fn("stat"), ctypes.byref(count), ctypes.byref(octets))
+        return count.value, octets.value
+
+    def list(self, n: Optional[int] = None) -> Union[List[Tuple[int, int]], int]:
+        """LIST: every message as ``(number, octets)``; with ``n``, the size
+        of message ``n`` in octets."""
+        if n is not None:
+            octets = ctypes.c_uint64()
+            self._call(self._fn("list_one"), message_number(n), ctypes.byref(octets))
+            return octets.value
+        return [(num, octets) for num, octets, _ in self._listing("list")]
+
+    def uidl(self, n: Optional[int] = None) -> Union[List[Tuple[int, str]], str]:
+        """UIDL: every message as ``(number, unique id)``; with ``n``, the
+        unique id of message ``n``."""
+        if n is not None:
+            buf = ctypes.create_string_buffer(72)  # 71 bytes always suffice
+            self._call(self._fn("uidl_one"), message_number(n), buf, len(buf), None)
+            return buf.value.decode("utf-8", "replace")
+        return [(num, uid) for num, _, uid in self._listing("uidl")]
+
+    def list_uidl(self) -> List[Tuple[int, Optional[int], Optional[str]]]:
+        """LIST and UIDL together (pipelined when the server allows): every
+        message as ``(number, octets, unique id)``."""
+        return self._listing("list_uidl")
+
+    def _listing(self, which: str) -> List[Tuple[int, Optional[int], Optional[str]]]:
+        out = ctypes.c_void_p()
+        self._call(self._fn(which), ctypes.byref(out))
+        lib, listing = self._lib, out.value
+        try:
+            entries = []
+            for i in range(lib.mailtls_pop3_listing_count(listing)):
+                octets = lib.mailtls_pop3_listing_octets(listing, i)
+                uid = lib.mailtls_pop3_listing_uid(listing, i)
+                entries.append((
+                    lib.mailtls_pop3_listing_number(listing, i),
+                    None if octets == _lib.OCTETS_UNKNOWN else octets,
+                    None if uid is None else uid.decode("utf-8", "replace"),
+                ))
+            return entries
+        finally:
+            lib.mailtls_pop3_listing_free(listing)
+
+    # ---- messages ------------------------------------------------------------
+
+    def retr(self, n: int, sink: Optional[Sink] = None) -> Optional[bytes]:
+        """RETR: message ``n`` as bytes, exactly as stored (CRLF line ends,
+        dot-unstuffed).
+
+        With ``sink``, stream it instead: ``sink(chunk)`` is called for each
+        chunk and None is returned. A sink that raises cancels the transfer,
+        the connection is dropped without QUIT (deletions not committed),
+        and the sink's exception propagates.
+
+        Without a sink the message is held in memory, up to the library's
+        limit (256 MiB); larger ones raise MessageTooLarge.
+        """
+        n = message_number(n)
+        if sink is not None:
+            self._stream(self._fn("retr"), (n,), sink)
+            return None
+        out = ctypes.c_void_p()
+        self._call(self._fn("retr_bytes"), n, ctypes.byref(out))
+        return self._take_buffer(out.value)
+
+    def top(self, n: int, lines: int, sink: Optional[Sink] = None) -> Optional[bytes]:
+        """TOP: the headers, the blank line and the first ``lines`` body
+        lines of message ``n`` as bytes (or streamed to ``sink`` as in
+        retr())."""
+        n = message_number(n)
+        if isinstance(lines, bool) or not isinstance(lines, int):
+            raise TypeError(f"lines must be an int, not {type(lines).__name__}")
+        if not 0 <= lines < 2**32:
+            raise invalid(f"lines must be from 0 to {2**32 - 1}, not {lines}")
+        if sink is not None:
+            self._stream(self._fn("top"), (n, lines), sink)
+            return None
+        chunks: List[bytes] = []
+        self._stream(self._fn("top"), (n, lines), chunks.append)
+        return b"".join(chunks)
+
+    def retr_to_file(self, n: int, path: PathLike) -> None:
+        """RETR message ``n`` into the file at ``path`` (str or os.PathLike),
+        created or replaced. The library writes a temporary file beside it
+        and renames it into place when complete, so a failure leaves no
+        partial file. Raises FileError if the file cannot be written."""
+        n = message_number(n)
+        try:
+            self._call(self._fn("retr_to_file"), n, c_path(path, "path"))
+        except FileError as e:
+            e.filename = path
+            raise
+
+    def retr_many(self, numbers: Iterable[int]) -> Iterator[Tuple[int, bytes]]:
+        """RETR many messages, pipelined where the server allows: yields
+        ``(number, message bytes)`` in the order given.
+
+        Numbers are checked now; messages are fetched as the iterator is
+        consumed, a batch at a time (so memory stays bounded). If the server
+        refuses one (e.g. no such message), the messages before it are
+        yielded and then ServerError is raised.
+        """
+        numbers = [message_number(n) for n in numbers]
+        return self._retr_many(numbers)
+
+    def _retr_many(self, numbers: List[int]) -> Iterator[Tuple[int, bytes]]:
+        batch_size = self._RETR_MANY_BATCH
+        for start in range(0, len(numbers), batch_size):
+            batch = numbers[start:start + batch_size]
+            done: List[Tuple[int, bytes]] = []
+            chunks: List[bytes] = []
+            pending = _Pending()
+
+            def on_message(_userdata, number, data, length):
+                try:
+                    if data is None:  # end of this message
+                        done.append((number, b"".join(chunks)))
+                        chunks.clear()
+                    elif length:
+                        chunks.append(ctypes.string_at(data, length))
+                    return 0
+                except BaseException as e:  # noqa: B036 - MemoryError, Ctrl-C
+                    pending.exc = e
+                    return 1
+
+            callback = _lib.MESSAGE_CALLBACK(on_message)
+            array = u32_array(batch)
+            error = None
+            try:
+                self._call(self._fn("retr_many"), array, len(batch), callback, None,
+                           pending=pending)
+            except Exception as e:
+                error = e  # hand over what arrived whole first
+            yield from done
+            if error is not None:
+                raise error
+
+    def dele(self, n: int) -> None:
+        """DELE: mark message ``n`` deleted (QUIT commits, RSET undoes)."""
+        self._call(self._fn("dele"), message_number(n))
+
+    def dele_many(self, numbers: Iterable[int]) -> None:
+        """DELE for many messages, pipelined where the server allows. Stops
+        at the first refusal (ServerError); the ones before stay marked."""
+        array = u32_array(numbers)
+        self._call(self._fn("dele_many"), array, len(array))
+
+    def rset(self) -> None:
+        """RSET: unmark every message marked deleted in this session."""
+        self._call(self._fn("rset"))
+
+    def noop(self) -> None:
+        """NOOP: keep the session alive."""
+        self._call(self._fn("noop"))
+
+    def quit(self) -> None:
+        """QUIT: end the session; the server removes the messages marked
+        deleted. The connection is closed whatever the outcome (ServerError:
+        the server could not remove some). Call close() to free the session,
+        or use the context manager."""
+        self._call(self._fn("quit"))
+
+    def _quit_if_connected(self) -> None:
+        try:
+            self.quit()
+        except ConnectionError as e:
+            if e.code != Result.NOT_CONNECTED:
+                raise
+
+    # ---- plumbing --------------------------------------------------------------
+
+    def _stream(self, fn: Callable, args: tuple, sink: Sink) -> None:
+        if not callable(sink):
+            raise TypeError("sink must be callable as sink(chunk)")
+        pending = _Pending()
+        callback = make_data_sink(sink, pending)  # alive until the call returns
+        self._call(fn, *args, callback, None, pending=pending)
+
+    def _take_buffer(self, buffer: Optional[int]) -> bytes:
+        lib = self._lib
+        try:
+            length = lib.mailtls_buffer_len(buffer)
+            return ctypes.string_at(lib.mailtls_buffer_data(buffer), length) if length else b""
+        finally:
+            lib.mailtls_buffer_free(buffer)
