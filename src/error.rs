@@ -131,6 +131,17 @@ impl Error {
         )
     }
 
+    /// A timeout while waiting for a greeting in clear usually means the
+    /// port expects TLS from the first byte: say so.
+    pub(crate) fn hint_implicit_tls(self) -> Error {
+        match self {
+            Error::Timeout(_) => Error::Timeout(
+                "no greeting from the server; if this port expects TLS from the start, use security TLS".into(),
+            ),
+            e => e,
+        }
+    }
+
     /// Map an I/O error of the socket into the error a person can act on.
     pub(crate) fn from_io(err: std::io::Error, doing: &str) -> Error {
         use std::io::ErrorKind::*;

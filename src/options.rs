@@ -146,6 +146,51 @@ impl Default for ClientOptions {
     }
 }
 
+impl ClientOptions {
+    /// Whether `login` may choose `m`.
+    pub fn allows(&self, m: Mechanism) -> bool {
+        self.allowed_mechanisms
+            .as_ref()
+            .is_none_or(|list| list.contains(&m))
+    }
+
+    /// The security mode and port to use: `Auto` means implicit TLS on the
+    /// protocol's implicit-TLS port and required STARTTLS elsewhere; port 0
+    /// means the mode's default port.
+    pub(crate) fn endpoint(
+        &self,
+        port: u16,
+        implicit_tls_port: u16,
+        starttls_port: u16,
+    ) -> (Security, u16) {
+        let security = match (self.security, port) {
+            (Security::Auto, p) if p == implicit_tls_port => Security::Tls,
+            (Security::Auto, _) => Security::StartTls,
+            (s, _) => s,
+        };
+        let port = match port {
+            0 if security == Security::Tls => implicit_tls_port,
+            0 => starttls_port,
+            p => p,
+        };
+        (security, port)
+    }
+
+    /// Refuse a login that cannot go ahead, before anything is sent:
+    /// malformed credentials, or credentials in clear without permission.
+    pub(crate) fn check_login(&self, user: &str, secret: &str, encrypted: bool) -> Result<()> {
+        if user.is_empty() {
+            return Err(Error::InvalidArgument("the user name is empty".into()));
+        }
+        check_arg("the user name", user)?;
+        check_arg("the password or token", secret)?;
+        if !encrypted && !self.allow_plaintext_auth {
+            return Err(Error::PlaintextAuthRefused);
+        }
+        Ok(())
+    }
+}
+
 /// Reject what would let an argument change the command it is part of.
 pub fn check_arg(what: &str, value: &str) -> Result<()> {
     if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
@@ -154,4 +199,59 @@ pub fn check_arg(what: &str, value: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_security_follows_the_port() {
+        let opts = ClientOptions::default();
+        assert_eq!(opts.endpoint(995, 995, 110), (Security::Tls, 995));
+        assert_eq!(opts.endpoint(110, 995, 110), (Security::StartTls, 110));
+        assert_eq!(opts.endpoint(0, 465, 587), (Security::StartTls, 587));
+        assert_eq!(opts.endpoint(26, 465, 587), (Security::StartTls, 26));
+        let tls = ClientOptions {
+            security: Security::Tls,
+            ..Default::default()
+        };
+        assert_eq!(tls.endpoint(0, 465, 587), (Security::Tls, 465));
+        let none = ClientOptions {
+            security: Security::None,
+            ..Default::default()
+        };
+        assert_eq!(none.endpoint(995, 995, 110), (Security::None, 995));
+    }
+
+    #[test]
+    fn logins_are_checked_before_sending() {
+        let opts = ClientOptions::default();
+        assert!(opts.check_login("u", "p", true).is_ok());
+        assert!(matches!(
+            opts.check_login("u", "p", false),
+            Err(Error::PlaintextAuthRefused)
+        ));
+        assert!(matches!(
+            opts.check_login("", "p", true),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            opts.check_login("u\r\nQUIT", "p", true),
+            Err(Error::InvalidArgument(_))
+        ));
+        let allowed = ClientOptions {
+            allow_plaintext_auth: true,
+            ..Default::default()
+        };
+        assert!(allowed.check_login("u", "p", false).is_ok());
+    }
+
+    #[test]
+    fn pins_parse_with_or_without_colons() {
+        let hex = "AB:cd".repeat(1) + &"00".repeat(30);
+        assert_eq!(parse_sha256_hex(&hex).unwrap()[..2], [0xab, 0xcd]);
+        assert!(parse_sha256_hex("abc").is_err());
+        assert!(parse_sha256_hex(&"zz".repeat(32)).is_err());
+    }
 }

@@ -18,6 +18,7 @@ pub mod listing;
 pub mod options;
 pub mod pop3;
 pub mod result;
+mod session;
 pub mod smtp;
 pub mod smtp_results;
 pub mod version;
@@ -247,28 +248,5 @@ impl ErrorDetail {
     }
     pub(crate) fn status(&self) -> u16 {
         self.status
-    }
-}
-
-/// Copy a certificate fingerprint out as lowercase hex. `handle` is `None`
-/// for a NULL handle, `Some(None)` when no TLS connection was made.
-pub(crate) fn copy_fingerprint(
-    handle: Option<Option<[u8; 32]>>,
-    buf: *mut c_char,
-    buf_len: usize,
-    len_out: *mut usize,
-) -> mailtls_result {
-    match handle {
-        None => MAILTLS_RESULT_NULL_ARGUMENT,
-        Some(None) => MAILTLS_RESULT_NOT_CONNECTED,
-        // SAFETY: the caller's buffer contract.
-        Some(Some(digest)) => unsafe {
-            copy_out(
-                &to_cstring(crate::options::sha256_hex(&digest)),
-                buf,
-                buf_len,
-                len_out,
-            )
-        },
     }
 }

@@ -7,15 +7,13 @@ use super::buffer::mailtls_buffer;
 use super::capabilities::mailtls_capabilities;
 use super::listing::mailtls_pop3_listing;
 use super::options::mailtls_options;
+use super::session::{self, Session, SessionHandle};
 use super::{
-    ErrorDetail, Failure, FfiResult, Handle, MAILTLS_RESULT_OK, MAILTLS_RESULT_PANIC, arg_str,
-    copy_detail, copy_fingerprint, copy_out, guard, mailtls_result, to_cstring, with_handle,
-    write_out,
+    ErrorDetail, Failure, FfiResult, Handle, MAILTLS_RESULT_OK, arg_str, copy_detail, copy_out,
+    mailtls_result, to_cstring, with_handle, write_out,
 };
 use crate::error::Error;
-use crate::options::ClientOptions;
 use crate::pop3::{Entry, Part, Pop3Client};
-use crate::sasl::Mechanism;
 
 /// A POP3 session. Create with mailtls_pop3_new(), connect with
 /// mailtls_pop3_connect(), free with mailtls_pop3_free().
@@ -31,27 +29,31 @@ use crate::sasl::Mechanism;
 /// mailtls_pop3_connect(). After a server refusal (SERVER_ERROR,
 /// AUTH_FAILED) the session goes on.
 pub struct mailtls_pop3 {
-    options: ClientOptions,
-    client: Option<Pop3Client>,
-    capabilities: Option<mailtls_capabilities>,
-    peer_sha256: Option<[u8; 32]>,
-    detail: ErrorDetail,
+    session: Session<Pop3Client>,
 }
 
 impl Handle for mailtls_pop3 {
     fn detail(&mut self) -> &mut ErrorDetail {
-        &mut self.detail
+        &mut self.session.detail
     }
     fn detail_ref(&self) -> &ErrorDetail {
-        &self.detail
+        &self.session.detail
+    }
+}
+
+impl SessionHandle for mailtls_pop3 {
+    type Client = Pop3Client;
+    fn session(&mut self) -> &mut Session<Pop3Client> {
+        &mut self.session
+    }
+    fn session_ref(&self) -> &Session<Pop3Client> {
+        &self.session
     }
 }
 
 impl mailtls_pop3 {
     fn client(&mut self) -> Result<&mut Pop3Client, Error> {
-        self.client
-            .as_mut()
-            .ok_or(Error::NotConnected("call mailtls_pop3_connect first"))
+        self.session.client()
     }
 }
 
@@ -79,18 +81,8 @@ fn flow(rc: c_int) -> ControlFlow<()> {
 /// Returns NULL only if memory is exhausted. Free with mailtls_pop3_free().
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_new(options: *const mailtls_options) -> *mut mailtls_pop3 {
-    guard(std::ptr::null_mut(), || {
-        // SAFETY: NULL or live options.
-        let options = unsafe { options.as_ref() }
-            .map(|o| o.inner.clone())
-            .unwrap_or_default();
-        Box::into_raw(Box::new(mailtls_pop3 {
-            options,
-            client: None,
-            capabilities: None,
-            peer_sha256: None,
-            detail: ErrorDetail::default(),
-        }))
+    session::new_handle(|| mailtls_pop3 {
+        session: Session::new(options),
     })
 }
 
@@ -98,12 +90,7 @@ pub extern "C" fn mailtls_pop3_new(options: *const mailtls_options) -> *mut mail
 /// not committed). NULL is ignored. Must not be called twice.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_free(pop3: *mut mailtls_pop3) {
-    guard((), || {
-        if !pop3.is_null() {
-            // SAFETY: from mailtls_pop3_new, freed once.
-            drop(unsafe { Box::from_raw(pop3) });
-        }
-    })
+    session::free_handle(pop3)
 }
 
 /// Connect to `host` (a UTF-8 name or address) on `port` (0: 995 for
@@ -118,18 +105,7 @@ pub extern "C" fn mailtls_pop3_connect(
     host: *const c_char,
     port: u16,
 ) -> mailtls_result {
-    with_handle(pop3, |h| {
-        // SAFETY: NULL or a NUL-terminated string.
-        let host = unsafe { arg_str(host, "host") }?;
-        h.client = None;
-        h.capabilities = None;
-        h.peer_sha256 = None;
-        let client = Pop3Client::connect(host, port, &h.options)?;
-        h.capabilities = Some(mailtls_capabilities::from_set(client.capabilities().set()));
-        h.peer_sha256 = client.peer_cert_sha256();
-        h.client = Some(client);
-        Ok(())
-    })
+    session::connect(pop3, host, port)
 }
 
 /// Log in with a password. `mechanism` is NULL to pick the strongest one
@@ -146,19 +122,7 @@ pub extern "C" fn mailtls_pop3_login(
     password: *const c_char,
     mechanism: *const c_char,
 ) -> mailtls_result {
-    with_handle(pop3, |h| {
-        // SAFETY: NUL-terminated strings or NULL.
-        let (user, password) = unsafe { (arg_str(user, "user")?, arg_str(password, "password")?) };
-        let mechanism = if mechanism.is_null() {
-            None
-        } else {
-            // SAFETY: a NUL-terminated string.
-            Some(Mechanism::from_name(unsafe {
-                arg_str(mechanism, "mechanism")
-            }?)?)
-        };
-        Ok(h.client()?.login(user, password, mechanism)?)
-    })
+    session::login(pop3, user, password, mechanism)
 }
 
 /// Log in with an OAuth 2 bearer token, using OAUTHBEARER or XOAUTH2 as the
@@ -169,11 +133,7 @@ pub extern "C" fn mailtls_pop3_login_oauth2(
     user: *const c_char,
     token: *const c_char,
 ) -> mailtls_result {
-    with_handle(pop3, |h| {
-        // SAFETY: NUL-terminated strings or NULL.
-        let (user, token) = unsafe { (arg_str(user, "user")?, arg_str(token, "token")?) };
-        Ok(h.client()?.login_oauth2(user, token)?)
-    })
+    session::login_oauth2(pop3, user, token)
 }
 
 /// The server's capabilities (CAPA; after STLS, the ones sent over TLS).
@@ -183,12 +143,7 @@ pub extern "C" fn mailtls_pop3_login_oauth2(
 pub extern "C" fn mailtls_pop3_capabilities(
     pop3: *const mailtls_pop3,
 ) -> *const mailtls_capabilities {
-    guard(std::ptr::null(), || {
-        // SAFETY: NULL or a live handle.
-        unsafe { pop3.as_ref() }
-            .and_then(|h| h.capabilities.as_ref())
-            .map_or(std::ptr::null(), |c| c as *const _)
-    })
+    session::capabilities(pop3)
 }
 
 /// STAT: the number of messages and their total size.
@@ -483,11 +438,7 @@ pub extern "C" fn mailtls_pop3_noop(pop3: *mut mailtls_pop3) -> mailtls_result {
 /// could not remove some). The handle can connect again.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_quit(pop3: *mut mailtls_pop3) -> mailtls_result {
-    with_handle(pop3, |h| {
-        let r = h.client()?.quit();
-        h.client = None;
-        Ok(r?)
-    })
+    session::quit(pop3)
 }
 
 /// The SHA-256 fingerprint of the server certificate of the current or last
@@ -501,11 +452,7 @@ pub extern "C" fn mailtls_pop3_peer_cert_sha256(
     buf_len: usize,
     len_out: *mut usize,
 ) -> mailtls_result {
-    guard(MAILTLS_RESULT_PANIC, || {
-        // SAFETY: NULL or a live handle.
-        let fingerprint = unsafe { pop3.as_ref() }.map(|h| h.peer_sha256);
-        copy_fingerprint(fingerprint, buf, buf_len, len_out)
-    })
+    session::peer_cert_sha256(pop3, buf, buf_len, len_out)
 }
 
 /// Copy the message of the last failed call on this handle into `buf` as a

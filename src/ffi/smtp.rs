@@ -5,14 +5,13 @@ use std::io::Read;
 
 use super::capabilities::mailtls_capabilities;
 use super::options::mailtls_options;
+use super::session::{self, Session, SessionHandle};
 use super::smtp_results::mailtls_smtp_results;
 use super::{
-    ErrorDetail, Failure, FfiResult, Handle, MAILTLS_RESULT_PANIC, arg_bytes, arg_str, copy_detail,
-    copy_fingerprint, guard, mailtls_result, with_handle,
+    ErrorDetail, Failure, FfiResult, Handle, arg_bytes, arg_str, copy_detail, guard,
+    mailtls_result, with_handle,
 };
 use crate::error::Error;
-use crate::options::ClientOptions;
-use crate::sasl::Mechanism;
 use crate::smtp::{Dsn, MessageSource, RecipientResult, SmtpClient, SourceCancelled};
 
 /// Pass as `size` to mailtls_smtp_send() when the message size is unknown.
@@ -32,28 +31,32 @@ pub const MAILTLS_SIZE_UNKNOWN: u64 = 0xFFFF_FFFF_FFFF_FFFF;
 /// After a refusal (SERVER_ERROR, AUTH_FAILED, RECIPIENTS_REFUSED) the
 /// session goes on and the next message can be sent.
 pub struct mailtls_smtp {
-    options: ClientOptions,
-    client: Option<SmtpClient>,
-    extensions: Option<mailtls_capabilities>,
-    peer_sha256: Option<[u8; 32]>,
+    session: Session<SmtpClient>,
     dsn: Option<Dsn>,
-    detail: ErrorDetail,
 }
 
 impl Handle for mailtls_smtp {
     fn detail(&mut self) -> &mut ErrorDetail {
-        &mut self.detail
+        &mut self.session.detail
     }
     fn detail_ref(&self) -> &ErrorDetail {
-        &self.detail
+        &self.session.detail
+    }
+}
+
+impl SessionHandle for mailtls_smtp {
+    type Client = SmtpClient;
+    fn session(&mut self) -> &mut Session<SmtpClient> {
+        &mut self.session
+    }
+    fn session_ref(&self) -> &Session<SmtpClient> {
+        &self.session
     }
 }
 
 impl mailtls_smtp {
     fn client(&mut self) -> Result<&mut SmtpClient, Error> {
-        self.client
-            .as_mut()
-            .ok_or(Error::NotConnected("call mailtls_smtp_connect first"))
+        self.session.client()
     }
 }
 
@@ -67,19 +70,9 @@ pub type mailtls_read_callback =
 /// Returns NULL only if memory is exhausted. Free with mailtls_smtp_free().
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_new(options: *const mailtls_options) -> *mut mailtls_smtp {
-    guard(std::ptr::null_mut(), || {
-        // SAFETY: NULL or live options.
-        let options = unsafe { options.as_ref() }
-            .map(|o| o.inner.clone())
-            .unwrap_or_default();
-        Box::into_raw(Box::new(mailtls_smtp {
-            options,
-            client: None,
-            extensions: None,
-            peer_sha256: None,
-            dsn: None,
-            detail: ErrorDetail::default(),
-        }))
+    session::new_handle(|| mailtls_smtp {
+        session: Session::new(options),
+        dsn: None,
     })
 }
 
@@ -87,12 +80,7 @@ pub extern "C" fn mailtls_smtp_new(options: *const mailtls_options) -> *mut mail
 /// Must not be called twice.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_free(smtp: *mut mailtls_smtp) {
-    guard((), || {
-        if !smtp.is_null() {
-            // SAFETY: from mailtls_smtp_new, freed once.
-            drop(unsafe { Box::from_raw(smtp) });
-        }
-    })
+    session::free_handle(smtp)
 }
 
 /// Connect to `host` on `port` (0: 465 for MAILTLS_SECURITY_TLS, else 587),
@@ -107,18 +95,7 @@ pub extern "C" fn mailtls_smtp_connect(
     host: *const c_char,
     port: u16,
 ) -> mailtls_result {
-    with_handle(smtp, |h| {
-        // SAFETY: NULL or a NUL-terminated string.
-        let host = unsafe { arg_str(host, "host") }?;
-        h.client = None;
-        h.extensions = None;
-        h.peer_sha256 = None;
-        let client = SmtpClient::connect(host, port, &h.options)?;
-        h.extensions = Some(mailtls_capabilities::from_set(client.extensions().set()));
-        h.peer_sha256 = client.peer_cert_sha256();
-        h.client = Some(client);
-        Ok(())
-    })
+    session::connect(smtp, host, port)
 }
 
 /// AUTH with a password. `mechanism` is NULL to pick the strongest one both
@@ -135,19 +112,7 @@ pub extern "C" fn mailtls_smtp_login(
     password: *const c_char,
     mechanism: *const c_char,
 ) -> mailtls_result {
-    with_handle(smtp, |h| {
-        // SAFETY: NUL-terminated strings or NULL.
-        let (user, password) = unsafe { (arg_str(user, "user")?, arg_str(password, "password")?) };
-        let mechanism = if mechanism.is_null() {
-            None
-        } else {
-            // SAFETY: a NUL-terminated string.
-            Some(Mechanism::from_name(unsafe {
-                arg_str(mechanism, "mechanism")
-            }?)?)
-        };
-        Ok(h.client()?.login(user, password, mechanism)?)
-    })
+    session::login(smtp, user, password, mechanism)
 }
 
 /// AUTH with an OAuth 2 bearer token (OAUTHBEARER, else XOAUTH2). Results
@@ -158,11 +123,7 @@ pub extern "C" fn mailtls_smtp_login_oauth2(
     user: *const c_char,
     token: *const c_char,
 ) -> mailtls_result {
-    with_handle(smtp, |h| {
-        // SAFETY: NUL-terminated strings or NULL.
-        let (user, token) = unsafe { (arg_str(user, "user")?, arg_str(token, "token")?) };
-        Ok(h.client()?.login_oauth2(user, token)?)
-    })
+    session::login_oauth2(smtp, user, token)
 }
 
 /// The EHLO extensions (after STARTTLS, the ones announced over TLS), e.g.
@@ -173,12 +134,7 @@ pub extern "C" fn mailtls_smtp_login_oauth2(
 pub extern "C" fn mailtls_smtp_extensions(
     smtp: *const mailtls_smtp,
 ) -> *const mailtls_capabilities {
-    guard(std::ptr::null(), || {
-        // SAFETY: NULL or a live handle.
-        unsafe { smtp.as_ref() }
-            .and_then(|h| h.extensions.as_ref())
-            .map_or(std::ptr::null(), |c| c as *const _)
-    })
+    session::capabilities(smtp)
 }
 
 /// Ask for delivery status notifications (RFC 3461) on the following sends,
@@ -459,11 +415,7 @@ pub extern "C" fn mailtls_smtp_rset(smtp: *mut mailtls_smtp) -> mailtls_result {
 /// The handle can connect again.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_quit(smtp: *mut mailtls_smtp) -> mailtls_result {
-    with_handle(smtp, |h| {
-        let r = h.client()?.quit();
-        h.client = None;
-        Ok(r?)
-    })
+    session::quit(smtp)
 }
 
 /// The server certificate's SHA-256 fingerprint, as
@@ -475,11 +427,7 @@ pub extern "C" fn mailtls_smtp_peer_cert_sha256(
     buf_len: usize,
     len_out: *mut usize,
 ) -> mailtls_result {
-    guard(MAILTLS_RESULT_PANIC, || {
-        // SAFETY: NULL or a live handle.
-        let fingerprint = unsafe { smtp.as_ref() }.map(|h| h.peer_sha256);
-        copy_fingerprint(fingerprint, buf, buf_len, len_out)
-    })
+    session::peer_cert_sha256(smtp, buf, buf_len, len_out)
 }
 
 /// Copy the message of the last failed call, as mailtls_pop3_last_error().
@@ -525,6 +473,6 @@ pub extern "C" fn mailtls_smtp_last_enhanced_code(
 pub extern "C" fn mailtls_smtp_last_code(smtp: *const mailtls_smtp) -> u32 {
     guard(0, || {
         // SAFETY: NULL or a live handle.
-        unsafe { smtp.as_ref() }.map_or(0, |h| h.detail.status().into())
+        unsafe { smtp.as_ref() }.map_or(0, |h| h.detail_ref().status().into())
     })
 }

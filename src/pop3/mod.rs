@@ -12,7 +12,7 @@ pub use capa::Capabilities;
 
 use crate::capabilities::CapabilitySet;
 use crate::error::{Error, Result, ServerReply};
-use crate::options::{ClientOptions, Security, check_arg};
+use crate::options::{ClientOptions, Security};
 use crate::sasl::{self, Credentials, Mechanism, SaslClient};
 use crate::transport::Connection;
 use reply::{Status, parse_status, quote};
@@ -62,16 +62,7 @@ impl Pop3Client {
     /// connection as `opts.security` says. `port` 0 means the default port
     /// of the mode (995 for implicit TLS, 110 otherwise).
     pub fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<Pop3Client> {
-        let security = match (opts.security, port) {
-            (Security::Auto, POP3S_PORT) => Security::Tls,
-            (Security::Auto, _) => Security::StartTls,
-            (s, _) => s,
-        };
-        let port = match port {
-            0 if security == Security::Tls => POP3S_PORT,
-            0 => POP3_PORT,
-            p => p,
-        };
+        let (security, port) = opts.endpoint(port, POP3S_PORT, POP3_PORT);
         let conn = Connection::open(host, port, security == Security::Tls, opts)?;
         let mut client = Pop3Client {
             conn,
@@ -95,14 +86,11 @@ impl Pop3Client {
     }
 
     fn read_greeting(&mut self) -> Result<()> {
-        let status = self.conn.read_line(parse_status).map_err(|e| match e {
-            // A server that waits for us to speak first is usually an
-            // implicit-TLS port reached with STLS or no security.
-            Error::Timeout(_) if !self.conn.is_tls() => Error::Timeout(
-                "no greeting from the server; if this port expects TLS from the start, use security TLS".into(),
-            ),
-            e => e,
-        })?;
+        let in_clear = !self.conn.is_tls();
+        let status = self
+            .conn
+            .read_line(parse_status)
+            .map_err(|e| if in_clear { e.hint_implicit_tls() } else { e })?;
         match status? {
             Status::Ok(text) => {
                 self.apop_timestamp = capa::apop_timestamp(&text);
@@ -202,7 +190,7 @@ impl Pop3Client {
             self.check_can_authenticate(user, token)?;
             let mechanism = [Mechanism::OAuthBearer, Mechanism::XOAuth2]
                 .into_iter()
-                .filter(|m| self.allowed(*m))
+                .filter(|m| self.opts.allows(*m))
                 .find(|m| self.caps.sasl_mechanism(*m))
                 .ok_or_else(|| self.no_common("OAUTHBEARER or XOAUTH2"))?;
             self.authenticate(mechanism, user, token)
@@ -230,7 +218,7 @@ impl Pop3Client {
             Some(m) => m,
             None => Mechanism::PASSWORD_PREFERENCE
                 .into_iter()
-                .filter(|m| self.allowed(*m))
+                .filter(|m| self.opts.allows(*m))
                 .find(|m| self.server_offers(*m))
                 .ok_or_else(|| self.no_common("any password mechanism"))?,
         };
@@ -242,22 +230,7 @@ impl Pop3Client {
         if self.authenticated {
             return Err(Error::InvalidArgument("already logged in".into()));
         }
-        if user.is_empty() {
-            return Err(Error::InvalidArgument("the user name is empty".into()));
-        }
-        check_arg("the user name", user)?;
-        check_arg("the password or token", secret)?;
-        if !self.conn.is_tls() && !self.opts.allow_plaintext_auth {
-            return Err(Error::PlaintextAuthRefused);
-        }
-        Ok(())
-    }
-
-    fn allowed(&self, m: Mechanism) -> bool {
-        self.opts
-            .allowed_mechanisms
-            .as_ref()
-            .is_none_or(|list| list.contains(&m))
+        self.opts.check_login(user, secret, self.conn.is_tls())
     }
 
     fn server_offers(&self, m: Mechanism) -> bool {

@@ -116,16 +116,7 @@ impl SmtpClient {
     /// `opts.security` says. `port` 0 means the mode's default (465 for
     /// implicit TLS, 587 otherwise).
     pub fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<SmtpClient> {
-        let security = match (opts.security, port) {
-            (Security::Auto, SMTPS_PORT) => Security::Tls,
-            (Security::Auto, _) => Security::StartTls,
-            (s, _) => s,
-        };
-        let port = match port {
-            0 if security == Security::Tls => SMTPS_PORT,
-            0 => SUBMISSION_PORT,
-            p => p,
-        };
+        let (security, port) = opts.endpoint(port, SMTPS_PORT, SUBMISSION_PORT);
         let client_name = match &opts.client_name {
             Some(name) => validate_client_name(name)?,
             None => default_client_name(),
@@ -153,12 +144,10 @@ impl SmtpClient {
     }
 
     fn read_greeting(&mut self) -> Result<()> {
-        let reply = self.read_reply().map_err(|e| match e {
-            Error::Timeout(_) if !self.conn.is_tls() => Error::Timeout(
-                "no greeting from the server; if this port expects TLS from the start, use security TLS".into(),
-            ),
-            e => e,
-        })?;
+        let in_clear = !self.conn.is_tls();
+        let reply = self
+            .read_reply()
+            .map_err(|e| if in_clear { e.hint_implicit_tls() } else { e })?;
         match reply.code {
             220 => {
                 self.greeting = reply;
@@ -270,7 +259,7 @@ impl SmtpClient {
                 Some(m) => vec![m],
                 None => Mechanism::PASSWORD_PREFERENCE
                     .into_iter()
-                    .filter(|m| m.is_sasl() && self.allowed(*m) && self.ext.auth(*m))
+                    .filter(|m| m.is_sasl() && self.opts.allows(*m) && self.ext.auth(*m))
                     .collect(),
             };
             self.authenticate_first_that_works(&candidates, user, password)
@@ -284,7 +273,7 @@ impl SmtpClient {
             self.check_can_authenticate(user, token)?;
             let candidates: Vec<Mechanism> = [Mechanism::OAuthBearer, Mechanism::XOAuth2]
                 .into_iter()
-                .filter(|m| self.allowed(*m) && self.ext.auth(*m))
+                .filter(|m| self.opts.allows(*m) && self.ext.auth(*m))
                 .collect();
             self.authenticate_first_that_works(&candidates, user, token)
         })();
@@ -296,22 +285,7 @@ impl SmtpClient {
         if self.authenticated {
             return Err(Error::InvalidArgument("already logged in".into()));
         }
-        if user.is_empty() {
-            return Err(Error::InvalidArgument("the user name is empty".into()));
-        }
-        check_arg("the user name", user)?;
-        check_arg("the password or token", secret)?;
-        if !self.conn.is_tls() && !self.opts.allow_plaintext_auth {
-            return Err(Error::PlaintextAuthRefused);
-        }
-        Ok(())
-    }
-
-    fn allowed(&self, m: Mechanism) -> bool {
-        self.opts
-            .allowed_mechanisms
-            .as_ref()
-            .is_none_or(|list| list.contains(&m))
+        self.opts.check_login(user, secret, self.conn.is_tls())
     }
 
     fn authenticate_first_that_works(
