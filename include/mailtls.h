@@ -772,8 +772,10 @@ mailtls_result mailtls_pop3_peer_cert_sha256(const mailtls_pop3 *pop3,
  * Copy the message of the last failed call on this handle into `buf` as a
  * NUL-terminated string; "" if the last call succeeded. If `len_out` is
  * not NULL it gets the full length (without NUL). Returns BUFFER_TOO_SMALL
- * when truncated (what fits is still written and terminated). Messages
- * never contain passwords or tokens.
+ * when truncated (what fits is still written and terminated). A NULL
+ * `buf` (or `buf_len` 0) only asks for the length: the result is then OK
+ * for an empty text and BUFFER_TOO_SMALL otherwise. Messages never contain
+ * passwords or tokens.
  */
 mailtls_result mailtls_pop3_last_error(const mailtls_pop3 *pop3,
                                        char *buf,

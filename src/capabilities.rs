@@ -30,16 +30,12 @@ impl CapabilitySet {
     }
 
     pub fn args(&self, name: &str) -> Option<&[String]> {
-        self.entries
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, a)| a.as_slice())
+        self.entries.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, a)| a.as_slice())
     }
 
     /// Whether `name` is listed with `arg` among its arguments (any case).
     pub fn has_arg(&self, name: &str, arg: &str) -> bool {
-        self.args(name)
-            .is_some_and(|args| args.iter().any(|a| a.eq_ignore_ascii_case(arg)))
+        self.args(name).is_some_and(|args| args.iter().any(|a| a.eq_ignore_ascii_case(arg)))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {

@@ -45,31 +45,17 @@ pub enum Error {
     Io(String),
     #[error("TLS handshake failed: {0}")]
     Tls(String),
-    #[error(
-        "no TLS version in common with the server (this client requires {required} or newer): {detail}"
-    )]
-    TlsVersion {
-        required: &'static str,
-        detail: String,
-    },
+    #[error("no TLS version in common with the server (this client requires {required} or newer): {detail}")]
+    TlsVersion { required: &'static str, detail: String },
     #[error("the server's certificate is not trusted: {0}")]
     CertificateUntrusted(String),
     #[error("the server's certificate does not match the host name {host:?}: {detail}")]
     CertificateHostMismatch { host: String, detail: String },
-    #[error(
-        "the server's certificate (SHA-256 {actual}) is not the pinned certificate (SHA-256 {expected})"
-    )]
+    #[error("the server's certificate (SHA-256 {actual}) is not the pinned certificate (SHA-256 {expected})")]
     CertificatePinMismatch { expected: String, actual: String },
-    #[error(
-        "the server does not offer {command}; refusing to continue without encryption ({detail})"
-    )]
-    StartTlsUnavailable {
-        command: &'static str,
-        detail: String,
-    },
-    #[error(
-        "refusing to send credentials over an unencrypted connection (enable allow_plaintext_auth to permit it)"
-    )]
+    #[error("the server does not offer {command}; refusing to continue without encryption ({detail})")]
+    StartTlsUnavailable { command: &'static str, detail: String },
+    #[error("refusing to send credentials over an unencrypted connection (enable allow_plaintext_auth to permit it)")]
     PlaintextAuthRefused,
     #[error("no authentication mechanism in common with the server: {0}")]
     NoCommonMechanism(String),
@@ -94,10 +80,8 @@ pub enum Error {
 }
 
 fn summarize_refusals(results: &[crate::smtp::RecipientResult]) -> String {
-    let parts: Vec<String> = results
-        .iter()
-        .map(|r| format!("{}: {}", r.address, r.reply.to_server_reply().text))
-        .collect();
+    let parts: Vec<String> =
+        results.iter().map(|r| format!("{}: {}", r.address, r.reply.to_server_reply().text)).collect();
     parts.join("; ")
 }
 
@@ -146,12 +130,8 @@ impl Error {
     pub(crate) fn from_io(err: std::io::Error, doing: &str) -> Error {
         use std::io::ErrorKind::*;
         match err.kind() {
-            WouldBlock | TimedOut => {
-                Error::Timeout(format!("no answer from the server while {doing}"))
-            }
-            UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => {
-                Error::ConnectionClosed("unexpectedly")
-            }
+            WouldBlock | TimedOut => Error::Timeout(format!("no answer from the server while {doing}")),
+            UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => Error::ConnectionClosed("unexpectedly"),
             _ => Error::Io(format!("{doing}: {err}")),
         }
     }

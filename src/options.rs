@@ -55,27 +55,21 @@ pub struct TlsOptions {
 impl TlsOptions {
     /// Add every certificate of a PEM bundle as a trusted root.
     pub fn add_ca_pem(&mut self, pem: &[u8]) -> Result<()> {
-        let certs = native_tls::Certificate::stack_from_pem(pem).map_err(|e| {
-            Error::InvalidArgument(format!("CA certificates are not valid PEM: {e}"))
-        })?;
+        let certs = native_tls::Certificate::stack_from_pem(pem)
+            .map_err(|e| Error::InvalidArgument(format!("CA certificates are not valid PEM: {e}")))?;
         if certs.is_empty() {
-            return Err(Error::InvalidArgument(
-                "no certificate found in the CA PEM data".into(),
-            ));
+            return Err(Error::InvalidArgument("no certificate found in the CA PEM data".into()));
         }
         for cert in certs {
-            let der = cert
-                .to_der()
-                .map_err(|e| Error::InvalidArgument(format!("CA certificate unreadable: {e}")))?;
+            let der = cert.to_der().map_err(|e| Error::InvalidArgument(format!("CA certificate unreadable: {e}")))?;
             self.extra_roots_der.push(der);
         }
         Ok(())
     }
 
     pub fn add_ca_file(&mut self, path: &std::path::Path) -> Result<()> {
-        let pem = std::fs::read(path).map_err(|e| {
-            Error::InvalidArgument(format!("cannot read CA file {}: {e}", path.display()))
-        })?;
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::InvalidArgument(format!("cannot read CA file {}: {e}", path.display())))?;
         self.add_ca_pem(&pem)
     }
 
@@ -88,9 +82,9 @@ impl TlsOptions {
 
 pub fn parse_sha256_hex(hex: &str) -> Result<[u8; 32]> {
     let digits: Vec<u8> = hex.bytes().filter(|b| *b != b':').collect();
-    let bad =
-        || Error::InvalidArgument("a SHA-256 fingerprint is 64 hex digits (colons allowed)".into());
-    if digits.len() != 64 {
+    let bad = || Error::InvalidArgument("a SHA-256 fingerprint is 64 hex digits (colons allowed)".into());
+    // from_str_radix alone would also take a sign.
+    if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
         return Err(bad());
     }
     let mut out = [0u8; 32];
@@ -149,20 +143,13 @@ impl Default for ClientOptions {
 impl ClientOptions {
     /// Whether `login` may choose `m`.
     pub fn allows(&self, m: Mechanism) -> bool {
-        self.allowed_mechanisms
-            .as_ref()
-            .is_none_or(|list| list.contains(&m))
+        self.allowed_mechanisms.as_ref().is_none_or(|list| list.contains(&m))
     }
 
     /// The security mode and port to use: `Auto` means implicit TLS on the
     /// protocol's implicit-TLS port and required STARTTLS elsewhere; port 0
     /// means the mode's default port.
-    pub(crate) fn endpoint(
-        &self,
-        port: u16,
-        implicit_tls_port: u16,
-        starttls_port: u16,
-    ) -> (Security, u16) {
+    pub(crate) fn endpoint(&self, port: u16, implicit_tls_port: u16, starttls_port: u16) -> (Security, u16) {
         let security = match (self.security, port) {
             (Security::Auto, p) if p == implicit_tls_port => Security::Tls,
             (Security::Auto, _) => Security::StartTls,
@@ -194,9 +181,7 @@ impl ClientOptions {
 /// Reject what would let an argument change the command it is part of.
 pub fn check_arg(what: &str, value: &str) -> Result<()> {
     if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-        return Err(Error::InvalidArgument(format!(
-            "{what} contains a line break or NUL"
-        )));
+        return Err(Error::InvalidArgument(format!("{what} contains a line break or NUL")));
     }
     Ok(())
 }
@@ -212,15 +197,9 @@ mod tests {
         assert_eq!(opts.endpoint(110, 995, 110), (Security::StartTls, 110));
         assert_eq!(opts.endpoint(0, 465, 587), (Security::StartTls, 587));
         assert_eq!(opts.endpoint(26, 465, 587), (Security::StartTls, 26));
-        let tls = ClientOptions {
-            security: Security::Tls,
-            ..Default::default()
-        };
+        let tls = ClientOptions { security: Security::Tls, ..Default::default() };
         assert_eq!(tls.endpoint(0, 465, 587), (Security::Tls, 465));
-        let none = ClientOptions {
-            security: Security::None,
-            ..Default::default()
-        };
+        let none = ClientOptions { security: Security::None, ..Default::default() };
         assert_eq!(none.endpoint(995, 995, 110), (Security::None, 995));
     }
 
@@ -228,22 +207,10 @@ mod tests {
     fn logins_are_checked_before_sending() {
         let opts = ClientOptions::default();
         assert!(opts.check_login("u", "p", true).is_ok());
-        assert!(matches!(
-            opts.check_login("u", "p", false),
-            Err(Error::PlaintextAuthRefused)
-        ));
-        assert!(matches!(
-            opts.check_login("", "p", true),
-            Err(Error::InvalidArgument(_))
-        ));
-        assert!(matches!(
-            opts.check_login("u\r\nQUIT", "p", true),
-            Err(Error::InvalidArgument(_))
-        ));
-        let allowed = ClientOptions {
-            allow_plaintext_auth: true,
-            ..Default::default()
-        };
+        assert!(matches!(opts.check_login("u", "p", false), Err(Error::PlaintextAuthRefused)));
+        assert!(matches!(opts.check_login("", "p", true), Err(Error::InvalidArgument(_))));
+        assert!(matches!(opts.check_login("u\r\nQUIT", "p", true), Err(Error::InvalidArgument(_))));
+        let allowed = ClientOptions { allow_plaintext_auth: true, ..Default::default() };
         assert!(allowed.check_login("u", "p", false).is_ok());
     }
 
@@ -253,5 +220,6 @@ mod tests {
         assert_eq!(parse_sha256_hex(&hex).unwrap()[..2], [0xab, 0xcd]);
         assert!(parse_sha256_hex("abc").is_err());
         assert!(parse_sha256_hex(&"zz".repeat(32)).is_err());
+        assert!(parse_sha256_hex(&"+0".repeat(32)).is_err());
     }
 }

@@ -60,10 +60,6 @@ impl Tracer {
 
 impl std::fmt::Debug for Tracer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.is_on() {
-            "Tracer(on)"
-        } else {
-            "Tracer(off)"
-        })
+        f.write_str(if self.is_on() { "Tracer(on)" } else { "Tracer(off)" })
     }
 }

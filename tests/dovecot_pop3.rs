@@ -48,19 +48,15 @@ fn every_password_mechanism_logs_in_over_stls_and_implicit_tls() {
         Some(Mechanism::Login),
         Some(Mechanism::CramMd5),
     ];
-    for (port, security) in [
-        (pop3_plain(), Security::Auto),
-        (pop3_plain(), Security::StartTls),
-        (pop3s(), Security::Tls),
-    ] {
+    for (port, security) in
+        [(pop3_plain(), Security::Auto), (pop3_plain(), Security::StartTls), (pop3s(), Security::Tls)]
+    {
         for mechanism in mechanisms {
             let mut opts = tls_options();
             opts.security = security;
             let mut client = Pop3Client::connect("localhost", port, &opts).expect("connect");
             assert!(client.is_tls());
-            client
-                .login("user01", &password(), mechanism)
-                .unwrap_or_else(|e| panic!("{mechanism:?} on {port}: {e}"));
+            client.login("user01", &password(), mechanism).unwrap_or_else(|e| panic!("{mechanism:?} on {port}: {e}"));
             assert_eq!(client.stat().unwrap().0, 1);
             client.quit().unwrap();
         }
@@ -77,8 +73,7 @@ fn automatic_choice_is_cram_md5_and_restrictions_are_honoured() {
     client.login("user02", &password(), None).unwrap();
     client.quit().unwrap();
     let sent_auth = |log: &[(TraceKind, Vec<u8>)], what: &str| {
-        log.iter()
-            .any(|(k, d)| *k == TraceKind::Command && String::from_utf8_lossy(d).starts_with(what))
+        log.iter().any(|(k, d)| *k == TraceKind::Command && String::from_utf8_lossy(d).starts_with(what))
     };
     assert!(sent_auth(&log.lock().unwrap(), "AUTH CRAM-MD5"));
 
@@ -102,12 +97,7 @@ fn wrong_password_is_reported_with_the_server_reply() {
     seed("user03", &[]);
     let mut opts = tls_options();
     opts.security = Security::Tls;
-    for mechanism in [
-        None,
-        Some(Mechanism::User),
-        Some(Mechanism::Plain),
-        Some(Mechanism::Apop),
-    ] {
+    for mechanism in [None, Some(Mechanism::User), Some(Mechanism::Plain), Some(Mechanism::Apop)] {
         let mut client = Pop3Client::connect("localhost", pop3s(), &opts).unwrap();
         match client.login("user03", "wrong password", mechanism) {
             Err(Error::AuthFailed(reply)) => {
@@ -134,10 +124,7 @@ fn retrieved_messages_equal_the_stored_files() {
     assert_eq!(count, 2);
     assert_eq!(octets, size(PLAIN_MESSAGE) + size(DOTTY_MESSAGE));
     let sizes = client.list().unwrap();
-    assert_eq!(
-        sizes,
-        vec![(1, size(PLAIN_MESSAGE)), (2, size(DOTTY_MESSAGE))]
-    );
+    assert_eq!(sizes, vec![(1, size(PLAIN_MESSAGE)), (2, size(DOTTY_MESSAGE))]);
     assert_eq!(client.list_one(2).unwrap(), sizes[1].1);
     client.quit().unwrap();
 }
@@ -146,13 +133,7 @@ fn retrieved_messages_equal_the_stored_files() {
 fn large_message_streams_in_chunks_byte_exact() {
     let mut big = b"Subject: big\n\n".to_vec();
     for i in 0..40_000 {
-        big.extend_from_slice(
-            format!(
-                "{}line {i} of a long message\n",
-                if i % 7 == 0 { "." } else { "" }
-            )
-            .as_bytes(),
-        );
+        big.extend_from_slice(format!("{}line {i} of a long message\n", if i % 7 == 0 { "." } else { "" }).as_bytes());
     }
     seed("user05", &[&big]);
     let mut client = session("user05");
@@ -212,10 +193,7 @@ fn dele_then_quit_removes_and_rset_keeps() {
 
     let mut client = session("user08");
     client.dele(2).unwrap();
-    assert!(
-        matches!(client.dele(2), Err(Error::Server(_))),
-        "already deleted"
-    );
+    assert!(matches!(client.dele(2), Err(Error::Server(_))), "already deleted");
     client.quit().unwrap();
     let mut client = session("user08");
     assert_eq!(client.stat().unwrap().0, 2, "QUIT committed the deletion");
@@ -238,13 +216,7 @@ fn deletions_without_quit_are_not_committed() {
 #[test]
 fn retr_many_pipelines_a_whole_mailbox_in_order() {
     let messages: Vec<Vec<u8>> = (0..300)
-        .map(|i| {
-            format!(
-                "Subject: m{i}\n\n{}body {i}\n",
-                if i % 3 == 0 { ".dot\n" } else { "" }
-            )
-            .into_bytes()
-        })
+        .map(|i| format!("Subject: m{i}\n\n{}body {i}\n", if i % 3 == 0 { ".dot\n" } else { "" }).into_bytes())
         .collect();
     let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
     seed("user10", &refs);
@@ -283,14 +255,8 @@ fn retr_to_file_writes_the_whole_message_and_nothing_on_failure() {
     client.retr_to_file(1, &path).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), as_served(DOTTY_MESSAGE));
     let missing = dir.join("missing.eml");
-    assert!(matches!(
-        client.retr_to_file(7, &missing),
-        Err(Error::Server(_))
-    ));
-    assert!(
-        std::fs::read_dir(&dir).unwrap().count() == 1,
-        "no partial file left"
-    );
+    assert!(matches!(client.retr_to_file(7, &missing), Err(Error::Server(_))));
+    assert!(std::fs::read_dir(&dir).unwrap().count() == 1, "no partial file left");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -299,14 +265,7 @@ fn capabilities_are_typed() {
     seed("user12", &[]);
     let client = session("user12");
     let caps = client.capabilities();
-    assert!(
-        caps.top()
-            && caps.uidl()
-            && caps.pipelining()
-            && caps.resp_codes()
-            && caps.user()
-            && caps.sasl()
-    );
+    assert!(caps.top() && caps.uidl() && caps.pipelining() && caps.resp_codes() && caps.user() && caps.sasl());
     assert!(!caps.stls(), "not offered again over TLS");
     for m in [Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5] {
         assert!(caps.sasl_mechanism(m), "{m:?}");
@@ -320,14 +279,10 @@ fn capabilities_are_typed() {
 #[test]
 fn untrusted_ca_is_refused() {
     let mut opts = ClientOptions::default();
-    opts.tls
-        .add_ca_file(std::path::Path::new(&env("MAILTLS_TEST_OTHER_CA")))
-        .unwrap();
+    opts.tls.add_ca_file(std::path::Path::new(&env("MAILTLS_TEST_OTHER_CA"))).unwrap();
     for (port, security) in [(pop3s(), Security::Tls), (pop3_plain(), Security::StartTls)] {
         opts.security = security;
-        let err = Pop3Client::connect("localhost", port, &opts)
-            .err()
-            .expect("must fail");
+        let err = Pop3Client::connect("localhost", port, &opts).err().expect("must fail");
         assert!(matches!(err, Error::CertificateUntrusted(_)), "{err:?}");
     }
 }
@@ -362,13 +317,8 @@ fn wrong_host_name_is_refused() {
     let port = forwarder_on_127_0_0_2(pop3s());
     let mut opts = tls_options();
     opts.security = Security::Tls;
-    let err = Pop3Client::connect("127.0.0.2", port, &opts)
-        .err()
-        .expect("must fail");
-    assert!(
-        matches!(err, Error::CertificateHostMismatch { .. }),
-        "{err:?}"
-    );
+    let err = Pop3Client::connect("127.0.0.2", port, &opts).err().expect("must fail");
+    assert!(matches!(err, Error::CertificateHostMismatch { .. }), "{err:?}");
 }
 
 #[test]
@@ -382,26 +332,15 @@ fn pinned_certificate_is_accepted_without_the_ca_and_others_refused() {
         .map(|c| std::str::from_utf8(c).unwrap())
         .collect::<Vec<_>>()
         .join(":");
-    let mut opts = ClientOptions {
-        security: Security::Tls,
-        ..Default::default()
-    };
+    let mut opts = ClientOptions { security: Security::Tls, ..Default::default() };
     opts.tls.set_pin_sha256_hex(&with_colons).unwrap();
     let mut client = Pop3Client::connect("127.0.0.1", pop3s(), &opts).expect("pinned");
     client.login("user13", &password(), None).unwrap();
-    assert_eq!(
-        mailtls::options::sha256_hex(&client.peer_cert_sha256().unwrap()),
-        fingerprint
-    );
+    assert_eq!(mailtls::options::sha256_hex(&client.peer_cert_sha256().unwrap()), fingerprint);
 
     opts.tls.set_pin_sha256_hex(&"ab".repeat(32)).unwrap();
-    let err = Pop3Client::connect("127.0.0.1", pop3s(), &opts)
-        .err()
-        .expect("must fail");
-    assert!(
-        matches!(err, Error::CertificatePinMismatch { .. }),
-        "{err:?}"
-    );
+    let err = Pop3Client::connect("127.0.0.1", pop3s(), &opts).err().expect("must fail");
+    assert!(matches!(err, Error::CertificatePinMismatch { .. }), "{err:?}");
 }
 
 #[test]
@@ -409,8 +348,7 @@ fn stls_on_the_plain_port_and_tls_1_3_minimum() {
     seed("user14", &[PLAIN_MESSAGE]);
     let mut opts = tls_options();
     opts.tls.min_version = TlsVersion::Tls13;
-    let mut client =
-        Pop3Client::connect("localhost", pop3_plain(), &opts).expect("STLS with TLS 1.3");
+    let mut client = Pop3Client::connect("localhost", pop3_plain(), &opts).expect("STLS with TLS 1.3");
     assert!(client.is_tls());
     client.login("user14", &password(), None).unwrap();
     assert_eq!(retr(&mut client, 1), as_served(PLAIN_MESSAGE));
@@ -419,29 +357,19 @@ fn stls_on_the_plain_port_and_tls_1_3_minimum() {
 #[test]
 fn plaintext_mode_refuses_credentials_unless_allowed() {
     seed("user15", &[]);
-    let mut opts = ClientOptions {
-        security: Security::None,
-        ..Default::default()
-    };
+    let mut opts = ClientOptions { security: Security::None, ..Default::default() };
     let mut client = Pop3Client::connect("127.0.0.1", pop3_plain(), &opts).unwrap();
     assert!(!client.is_tls());
-    assert!(matches!(
-        client.login("user15", &password(), None),
-        Err(Error::PlaintextAuthRefused)
-    ));
+    assert!(matches!(client.login("user15", &password(), None), Err(Error::PlaintextAuthRefused)));
     opts.allow_plaintext_auth = true;
     let mut client = Pop3Client::connect("127.0.0.1", pop3_plain(), &opts).unwrap();
-    client
-        .login("user15", &password(), Some(Mechanism::User))
-        .unwrap();
+    client.login("user15", &password(), Some(Mechanism::User)).unwrap();
 }
 
 #[test]
 fn implicit_tls_port_reached_with_stls_times_out_with_a_hint() {
     let mut opts = tls_options();
     opts.io_timeout = std::time::Duration::from_millis(500);
-    let err = Pop3Client::connect("127.0.0.1", pop3s(), &opts)
-        .err()
-        .expect("must fail");
+    let err = Pop3Client::connect("127.0.0.1", pop3s(), &opts).err().expect("must fail");
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
 }

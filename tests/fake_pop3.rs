@@ -24,25 +24,13 @@ fn logged_in(capa: &str, rest: Vec<Step>) -> (FakeServer, Pop3Client) {
     logged_in_with(plain_options(), capa, rest)
 }
 
-fn logged_in_with(
-    opts: mailtls::ClientOptions,
-    capa: &str,
-    rest: Vec<Step>,
-) -> (FakeServer, Pop3Client) {
-    let mut script = vec![
-        send(GREETING),
-        Step::Expect("CAPA"),
-        send(capa),
-        Step::Expect("USER u"),
-        send("+OK\r\n"),
-    ];
+fn logged_in_with(opts: mailtls::ClientOptions, capa: &str, rest: Vec<Step>) -> (FakeServer, Pop3Client) {
+    let mut script = vec![send(GREETING), Step::Expect("CAPA"), send(capa), Step::Expect("USER u"), send("+OK\r\n")];
     script.extend([Step::Expect("PASS p"), send("+OK logged in\r\n")]);
     script.extend(rest);
     let server = FakeServer::start(script);
     let mut client = Pop3Client::connect("127.0.0.1", server.port, &opts).expect("connect");
-    client
-        .login("u", "p", Some(Mechanism::User))
-        .expect("login");
+    client.login("u", "p", Some(Mechanism::User)).expect("login");
     (server, client)
 }
 
@@ -91,14 +79,9 @@ fn stalled_server_times_out_instead_of_hanging() {
     let mut opts = plain_options();
     opts.io_timeout = Duration::from_millis(300);
     let started = Instant::now();
-    let err = Pop3Client::connect("127.0.0.1", server.port, &opts)
-        .err()
-        .expect("must fail");
+    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
-    assert!(
-        err.to_string().contains("security TLS"),
-        "hint at implicit TLS: {err}"
-    );
+    assert!(err.to_string().contains("security TLS"), "hint at implicit TLS: {err}");
     assert!(started.elapsed() < Duration::from_secs(2));
     server.finish();
 }
@@ -110,11 +93,7 @@ fn multi_line_reply_that_never_ends_times_out() {
     let (server, mut client) = logged_in_with(
         opts,
         CAPA_BASIC,
-        vec![
-            Step::Expect("RETR 1"),
-            send("+OK\r\nline one\r\nline two\r\n"),
-            Step::Sleep(Duration::from_secs(1)),
-        ],
+        vec![Step::Expect("RETR 1"), send("+OK\r\nline one\r\nline two\r\n"), Step::Sleep(Duration::from_secs(1))],
     );
     let err = collect(&mut client, 1).err().expect("must fail");
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
@@ -125,14 +104,8 @@ fn multi_line_reply_that_never_ends_times_out() {
 
 #[test]
 fn drop_in_the_middle_of_retr_is_reported_and_closes() {
-    let (server, mut client) = logged_in(
-        CAPA_BASIC,
-        vec![
-            Step::Expect("RETR 1"),
-            send("+OK\r\nSubject: x\r\n\r\npart"),
-            Step::Close,
-        ],
-    );
+    let (server, mut client) =
+        logged_in(CAPA_BASIC, vec![Step::Expect("RETR 1"), send("+OK\r\nSubject: x\r\n\r\npart"), Step::Close]);
     let err = collect(&mut client, 1).err().expect("must fail");
     assert!(matches!(err, Error::ConnectionClosed(_)), "{err:?}");
     assert!(matches!(client.stat(), Err(Error::NotConnected(_))));
@@ -147,12 +120,7 @@ fn dotted_lines_are_unstuffed_byte_exact_across_any_read_split() {
     reply.extend_from_slice(body_on_wire);
     let (server, mut client) = logged_in(
         CAPA_BASIC,
-        vec![
-            Step::Expect("RETR 1"),
-            Step::Trickle(reply),
-            Step::Expect("NOOP"),
-            send("+OK\r\n"),
-        ],
+        vec![Step::Expect("RETR 1"), Step::Trickle(reply), Step::Expect("NOOP"), send("+OK\r\n")],
     );
     assert_eq!(collect(&mut client, 1).unwrap(), expected.to_vec());
     client.noop().expect("the session goes on in step");
@@ -161,17 +129,10 @@ fn dotted_lines_are_unstuffed_byte_exact_across_any_read_split() {
 
 #[test]
 fn starttls_mode_fails_when_stls_is_not_offered_and_sends_nothing_more() {
-    let server = FakeServer::start(vec![
-        send(GREETING),
-        Step::Expect("CAPA"),
-        send(CAPA_BASIC),
-        Step::ExpectEof,
-    ]);
+    let server = FakeServer::start(vec![send(GREETING), Step::Expect("CAPA"), send(CAPA_BASIC), Step::ExpectEof]);
     let mut opts = plain_options();
     opts.security = Security::StartTls;
-    let err = Pop3Client::connect("127.0.0.1", server.port, &opts)
-        .err()
-        .expect("must fail");
+    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
     assert!(matches!(err, Error::StartTlsUnavailable { .. }), "{err:?}");
     server.finish();
 }
@@ -188,9 +149,7 @@ fn auto_mode_on_a_plain_port_requires_stls_too() {
     ]);
     let mut opts = plain_options();
     opts.security = Security::Auto;
-    let err = Pop3Client::connect("127.0.0.1", server.port, &opts)
-        .err()
-        .expect("must fail");
+    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
     match err {
         Error::StartTlsUnavailable { detail, .. } => assert!(detail.contains("not now")),
         other => panic!("{other:?}"),
@@ -212,37 +171,22 @@ fn data_sent_right_after_the_stls_reply_is_refused() {
     ]);
     let mut opts = plain_options();
     opts.security = Security::StartTls;
-    let err = Pop3Client::connect("127.0.0.1", server.port, &opts)
-        .err()
-        .expect("must fail");
+    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");
     server.finish();
 }
 
 #[test]
 fn credentials_are_not_sent_in_clear_unless_allowed() {
-    let server = FakeServer::start(vec![
-        send(GREETING),
-        Step::Expect("CAPA"),
-        send(CAPA_BASIC),
-        Step::ExpectEof,
-    ]);
+    let server = FakeServer::start(vec![send(GREETING), Step::Expect("CAPA"), send(CAPA_BASIC), Step::ExpectEof]);
     let mut opts = plain_options();
     opts.allow_plaintext_auth = false;
     let mut client = Pop3Client::connect("127.0.0.1", server.port, &opts).unwrap();
-    for mech in [
-        None,
-        Some(Mechanism::User),
-        Some(Mechanism::CramMd5),
-        Some(Mechanism::Apop),
-    ] {
+    for mech in [None, Some(Mechanism::User), Some(Mechanism::CramMd5), Some(Mechanism::Apop)] {
         let err = client.login("u", "p", mech).err().expect("must refuse");
         assert!(matches!(err, Error::PlaintextAuthRefused), "{err:?}");
     }
-    assert!(matches!(
-        client.login_oauth2("u", "t"),
-        Err(Error::PlaintextAuthRefused)
-    ));
+    assert!(matches!(client.login_oauth2("u", "t"), Err(Error::PlaintextAuthRefused)));
     drop(client);
     server.finish();
 }
@@ -259,14 +203,9 @@ fn malformed_apop_timestamp_disables_apop() {
         send("+OK\r\n"),
     ]);
     let mut client = connect(&server).unwrap();
-    let err = client
-        .login("u", "p", Some(Mechanism::Apop))
-        .err()
-        .expect("APOP impossible");
+    let err = client.login("u", "p", Some(Mechanism::Apop)).err().expect("APOP impossible");
     assert!(matches!(err, Error::NoCommonMechanism(_)), "{err:?}");
-    client
-        .login("u", "p", None)
-        .expect("falls to USER, not APOP");
+    client.login("u", "p", None).expect("falls to USER, not APOP");
     server.finish();
 }
 
@@ -293,10 +232,7 @@ fn apop_digest_goes_out_when_chosen() {
         Step::Expect("APOP mrose c4c9334bac560ecc979e58001b3e22fb"),
         send("+OK maildrop has 1 message\r\n"),
     ]);
-    connect(&server)
-        .unwrap()
-        .login("mrose", "tanstaaf", Some(Mechanism::Apop))
-        .unwrap();
+    connect(&server).unwrap().login("mrose", "tanstaaf", Some(Mechanism::Apop)).unwrap();
     server.finish();
 }
 
@@ -312,10 +248,7 @@ fn cram_md5_is_preferred_and_answers_the_challenge() {
         Step::Expect("dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw"),
         send("+OK\r\n"),
     ]);
-    connect(&server)
-        .unwrap()
-        .login("tim", "tanstaaftanstaaf", None)
-        .unwrap();
+    connect(&server).unwrap().login("tim", "tanstaaftanstaaf", None).unwrap();
     server.finish();
 }
 
@@ -331,16 +264,10 @@ fn without_rfc_5034_the_initial_response_waits_for_a_challenge() {
         send("+OK\r\n"),
     ]);
     let lines = {
-        connect(&server)
-            .unwrap()
-            .login("u", "p", Some(Mechanism::Plain))
-            .unwrap();
+        connect(&server).unwrap().login("u", "p", Some(Mechanism::Plain)).unwrap();
         server.finish()
     };
-    assert_eq!(
-        lines[1], "AUTH PLAIN",
-        "no initial response on the AUTH line"
-    );
+    assert_eq!(lines[1], "AUTH PLAIN", "no initial response on the AUTH line");
 }
 
 #[test]
@@ -385,10 +312,7 @@ fn oauth_failure_exchange_completes_and_reports() {
     assert!(!client.is_authenticated());
     drop(client);
     let lines = server.finish();
-    assert_eq!(
-        lines[2], "",
-        "the dummy reply to the error challenge is empty"
-    );
+    assert_eq!(lines[2], "", "the dummy reply to the error challenge is empty");
 }
 
 #[test]
@@ -427,28 +351,16 @@ fn trace_never_shows_secrets() {
         mailtls::sasl::encode(secret.as_bytes()),
         mailtls::sasl::encode(b"user"),
     ];
-    let commands: Vec<String> = log
-        .iter()
-        .filter(|(k, _)| *k == TraceKind::Command)
-        .map(|(_, d)| String::from_utf8_lossy(d).into())
-        .collect();
+    let commands: Vec<String> =
+        log.iter().filter(|(k, _)| *k == TraceKind::Command).map(|(_, d)| String::from_utf8_lossy(d).into()).collect();
     assert!(commands.contains(&"USER user".to_string()), "{commands:?}");
-    assert!(
-        commands.contains(&"PASS <redacted>".to_string()),
-        "{commands:?}"
-    );
-    assert!(
-        commands.contains(&"AUTH PLAIN <redacted>".to_string()),
-        "{commands:?}"
-    );
+    assert!(commands.contains(&"PASS <redacted>".to_string()), "{commands:?}");
+    assert!(commands.contains(&"AUTH PLAIN <redacted>".to_string()), "{commands:?}");
     for (_, data) in log.iter() {
         let text = String::from_utf8_lossy(data);
         assert!(!text.contains(secret), "secret in trace: {text}");
         for e in &encoded {
-            assert!(
-                !text.contains(e.as_str()),
-                "encoded credential in trace: {text}"
-            );
+            assert!(!text.contains(e.as_str()), "encoded credential in trace: {text}");
         }
     }
 }
@@ -480,14 +392,7 @@ fn pipelined_retr_many_sends_ahead_and_delivers_in_order() {
             ControlFlow::Continue(())
         })
         .unwrap();
-    assert_eq!(
-        got,
-        vec![
-            (2, b"two\r\n".to_vec(), true),
-            (1, b"one\r\n.\r\n".to_vec(), true),
-            (3, Vec::new(), true)
-        ]
-    );
+    assert_eq!(got, vec![(2, b"two\r\n".to_vec(), true), (1, b"one\r\n.\r\n".to_vec(), true), (3, Vec::new(), true)]);
     server.finish();
 }
 
@@ -539,18 +444,9 @@ fn a_refusal_in_a_pipelined_run_stops_it_and_keeps_the_session_in_step() {
 
 #[test]
 fn cancelling_from_the_sink_closes_without_quit() {
-    let (server, mut client) = logged_in(
-        CAPA_BASIC,
-        vec![
-            Step::Expect("RETR 1"),
-            send("+OK\r\nabc\r\n.\r\n"),
-            Step::ExpectEof,
-        ],
-    );
-    let err = client
-        .retr(1, &mut |_| ControlFlow::Break(()))
-        .err()
-        .expect("cancelled");
+    let (server, mut client) =
+        logged_in(CAPA_BASIC, vec![Step::Expect("RETR 1"), send("+OK\r\nabc\r\n.\r\n"), Step::ExpectEof]);
+    let err = client.retr(1, &mut |_| ControlFlow::Break(())).err().expect("cancelled");
     assert!(matches!(err, Error::Cancelled));
     assert!(!client.is_open());
     drop(client);
@@ -559,13 +455,8 @@ fn cancelling_from_the_sink_closes_without_quit() {
 
 #[test]
 fn malformed_listing_lines_are_protocol_errors() {
-    let (server, mut client) = logged_in(
-        CAPA_BASIC,
-        vec![
-            Step::Expect("UIDL"),
-            send("+OK\r\n1 has spaces inside\r\n2 \x01bad\r\n.\r\n"),
-        ],
-    );
+    let (server, mut client) =
+        logged_in(CAPA_BASIC, vec![Step::Expect("UIDL"), send("+OK\r\n1 has spaces inside\r\n2 \x01bad\r\n.\r\n")]);
     let uids = client.uidl();
     // "1 has spaces inside": the first word after the number is the uid;
     // trailing words are tolerated, control characters are not.
@@ -578,13 +469,9 @@ fn in_memory_retrieval_stops_at_the_limit() {
     let big = format!("+OK\r\n{}\r\n.\r\n", "y".repeat(5000));
     let mut opts = plain_options();
     opts.max_message_bytes = 1000;
-    let (server, mut client) =
-        logged_in_with(opts, CAPA_BASIC, vec![Step::Expect("RETR 1"), send(&big)]);
+    let (server, mut client) = logged_in_with(opts, CAPA_BASIC, vec![Step::Expect("RETR 1"), send(&big)]);
     let err = client.retr_to_vec(1).err().expect("too large");
-    assert!(
-        matches!(err, Error::MessageTooLarge { limit: 1000 }),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::MessageTooLarge { limit: 1000 }), "{err:?}");
     server.finish();
 }
 
@@ -640,8 +527,7 @@ fn oauthbearer_is_preferred_for_tokens() {
 #[test]
 fn an_initial_response_too_long_for_the_command_line_waits_for_the_challenge() {
     let token = "t".repeat(400);
-    let expected =
-        mailtls::sasl::encode(format!("user=u\x01auth=Bearer {token}\x01\x01").as_bytes());
+    let expected = mailtls::sasl::encode(format!("user=u\x01auth=Bearer {token}\x01\x01").as_bytes());
     let server = FakeServer::start(vec![
         send(GREETING),
         Step::Expect("CAPA"),
@@ -653,10 +539,7 @@ fn an_initial_response_too_long_for_the_command_line_waits_for_the_challenge() {
     ]);
     connect(&server).unwrap().login_oauth2("u", &token).unwrap();
     let lines = server.finish();
-    assert_eq!(
-        lines[1], "AUTH XOAUTH2",
-        "RFC 5034 limits the AUTH line to 255 octets"
-    );
+    assert_eq!(lines[1], "AUTH XOAUTH2", "RFC 5034 limits the AUTH line to 255 octets");
     assert_eq!(lines[2], expected);
 }
 
@@ -675,10 +558,7 @@ fn pipelined_dele_many_attempts_every_message_and_names_the_refused() {
     );
     let err = client.dele_many(&[1, 99, 2, 98]).expect_err("two refusals");
     let text = err.to_string();
-    assert!(
-        text.contains("message 99") && text.contains("also refused: 98"),
-        "{text}"
-    );
+    assert!(text.contains("message 99") && text.contains("also refused: 98"), "{text}");
     server.finish();
 }
 
@@ -687,9 +567,7 @@ fn implicit_tls_against_a_plaintext_port_says_so() {
     let server = FakeServer::start(vec![send("+OK plain POP3 greeting\r\n"), Step::Close]);
     let mut opts = plain_options();
     opts.security = Security::Tls;
-    let err = Pop3Client::connect("127.0.0.1", server.port, &opts)
-        .err()
-        .expect("must fail");
+    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
     match err {
         Error::Tls(msg) => assert!(msg.contains("does not speak TLS"), "{msg}"),
         other => panic!("{other:?}"),

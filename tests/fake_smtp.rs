@@ -22,11 +22,7 @@ fn connect(server: &FakeServer) -> mailtls::Result<SmtpClient> {
 }
 
 fn start(ehlo: &str, rest: Vec<Step>) -> FakeServer {
-    let mut script = vec![
-        send(GREETING),
-        Step::Expect("EHLO client.example"),
-        send(ehlo),
-    ];
+    let mut script = vec![send(GREETING), Step::Expect("EHLO client.example"), send(ehlo)];
     script.extend(rest);
     FakeServer::start(script)
 }
@@ -70,9 +66,7 @@ fn starttls_missing_in_required_mode_fails_and_sends_nothing_more() {
     let mut opts = plain_options();
     opts.security = Security::StartTls;
     opts.client_name = Some("client.example".into());
-    let err = SmtpClient::connect("127.0.0.1", server.port, &opts)
-        .err()
-        .expect("must fail");
+    let err = SmtpClient::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
     assert!(matches!(err, Error::StartTlsUnavailable { .. }), "{err:?}");
     server.finish();
 }
@@ -81,18 +75,12 @@ fn starttls_missing_in_required_mode_fails_and_sends_nothing_more() {
 fn starttls_advertised_then_refused_fails() {
     let server = start(
         "250-fake\r\n250 STARTTLS\r\n",
-        vec![
-            Step::Expect("STARTTLS"),
-            send("454 4.7.0 TLS not available due to local problem\r\n"),
-            Step::ExpectEof,
-        ],
+        vec![Step::Expect("STARTTLS"), send("454 4.7.0 TLS not available due to local problem\r\n"), Step::ExpectEof],
     );
     let mut opts = plain_options();
     opts.security = Security::Auto; // port is not 465: STARTTLS required
     opts.client_name = Some("client.example".into());
-    let err = SmtpClient::connect("127.0.0.1", server.port, &opts)
-        .err()
-        .expect("must fail");
+    let err = SmtpClient::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
     match err {
         Error::StartTlsUnavailable { detail, .. } => assert!(detail.contains("454"), "{detail}"),
         other => panic!("{other:?}"),
@@ -102,14 +90,7 @@ fn starttls_advertised_then_refused_fails() {
 
 #[test]
 fn code_421_mid_session_is_reported_and_closes() {
-    let server = start(
-        EHLO_BASIC,
-        vec![
-            Step::Expect("NOOP"),
-            send("421 4.3.2 shutting down\r\n"),
-            Step::ExpectEof,
-        ],
-    );
+    let server = start(EHLO_BASIC, vec![Step::Expect("NOOP"), send("421 4.3.2 shutting down\r\n"), Step::ExpectEof]);
     let mut client = connect(&server).unwrap();
     let err = client.noop().err().expect("421");
     let reply = err.reply().expect("carries the reply");
@@ -136,23 +117,15 @@ fn drop_during_data_is_reported() {
     );
     let mut client = connect(&server).unwrap();
     let big = vec![b'x'; 4 * 1024 * 1024];
-    let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], &big)
-        .err()
-        .expect("dropped");
-    assert!(
-        matches!(err, Error::ConnectionClosed(_) | Error::Io(_)),
-        "{err:?}"
-    );
+    let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], &big).err().expect("dropped");
+    assert!(matches!(err, Error::ConnectionClosed(_) | Error::Io(_)), "{err:?}");
     assert!(!client.is_open());
     server.finish();
 }
 
 #[test]
 fn stalled_server_times_out() {
-    let server = start(
-        EHLO_BASIC,
-        vec![Step::Expect("NOOP"), Step::Sleep(Duration::from_secs(1))],
-    );
+    let server = start(EHLO_BASIC, vec![Step::Expect("NOOP"), Step::Sleep(Duration::from_secs(1))]);
     let mut opts = plain_options();
     opts.client_name = Some("client.example".into());
     opts.io_timeout = Duration::from_millis(300);
@@ -163,17 +136,8 @@ fn stalled_server_times_out() {
 
 #[test]
 fn malformed_multi_line_replies_are_protocol_errors() {
-    for bad in [
-        "250-fake\r\n251 changed code\r\n",
-        "250-fake\r\nPIPELINING\r\n",
-        "2500 fake\r\n",
-    ] {
-        let server = FakeServer::start(vec![
-            send(GREETING),
-            Step::Expect("EHLO"),
-            send(bad),
-            Step::ExpectEof,
-        ]);
+    for bad in ["250-fake\r\n251 changed code\r\n", "250-fake\r\nPIPELINING\r\n", "2500 fake\r\n"] {
+        let server = FakeServer::start(vec![send(GREETING), Step::Expect("EHLO"), send(bad), Step::ExpectEof]);
         let err = connect(&server).err().expect("malformed");
         assert!(matches!(err, Error::Protocol(_)), "{bad:?}: {err:?}");
         server.finish();
@@ -198,24 +162,10 @@ fn pipelined_envelope_goes_in_one_write_and_replies_may_arrive_in_one_read() {
         ],
     );
     let mut client = connect(&server).unwrap();
-    let results = send_bytes(
-        &mut client,
-        "a@x.org",
-        &["b@x.org", "nobody@x.org", "c@x.org"],
-        b"Subject: x\n\n\xe9\n",
-    )
-    .unwrap();
-    let summary: Vec<(&str, bool, u16, Option<&str>)> = results
-        .iter()
-        .map(|r| {
-            (
-                r.address.as_str(),
-                r.accepted,
-                r.reply.code,
-                r.reply.enhanced.as_deref(),
-            )
-        })
-        .collect();
+    let results =
+        send_bytes(&mut client, "a@x.org", &["b@x.org", "nobody@x.org", "c@x.org"], b"Subject: x\n\n\xe9\n").unwrap();
+    let summary: Vec<(&str, bool, u16, Option<&str>)> =
+        results.iter().map(|r| (r.address.as_str(), r.accepted, r.reply.code, r.reply.enhanced.as_deref())).collect();
     assert_eq!(
         summary,
         vec![
@@ -265,13 +215,8 @@ fn all_recipients_refused_sends_no_content_and_resets_before_the_next_message() 
 fn message_over_the_size_limit_fails_before_anything_is_sent() {
     let server = start(EHLO_FULL, vec![Step::ExpectEof]);
     let mut client = connect(&server).unwrap();
-    let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], &[b'x'; 1001])
-        .err()
-        .expect("too large");
-    assert!(
-        matches!(err, Error::MessageTooLarge { limit: 1000 }),
-        "{err:?}"
-    );
+    let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], &[b'x'; 1001]).err().expect("too large");
+    assert!(matches!(err, Error::MessageTooLarge { limit: 1000 }), "{err:?}");
     drop(client);
     server.finish();
 }
@@ -280,9 +225,7 @@ fn message_over_the_size_limit_fails_before_anything_is_sent() {
 fn non_ascii_address_needs_smtputf8() {
     let server = start(EHLO_FULL, vec![Step::ExpectEof]);
     let mut client = connect(&server).unwrap();
-    let err = send_bytes(&mut client, "a@x.org", &["jörg@x.org"], b"x")
-        .err()
-        .expect("no SMTPUTF8");
+    let err = send_bytes(&mut client, "a@x.org", &["jörg@x.org"], b"x").err().expect("no SMTPUTF8");
     assert!(matches!(err, Error::SmtpUtf8Unavailable(_)), "{err:?}");
     drop(client);
     server.finish();
@@ -301,13 +244,7 @@ fn non_ascii_address_needs_smtputf8() {
         ],
     );
     let mut client = connect(&server).unwrap();
-    send_bytes(
-        &mut client,
-        "a@x.org",
-        &["jörg@x.org"],
-        "Subject: ü\n\nü\n".as_bytes(),
-    )
-    .unwrap();
+    send_bytes(&mut client, "a@x.org", &["jörg@x.org"], "Subject: ü\n\nü\n".as_bytes()).unwrap();
     server.finish();
 }
 
@@ -332,14 +269,7 @@ fn dsn_parameters_are_sent_when_offered() {
         orcpt: true,
     };
     let mut body: &[u8] = b"x\n";
-    client
-        .send(
-            "a@x.org",
-            &["b@x.org"],
-            MessageSource::from_bytes(&mut body),
-            Some(&dsn),
-        )
-        .unwrap();
+    client.send("a@x.org", &["b@x.org"], MessageSource::from_bytes(&mut body), Some(&dsn)).unwrap();
     server.finish();
 }
 
@@ -359,18 +289,9 @@ fn data_is_dot_stuffed_and_line_ends_normalised_on_the_wire() {
         ],
     );
     let mut client = connect(&server).unwrap();
-    send_bytes(
-        &mut client,
-        "",
-        &["b@x.org"],
-        b"Subject: d\n\n.lead\n.\nbare\rcr\nend",
-    )
-    .unwrap();
+    send_bytes(&mut client, "", &["b@x.org"], b"Subject: d\n\n.lead\n.\nbare\rcr\nend").unwrap();
     let lines = server.finish();
-    assert_eq!(
-        lines.last().unwrap(),
-        "Subject: d\r\n\r\n..lead\r\n..\r\nbare\r\ncr\r\nend\r\n"
-    );
+    assert_eq!(lines.last().unwrap(), "Subject: d\r\n\r\n..lead\r\n..\r\nbare\r\ncr\r\nend\r\n");
 }
 
 #[test]
@@ -397,14 +318,8 @@ fn a_mechanism_the_server_cannot_serve_is_skipped_but_a_wrong_password_is_not_re
     drop(client);
     server.finish();
     let log = log.lock().unwrap();
-    assert!(
-        log.iter()
-            .any(|(k, d)| *k == TraceKind::Command && d == b"AUTH PLAIN <redacted>")
-    );
-    assert!(
-        log.iter()
-            .all(|(_, d)| !String::from_utf8_lossy(d).contains("pw-secret"))
-    );
+    assert!(log.iter().any(|(k, d)| *k == TraceKind::Command && d == b"AUTH PLAIN <redacted>"));
+    assert!(log.iter().all(|(_, d)| !String::from_utf8_lossy(d).contains("pw-secret")));
 }
 
 #[test]
@@ -418,10 +333,7 @@ fn cram_md5_and_login_exchanges() {
             send("235 2.7.0 ok\r\n"),
         ],
     );
-    connect(&server)
-        .unwrap()
-        .login("tim", "tanstaaftanstaaf", None)
-        .unwrap();
+    connect(&server).unwrap().login("tim", "tanstaaftanstaaf", None).unwrap();
     server.finish();
 
     let server = start(
@@ -435,10 +347,7 @@ fn cram_md5_and_login_exchanges() {
             send("235 ok\r\n"),
         ],
     );
-    connect(&server)
-        .unwrap()
-        .login("u", "p", Some(Mechanism::Login))
-        .unwrap();
+    connect(&server).unwrap().login("u", "p", Some(Mechanism::Login)).unwrap();
     server.finish();
 }
 
@@ -449,10 +358,7 @@ fn auth_refused_in_clear_without_permission() {
     opts.allow_plaintext_auth = false;
     opts.client_name = Some("client.example".into());
     let mut client = SmtpClient::connect("127.0.0.1", server.port, &opts).unwrap();
-    assert!(matches!(
-        client.login("u", "p", None),
-        Err(Error::PlaintextAuthRefused)
-    ));
+    assert!(matches!(client.login("u", "p", None), Err(Error::PlaintextAuthRefused)));
     drop(client);
     server.finish();
 }
@@ -474,13 +380,7 @@ fn several_messages_on_one_connection() {
     let server = start(EHLO_FULL, script);
     let mut client = connect(&server).unwrap();
     for i in 0..3 {
-        send_bytes(
-            &mut client,
-            "a@x.org",
-            &["b@x.org"],
-            format!("n{i}\n").as_bytes(),
-        )
-        .unwrap();
+        send_bytes(&mut client, "a@x.org", &["b@x.org"], format!("n{i}\n").as_bytes()).unwrap();
     }
     client.quit().unwrap();
     server.finish();
@@ -505,14 +405,8 @@ fn envelope_from_headers_and_bcc_not_sent() {
     );
     let mut client = connect(&server).unwrap();
     client
-        .send_message(
-            b"From: Alice <alice@x.org>\nTo: bob@x.org\nBcc: hidden@x.org\nSubject: s\n\nbody\n",
-            None,
-        )
+        .send_message(b"From: Alice <alice@x.org>\nTo: bob@x.org\nBcc: hidden@x.org\nSubject: s\n\nbody\n", None)
         .unwrap();
     let lines = server.finish();
-    assert_eq!(
-        lines.last().unwrap(),
-        "From: Alice <alice@x.org>\r\nTo: bob@x.org\r\nSubject: s\r\n\r\nbody\r\n"
-    );
+    assert_eq!(lines.last().unwrap(), "From: Alice <alice@x.org>\r\nTo: bob@x.org\r\nSubject: s\r\n\r\nbody\r\n");
 }

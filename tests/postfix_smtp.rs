@@ -26,18 +26,12 @@ fn smtp_plain() -> u16 {
 
 /// A logged-in session on the submission port (STARTTLS), as `user`.
 fn session(user: &str) -> SmtpClient {
-    let mut client = SmtpClient::connect("localhost", submission(), &tls_options())
-        .expect("connect with STARTTLS");
+    let mut client = SmtpClient::connect("localhost", submission(), &tls_options()).expect("connect with STARTTLS");
     client.login(user, &password(), None).expect("login");
     client
 }
 
-fn send(
-    client: &mut SmtpClient,
-    from: &str,
-    to: &[&str],
-    mut body: &[u8],
-) -> mailtls::Result<Vec<RecipientResult>> {
+fn send(client: &mut SmtpClient, from: &str, to: &[&str], mut body: &[u8]) -> mailtls::Result<Vec<RecipientResult>> {
     client.send(from, to, MessageSource::from_bytes(&mut body), None)
 }
 
@@ -73,10 +67,7 @@ fn without_delivery_headers(mut message: &[u8]) -> &[u8] {
         if !is_trace {
             return message;
         }
-        let end = message
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(message.len(), |p| p + 1);
+        let end = message.iter().position(|b| *b == b'\n').map_or(message.len(), |p| p + 1);
         message = &message[end..];
     }
 }
@@ -90,10 +81,7 @@ fn wait_for_delivery(user: &str, count: usize) {
         if n >= count {
             return;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{user}: {n} of {count} messages delivered"
-        );
+        assert!(started.elapsed() < Duration::from_secs(20), "{user}: {n} of {count} messages delivered");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -112,27 +100,20 @@ fn fetch_all(user: &str) -> Vec<Vec<u8>> {
 fn every_mechanism_authenticates() {
     let client = SmtpClient::connect("localhost", submission(), &tls_options()).unwrap();
     let offered: Vec<String> = client.extensions().auth_mechanisms().to_vec();
-    assert!(
-        offered.iter().any(|m| m == "PLAIN") && offered.iter().any(|m| m == "LOGIN"),
-        "{offered:?}"
-    );
+    assert!(offered.iter().any(|m| m == "PLAIN") && offered.iter().any(|m| m == "LOGIN"), "{offered:?}");
     let mut mechanisms = vec![None, Some(Mechanism::Plain), Some(Mechanism::Login)];
     if offered.iter().any(|m| m == "CRAM-MD5") {
         mechanisms.push(Some(Mechanism::CramMd5));
     }
     for mechanism in mechanisms {
-        for (port, security) in [
-            (submission(), Security::Auto),
-            (smtps(), Security::Tls),
-            (smtp_plain(), Security::StartTls),
-        ] {
+        for (port, security) in
+            [(submission(), Security::Auto), (smtps(), Security::Tls), (smtp_plain(), Security::StartTls)]
+        {
             let mut opts = tls_options();
             opts.security = security;
             let mut client = SmtpClient::connect("localhost", port, &opts).unwrap();
             assert!(client.is_tls());
-            client
-                .login("user20", &password(), mechanism)
-                .unwrap_or_else(|e| panic!("{mechanism:?} on {port}: {e}"));
+            client.login("user20", &password(), mechanism).unwrap_or_else(|e| panic!("{mechanism:?} on {port}: {e}"));
             client.quit().unwrap();
         }
     }
@@ -144,13 +125,7 @@ fn extensions_are_typed_and_fresh_after_starttls() {
     let ext = client.extensions();
     let limit: u64 = env("MAILTLS_TEST_SMTP_SIZE_LIMIT").parse().unwrap();
     assert_eq!(ext.size(), Some(limit));
-    assert!(
-        ext.pipelining()
-            && ext.eight_bit_mime()
-            && ext.smtputf8()
-            && ext.dsn()
-            && ext.enhanced_status_codes()
-    );
+    assert!(ext.pipelining() && ext.eight_bit_mime() && ext.smtputf8() && ext.dsn() && ext.enhanced_status_codes());
     assert!(!ext.starttls(), "not announced again over TLS");
 }
 
@@ -163,56 +138,26 @@ fn wrong_password_is_reported_not_retried() {
     match client.login("user21", "wrong password", None) {
         Err(Error::AuthFailed(reply)) => {
             assert_eq!(reply.status, Some(535), "{reply:?}");
-            assert!(
-                reply
-                    .response_code
-                    .as_deref()
-                    .unwrap_or("")
-                    .starts_with("5.7."),
-                "{reply:?}"
-            );
+            assert!(reply.response_code.as_deref().unwrap_or("").starts_with("5.7."), "{reply:?}");
         }
         other => panic!("{other:?}"),
     }
-    let auth_attempts = log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(k, d)| *k == TraceKind::Command && d.starts_with(b"AUTH"))
-        .count();
-    assert_eq!(
-        auth_attempts, 1,
-        "a wrong password is not tried with every mechanism"
-    );
-    client
-        .login("user21", &password(), None)
-        .expect("the session goes on");
+    let auth_attempts =
+        log.lock().unwrap().iter().filter(|(k, d)| *k == TraceKind::Command && d.starts_with(b"AUTH")).count();
+    assert_eq!(auth_attempts, 1, "a wrong password is not tried with every mechanism");
+    client.login("user21", &password(), None).expect("the session goes on");
 }
 
 #[test]
 fn auth_before_starttls_is_refused_by_the_server() {
-    let opts = ClientOptions {
-        security: Security::None,
-        allow_plaintext_auth: true,
-        ..Default::default()
-    };
+    let opts = ClientOptions { security: Security::None, allow_plaintext_auth: true, ..Default::default() };
     let mut client = SmtpClient::connect("127.0.0.1", submission(), &opts).unwrap();
     assert!(client.extensions().starttls());
-    let err = client
-        .login("user21", &password(), None)
-        .err()
-        .expect("no AUTH in clear");
+    let err = client.login("user21", &password(), None).err().expect("no AUTH in clear");
     assert!(matches!(err, Error::NoCommonMechanism(_)), "{err:?}");
     let mut body: &[u8] = b"x";
-    let err = client
-        .send(
-            "a@example.org",
-            &["user21@localhost"],
-            MessageSource::from_bytes(&mut body),
-            None,
-        )
-        .err()
-        .unwrap();
+    let err =
+        client.send("a@example.org", &["user21@localhost"], MessageSource::from_bytes(&mut body), None).err().unwrap();
     assert_eq!(err.reply().and_then(|r| r.status), Some(530), "{err:?}");
 }
 
@@ -230,13 +175,7 @@ fn messages_are_delivered_byte_exact() {
     ];
     let mut client = session(user);
     for m in &messages {
-        let results = send(
-            &mut client,
-            "sender@example.org",
-            &[&format!("{user}@localhost")],
-            m,
-        )
-        .unwrap();
+        let results = send(&mut client, "sender@example.org", &[&format!("{user}@localhost")], m).unwrap();
         assert!(results[0].accepted);
     }
     client.quit().unwrap();
@@ -245,10 +184,7 @@ fn messages_are_delivered_byte_exact() {
     let fetched = fetch_all(user);
     assert_eq!(fetched.len(), messages.len());
     for (sent, got) in messages.iter().zip(&fetched) {
-        assert_eq!(
-            String::from_utf8_lossy(without_delivery_headers(got)),
-            String::from_utf8_lossy(&canonical(sent)),
-        );
+        assert_eq!(String::from_utf8_lossy(without_delivery_headers(got)), String::from_utf8_lossy(&canonical(sent)),);
         assert_eq!(without_delivery_headers(got), canonical(sent).as_slice());
     }
 }
@@ -258,32 +194,13 @@ fn some_recipients_refused_the_others_get_the_message() {
     seed("user23", &[]);
     seed("user24", &[]);
     let mut client = session("user23");
-    let to = [
-        "user23@localhost",
-        "nobody-here@localhost",
-        "user24@localhost",
-        "someone@example.com",
-    ];
-    let results = send(
-        &mut client,
-        "user23@localhost",
-        &to,
-        b"Subject: several\r\n\r\nhi\r\n",
-    )
-    .unwrap();
+    let to = ["user23@localhost", "nobody-here@localhost", "user24@localhost", "someone@example.com"];
+    let results = send(&mut client, "user23@localhost", &to, b"Subject: several\r\n\r\nhi\r\n").unwrap();
     let summary: Vec<(bool, u16)> = results.iter().map(|r| (r.accepted, r.reply.code)).collect();
     assert_eq!(summary[0], (true, 250));
     assert_eq!(summary[2], (true, 250));
-    assert!(
-        !results[1].accepted && results[1].reply.enhanced.as_deref() == Some("5.1.1"),
-        "{:?}",
-        results[1]
-    );
-    assert!(
-        !results[3].accepted,
-        "relaying is refused: {:?}",
-        results[3]
-    );
+    assert!(!results[1].accepted && results[1].reply.enhanced.as_deref() == Some("5.1.1"), "{:?}", results[1]);
+    assert!(!results[3].accepted, "relaying is refused: {:?}", results[3]);
     wait_for_delivery("user23", 1);
     wait_for_delivery("user24", 1);
 }
@@ -291,12 +208,7 @@ fn some_recipients_refused_the_others_get_the_message() {
 #[test]
 fn all_recipients_refused() {
     let mut client = session("user25");
-    match send(
-        &mut client,
-        "user25@localhost",
-        &["nobody-1@localhost", "nobody-2@localhost"],
-        b"x\r\n",
-    ) {
+    match send(&mut client, "user25@localhost", &["nobody-1@localhost", "nobody-2@localhost"], b"x\r\n") {
         Err(Error::RecipientsRefused(results)) => {
             assert_eq!(results.len(), 2);
             assert!(results.iter().all(|r| !r.accepted && r.reply.code == 550));
@@ -305,13 +217,7 @@ fn all_recipients_refused() {
     }
     // The session is still usable for the next message.
     seed("user25", &[]);
-    send(
-        &mut client,
-        "user25@localhost",
-        &["user25@localhost"],
-        b"Subject: next\r\n\r\nok\r\n",
-    )
-    .unwrap();
+    send(&mut client, "user25@localhost", &["user25@localhost"], b"Subject: next\r\n\r\nok\r\n").unwrap();
     wait_for_delivery("user25", 1);
 }
 
@@ -320,13 +226,9 @@ fn message_over_the_size_limit_fails_before_sending() {
     let limit: usize = env("MAILTLS_TEST_SMTP_SIZE_LIMIT").parse().unwrap();
     let mut client = session("user26");
     let big = vec![b'a'; limit + 1];
-    let err = send(&mut client, "user26@localhost", &["user26@localhost"], &big)
-        .err()
-        .expect("too large");
+    let err = send(&mut client, "user26@localhost", &["user26@localhost"], &big).err().expect("too large");
     assert!(matches!(err, Error::MessageTooLarge { .. }), "{err:?}");
-    client
-        .noop()
-        .expect("nothing was sent: the session is in step");
+    client.noop().expect("nothing was sent: the session is in step");
 }
 
 #[test]
@@ -336,9 +238,8 @@ fn many_messages_over_one_connection_round_trip() {
     let mut client = session(user);
     let count = 40;
     for i in 0..count {
-        let msg = format!(
-            "From: user27@localhost\r\nTo: user27@localhost\r\nSubject: outbox {i}\r\n\r\nmessage {i}\r\n"
-        );
+        let msg =
+            format!("From: user27@localhost\r\nTo: user27@localhost\r\nSubject: outbox {i}\r\n\r\nmessage {i}\r\n");
         client.send_message(msg.as_bytes(), None).unwrap();
     }
     client.quit().unwrap();
@@ -349,10 +250,7 @@ fn many_messages_over_one_connection_round_trip() {
         .iter()
         .map(|m| {
             let text = String::from_utf8_lossy(m);
-            text.lines()
-                .find(|l| l.starts_with("Subject:"))
-                .unwrap()
-                .to_string()
+            text.lines().find(|l| l.starts_with("Subject:")).unwrap().to_string()
         })
         .collect();
     subjects.sort();
@@ -372,7 +270,10 @@ fn send_message_derives_the_envelope_and_drops_bcc() {
     wait_for_delivery("user29", 1);
     let got = fetch_all("user29");
     let body = without_delivery_headers(&got[0]);
-    assert_eq!(body, b"From: Someone <user28@localhost>\r\nTo: user28@localhost\r\nSubject: bcc\r\n\r\nhidden copy\r\n");
+    assert_eq!(
+        body,
+        b"From: Someone <user28@localhost>\r\nTo: user28@localhost\r\nSubject: bcc\r\n\r\nhidden copy\r\n"
+    );
 }
 
 #[test]
@@ -380,12 +281,7 @@ fn utf8_addresses_use_smtputf8() {
     let mut client = session("user30");
     // The mailbox does not exist, but the server must accept the syntax
     // (with SMTPUTF8) and refuse the unknown user, not the address form.
-    match send(
-        &mut client,
-        "user30@localhost",
-        &["jörg@localhost"],
-        b"x\r\n",
-    ) {
+    match send(&mut client, "user30@localhost", &["jörg@localhost"], b"x\r\n") {
         Err(Error::RecipientsRefused(results)) => {
             assert_eq!(results[0].reply.code, 550, "{:?}", results[0])
         }

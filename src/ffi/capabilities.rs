@@ -16,12 +16,7 @@ impl mailtls_capabilities {
     pub(crate) fn from_set(set: &CapabilitySet) -> mailtls_capabilities {
         let entries = set
             .iter()
-            .map(|(name, args)| {
-                (
-                    to_cstring(name.to_string()),
-                    args.iter().cloned().map(to_cstring).collect(),
-                )
-            })
+            .map(|(name, args)| (to_cstring(name.to_string()), args.iter().cloned().map(to_cstring).collect()))
             .collect();
         mailtls_capabilities { entries }
     }
@@ -35,18 +30,13 @@ impl mailtls_capabilities {
 /// The number of capabilities; 0 if `caps` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_capabilities_count(caps: *const mailtls_capabilities) -> usize {
-    guard(0, || {
-        mailtls_capabilities::get(caps).map_or(0, |c| c.entries.len())
-    })
+    guard(0, || mailtls_capabilities::get(caps).map_or(0, |c| c.entries.len()))
 }
 
 /// The name of capability `index` (upper case, e.g. "SASL"), or NULL if out
 /// of range. Valid as long as `caps` is.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_capabilities_name(
-    caps: *const mailtls_capabilities,
-    index: usize,
-) -> *const c_char {
+pub extern "C" fn mailtls_capabilities_name(caps: *const mailtls_capabilities, index: usize) -> *const c_char {
     guard(std::ptr::null(), || {
         mailtls_capabilities::get(caps)
             .and_then(|c| c.entries.get(index))
@@ -57,15 +47,8 @@ pub extern "C" fn mailtls_capabilities_name(
 /// The number of arguments of capability `index` (e.g. 3 for "SASL PLAIN
 /// LOGIN CRAM-MD5"); 0 if out of range.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_capabilities_arg_count(
-    caps: *const mailtls_capabilities,
-    index: usize,
-) -> usize {
-    guard(0, || {
-        mailtls_capabilities::get(caps)
-            .and_then(|c| c.entries.get(index))
-            .map_or(0, |(_, a)| a.len())
-    })
+pub extern "C" fn mailtls_capabilities_arg_count(caps: *const mailtls_capabilities, index: usize) -> usize {
+    guard(0, || mailtls_capabilities::get(caps).and_then(|c| c.entries.get(index)).map_or(0, |(_, a)| a.len()))
 }
 
 /// Argument `arg` of capability `index`, as sent by the server, or NULL if
@@ -87,19 +70,13 @@ pub extern "C" fn mailtls_capabilities_arg(
 /// Whether the capability `name` (any case) is present. False if either
 /// pointer is NULL or `name` is not UTF-8.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_capabilities_has(
-    caps: *const mailtls_capabilities,
-    name: *const c_char,
-) -> bool {
+pub extern "C" fn mailtls_capabilities_has(caps: *const mailtls_capabilities, name: *const c_char) -> bool {
     guard(false, || {
         // SAFETY: NULL or a NUL-terminated string.
         let Ok(name) = (unsafe { arg_str(name, "name") }) else {
             return false;
         };
-        mailtls_capabilities::get(caps).is_some_and(|c| {
-            c.entries
-                .iter()
-                .any(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
-        })
+        mailtls_capabilities::get(caps)
+            .is_some_and(|c| c.entries.iter().any(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes())))
     })
 }

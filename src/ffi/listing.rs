@@ -21,21 +21,12 @@ impl mailtls_pop3_listing {
     pub(crate) fn from_entries(entries: Vec<Entry>) -> *mut mailtls_pop3_listing {
         let entries = entries
             .into_iter()
-            .map(|e| {
-                (
-                    e.number,
-                    e.octets.unwrap_or(MAILTLS_OCTETS_UNKNOWN),
-                    e.uid.map(to_cstring),
-                )
-            })
+            .map(|e| (e.number, e.octets.unwrap_or(MAILTLS_OCTETS_UNKNOWN), e.uid.map(to_cstring)))
             .collect();
         Box::into_raw(Box::new(mailtls_pop3_listing { entries }))
     }
 
-    fn entry<'a>(
-        listing: *const mailtls_pop3_listing,
-        index: usize,
-    ) -> Option<&'a (u32, u64, Option<CString>)> {
+    fn entry<'a>(listing: *const mailtls_pop3_listing, index: usize) -> Option<&'a (u32, u64, Option<CString>)> {
         // SAFETY: NULL or a live listing; the borrow ends before it is freed
         // by the caller's contract.
         unsafe { listing.as_ref() }?.entries.get(index)
@@ -53,21 +44,13 @@ pub extern "C" fn mailtls_pop3_listing_count(listing: *const mailtls_pop3_listin
 
 /// The message number of entry `index` (0-based); 0 if out of range.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_pop3_listing_number(
-    listing: *const mailtls_pop3_listing,
-    index: usize,
-) -> u32 {
-    guard(0, || {
-        mailtls_pop3_listing::entry(listing, index).map_or(0, |e| e.0)
-    })
+pub extern "C" fn mailtls_pop3_listing_number(listing: *const mailtls_pop3_listing, index: usize) -> u32 {
+    guard(0, || mailtls_pop3_listing::entry(listing, index).map_or(0, |e| e.0))
 }
 
 /// The size in octets of entry `index`, or MAILTLS_OCTETS_UNKNOWN.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_pop3_listing_octets(
-    listing: *const mailtls_pop3_listing,
-    index: usize,
-) -> u64 {
+pub extern "C" fn mailtls_pop3_listing_octets(listing: *const mailtls_pop3_listing, index: usize) -> u64 {
     guard(MAILTLS_OCTETS_UNKNOWN, || {
         mailtls_pop3_listing::entry(listing, index).map_or(MAILTLS_OCTETS_UNKNOWN, |e| e.1)
     })
@@ -77,10 +60,7 @@ pub extern "C" fn mailtls_pop3_listing_octets(
 /// listing (valid until mailtls_pop3_listing_free()), or NULL when not known
 /// (a LIST-only listing) or out of range.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_pop3_listing_uid(
-    listing: *const mailtls_pop3_listing,
-    index: usize,
-) -> *const c_char {
+pub extern "C" fn mailtls_pop3_listing_uid(listing: *const mailtls_pop3_listing, index: usize) -> *const c_char {
     guard(std::ptr::null(), || {
         mailtls_pop3_listing::entry(listing, index)
             .and_then(|e| e.2.as_ref())

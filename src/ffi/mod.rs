@@ -71,17 +71,12 @@ impl ErrorDetail {
         };
         self.message = to_cstring(message);
         self.reply = to_cstring(reply.map(|r| r.text.clone()).unwrap_or_default());
-        self.response_code = to_cstring(
-            reply
-                .and_then(|r| r.response_code.clone())
-                .unwrap_or_default(),
-        );
+        self.response_code = to_cstring(reply.and_then(|r| r.response_code.clone()).unwrap_or_default());
     }
 
     fn record_panic(&mut self) {
         *self = ErrorDetail::default();
-        self.message =
-            to_cstring("internal error in mailtls (a bug); the handle should be freed".into());
+        self.message = to_cstring("internal error in mailtls (a bug); the handle should be freed".into());
     }
 }
 
@@ -93,10 +88,7 @@ pub(crate) trait Handle {
 
 /// Run `body` on the handle behind `ptr`: NULL check, panic guard, and the
 /// failure detail recorded on the handle.
-pub(crate) fn with_handle<H: Handle>(
-    ptr: *mut H,
-    body: impl FnOnce(&mut H) -> FfiResult,
-) -> mailtls_result {
+pub(crate) fn with_handle<H: Handle>(ptr: *mut H, body: impl FnOnce(&mut H) -> FfiResult) -> mailtls_result {
     // SAFETY: the caller passes a pointer from the matching `_new` that has
     // not been freed, and does not use the handle from two threads at once.
     let Some(handle) = (unsafe { ptr.as_mut() }) else {
@@ -131,18 +123,13 @@ pub(crate) unsafe fn arg_str<'a>(ptr: *const c_char, what: &'static str) -> FfiR
     }
     // SAFETY: see above.
     let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
-    std::str::from_utf8(bytes)
-        .map_err(|_| Failure::Core(Error::InvalidArgument(format!("{what} is not valid UTF-8"))))
+    std::str::from_utf8(bytes).map_err(|_| Failure::Core(Error::InvalidArgument(format!("{what} is not valid UTF-8"))))
 }
 
 /// Borrow a byte range argument; NULL is allowed only when `len` is 0.
 ///
 /// SAFETY: `ptr` points to `len` readable bytes for the call.
-pub(crate) unsafe fn arg_bytes<'a>(
-    ptr: *const u8,
-    len: usize,
-    what: &'static str,
-) -> FfiResult<&'a [u8]> {
+pub(crate) unsafe fn arg_bytes<'a>(ptr: *const u8, len: usize, what: &'static str) -> FfiResult<&'a [u8]> {
     if len == 0 {
         return Ok(&[]);
     }
@@ -171,23 +158,15 @@ pub(crate) unsafe fn write_out<T>(out: *mut T, value: T, what: &'static str) -> 
 ///
 /// SAFETY: `buf` is NULL or valid for `buf_len` bytes; `len_out` is NULL or
 /// valid for a write.
-pub(crate) unsafe fn copy_out(
-    text: &CStr,
-    buf: *mut c_char,
-    buf_len: usize,
-    len_out: *mut usize,
-) -> mailtls_result {
+pub(crate) unsafe fn copy_out(text: &CStr, buf: *mut c_char, buf_len: usize, len_out: *mut usize) -> mailtls_result {
     let bytes = text.to_bytes();
     if !len_out.is_null() {
         // SAFETY: see above.
         unsafe { len_out.write(bytes.len()) };
     }
+    // A NULL buffer (or an empty one) only asks for the length.
     if buf.is_null() || buf_len == 0 {
-        return if bytes.is_empty() && !buf.is_null() {
-            MAILTLS_RESULT_OK
-        } else {
-            MAILTLS_RESULT_BUFFER_TOO_SMALL
-        };
+        return if bytes.is_empty() { MAILTLS_RESULT_OK } else { MAILTLS_RESULT_BUFFER_TOO_SMALL };
     }
     let n = bytes.len().min(buf_len - 1);
     // SAFETY: n + 1 <= buf_len bytes are written.
@@ -195,21 +174,13 @@ pub(crate) unsafe fn copy_out(
         std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), n);
         buf.add(n).write(0);
     }
-    if n < bytes.len() {
-        MAILTLS_RESULT_BUFFER_TOO_SMALL
-    } else {
-        MAILTLS_RESULT_OK
-    }
+    if n < bytes.len() { MAILTLS_RESULT_BUFFER_TOO_SMALL } else { MAILTLS_RESULT_OK }
 }
 
 /// A CString from text that cannot contain NUL; any NUL is replaced.
 pub(crate) fn to_cstring(s: String) -> CString {
     CString::new(s).unwrap_or_else(|e| {
-        let cleaned: Vec<u8> = e
-            .into_vec()
-            .into_iter()
-            .map(|b| if b == 0 { b'?' } else { b })
-            .collect();
+        let cleaned: Vec<u8> = e.into_vec().into_iter().map(|b| if b == 0 { b'?' } else { b }).collect();
         CString::new(cleaned).unwrap_or_default()
     })
 }

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    ErrorDetail, Failure, FfiResult, Handle, arg_bytes, arg_str, copy_detail, guard,
-    mailtls_result, with_handle,
+    ErrorDetail, Failure, FfiResult, Handle, arg_bytes, arg_str, copy_detail, guard, mailtls_result, with_handle,
 };
 use crate::error::Error;
 use crate::options::{ClientOptions, Security, TlsVersion};
@@ -72,14 +71,8 @@ pub const MAILTLS_TRACE_REPLY: mailtls_trace_kind = 2;
 /// "<redacted>" before the callback sees them. It is called on the thread
 /// that called into the library and must not call back into the same
 /// handle.
-pub type mailtls_trace_callback = Option<
-    unsafe extern "C" fn(
-        userdata: *mut c_void,
-        kind: mailtls_trace_kind,
-        data: *const u8,
-        len: usize,
-    ),
->;
+pub type mailtls_trace_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, kind: mailtls_trace_kind, data: *const u8, len: usize)>;
 
 /// Create options with the defaults: security AUTO, TLS 1.2 minimum,
 /// certificates verified against the system store, connect timeout 30 s,
@@ -89,10 +82,7 @@ pub type mailtls_trace_callback = Option<
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_options_new() -> *mut mailtls_options {
     guard(std::ptr::null_mut(), || {
-        Box::into_raw(Box::new(mailtls_options {
-            inner: ClientOptions::default(),
-            detail: ErrorDetail::default(),
-        }))
+        Box::into_raw(Box::new(mailtls_options { inner: ClientOptions::default(), detail: ErrorDetail::default() }))
     })
 }
 
@@ -108,10 +98,7 @@ pub extern "C" fn mailtls_options_free(options: *mut mailtls_options) {
     })
 }
 
-fn set(
-    options: *mut mailtls_options,
-    f: impl FnOnce(&mut ClientOptions) -> FfiResult,
-) -> mailtls_result {
+fn set(options: *mut mailtls_options, f: impl FnOnce(&mut ClientOptions) -> FfiResult) -> mailtls_result {
     with_handle(options, |o| f(&mut o.inner))
 }
 
@@ -159,10 +146,7 @@ pub extern "C" fn mailtls_options_set_min_tls_version(
 /// MAILTLS_RESULT_INVALID_ARGUMENT if it cannot be read or holds no
 /// certificate.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_options_add_ca_file(
-    options: *mut mailtls_options,
-    path: *const c_char,
-) -> mailtls_result {
+pub extern "C" fn mailtls_options_add_ca_file(options: *mut mailtls_options, path: *const c_char) -> mailtls_result {
     set(options, |o| {
         // SAFETY: a NUL-terminated string or NULL.
         let path = unsafe { arg_str(path, "path") }?;
@@ -190,10 +174,7 @@ pub extern "C" fn mailtls_options_add_ca_pem(
 /// certificate the user approved); any other certificate is refused with
 /// MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH. NULL removes the pin.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_options_set_pin_sha256(
-    options: *mut mailtls_options,
-    hex: *const c_char,
-) -> mailtls_result {
+pub extern "C" fn mailtls_options_set_pin_sha256(options: *mut mailtls_options, hex: *const c_char) -> mailtls_result {
     set(options, |o| {
         if hex.is_null() {
             o.tls.pin_sha256 = None;
@@ -223,10 +204,7 @@ pub extern "C" fn mailtls_options_set_danger_accept_invalid_certs(
 /// Set how long each connection attempt (per resolved address) may take, in
 /// milliseconds (at least 1).
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_options_set_connect_timeout_ms(
-    options: *mut mailtls_options,
-    ms: u32,
-) -> mailtls_result {
+pub extern "C" fn mailtls_options_set_connect_timeout_ms(options: *mut mailtls_options, ms: u32) -> mailtls_result {
     set(options, |o| {
         if ms == 0 {
             return Err(invalid("a timeout must be at least 1 ms"));
@@ -240,10 +218,7 @@ pub extern "C" fn mailtls_options_set_connect_timeout_ms(
 /// milliseconds (at least 1). A server that stalls longer gives
 /// MAILTLS_RESULT_TIMEOUT.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_options_set_io_timeout_ms(
-    options: *mut mailtls_options,
-    ms: u32,
-) -> mailtls_result {
+pub extern "C" fn mailtls_options_set_io_timeout_ms(options: *mut mailtls_options, ms: u32) -> mailtls_result {
     set(options, |o| {
         if ms == 0 {
             return Err(invalid("a timeout must be at least 1 ms"));
@@ -257,10 +232,7 @@ pub extern "C" fn mailtls_options_set_io_timeout_ms(
 /// of names separated by spaces or commas, from USER, APOP, PLAIN, LOGIN,
 /// CRAM-MD5, XOAUTH2, OAUTHBEARER (any case). NULL or "" allows all.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_options_set_mechanisms(
-    options: *mut mailtls_options,
-    list: *const c_char,
-) -> mailtls_result {
+pub extern "C" fn mailtls_options_set_mechanisms(options: *mut mailtls_options, list: *const c_char) -> mailtls_result {
     set(options, |o| {
         if list.is_null() {
             o.allowed_mechanisms = None;
@@ -269,11 +241,7 @@ pub extern "C" fn mailtls_options_set_mechanisms(
         // SAFETY: a NUL-terminated string.
         let list = unsafe { arg_str(list, "list") }?;
         let parsed = Mechanism::parse_list(list)?;
-        o.allowed_mechanisms = if parsed.is_empty() {
-            None
-        } else {
-            Some(parsed)
-        };
+        o.allowed_mechanisms = if parsed.is_empty() { None } else { Some(parsed) };
         Ok(())
     })
 }
@@ -294,10 +262,7 @@ pub extern "C" fn mailtls_options_set_allow_plaintext_auth(
 
 /// Ask for UTF-8 mode (POP3 UTF8, RFC 6856) when the server offers it.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_options_set_utf8(
-    options: *mut mailtls_options,
-    enable: bool,
-) -> mailtls_result {
+pub extern "C" fn mailtls_options_set_utf8(options: *mut mailtls_options, enable: bool) -> mailtls_result {
     set(options, |o| {
         o.utf8 = enable;
         Ok(())
@@ -309,10 +274,7 @@ pub extern "C" fn mailtls_options_set_utf8(
 /// MAILTLS_RESULT_MESSAGE_TOO_LARGE. Streaming and file functions have no
 /// limit.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_options_set_max_message_bytes(
-    options: *mut mailtls_options,
-    max: u64,
-) -> mailtls_result {
+pub extern "C" fn mailtls_options_set_max_message_bytes(options: *mut mailtls_options, max: u64) -> mailtls_result {
     set(options, |o| {
         o.max_message_bytes = max;
         Ok(())

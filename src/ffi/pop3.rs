@@ -9,8 +9,8 @@ use super::listing::mailtls_pop3_listing;
 use super::options::mailtls_options;
 use super::session::{self, Session, SessionHandle};
 use super::{
-    ErrorDetail, Failure, FfiResult, Handle, MAILTLS_RESULT_OK, arg_str, copy_detail, copy_out,
-    mailtls_result, to_cstring, with_handle, write_out,
+    ErrorDetail, Failure, FfiResult, Handle, MAILTLS_RESULT_OK, arg_str, copy_detail, copy_out, mailtls_result,
+    to_cstring, with_handle, write_out,
 };
 use crate::error::Error;
 use crate::pop3::{Entry, Part, Pop3Client};
@@ -65,25 +65,18 @@ pub type mailtls_data_callback =
 /// A per-message callback for mailtls_pop3_retr_many(): receives chunks of
 /// message `number` in order, then one call with `data` NULL and `len` 0
 /// marking the end of that message. Return 0 to go on, non-zero to cancel.
-pub type mailtls_message_callback = Option<
-    unsafe extern "C" fn(userdata: *mut c_void, number: u32, data: *const u8, len: usize) -> c_int,
->;
+pub type mailtls_message_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, number: u32, data: *const u8, len: usize) -> c_int>;
 
 fn flow(rc: c_int) -> ControlFlow<()> {
-    if rc == 0 {
-        ControlFlow::Continue(())
-    } else {
-        ControlFlow::Break(())
-    }
+    if rc == 0 { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
 }
 
 /// Create a POP3 handle with a copy of `options` (NULL means defaults).
 /// Returns NULL only if memory is exhausted. Free with mailtls_pop3_free().
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_new(options: *const mailtls_options) -> *mut mailtls_pop3 {
-    session::new_handle(|| mailtls_pop3 {
-        session: Session::new(options),
-    })
+    session::new_handle(|| mailtls_pop3 { session: Session::new(options) })
 }
 
 /// Free the handle, closing any connection without QUIT (so deletions are
@@ -100,11 +93,7 @@ pub extern "C" fn mailtls_pop3_free(pop3: *mut mailtls_pop3) {
 /// TLS_*, CERTIFICATE_*, STARTTLS_UNAVAILABLE, SERVER_ERROR (the greeting
 /// was negative) or PROTOCOL_ERROR on failure.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_pop3_connect(
-    pop3: *mut mailtls_pop3,
-    host: *const c_char,
-    port: u16,
-) -> mailtls_result {
+pub extern "C" fn mailtls_pop3_connect(pop3: *mut mailtls_pop3, host: *const c_char, port: u16) -> mailtls_result {
     session::connect(pop3, host, port)
 }
 
@@ -140,9 +129,7 @@ pub extern "C" fn mailtls_pop3_login_oauth2(
 /// Owned by the handle: valid until the next mailtls_pop3_connect() or
 /// mailtls_pop3_free(). NULL if `pop3` is NULL or not connected yet.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_pop3_capabilities(
-    pop3: *const mailtls_pop3,
-) -> *const mailtls_capabilities {
+pub extern "C" fn mailtls_pop3_capabilities(pop3: *const mailtls_pop3) -> *const mailtls_capabilities {
     session::capabilities(pop3)
 }
 
@@ -178,13 +165,7 @@ fn listing_call(
         }
         let entries = fetch(h.client()?)?;
         // SAFETY: checked non-NULL.
-        unsafe {
-            write_out(
-                listing_out,
-                mailtls_pop3_listing::from_entries(entries),
-                "listing_out",
-            )
-        }
+        unsafe { write_out(listing_out, mailtls_pop3_listing::from_entries(entries), "listing_out") }
     })
 }
 
@@ -196,14 +177,7 @@ pub extern "C" fn mailtls_pop3_list(
     listing_out: *mut *mut mailtls_pop3_listing,
 ) -> mailtls_result {
     listing_call(pop3, listing_out, |c| {
-        Ok(c.list()?
-            .into_iter()
-            .map(|(number, octets)| Entry {
-                number,
-                octets: Some(octets),
-                uid: None,
-            })
-            .collect())
+        Ok(c.list()?.into_iter().map(|(number, octets)| Entry { number, octets: Some(octets), uid: None }).collect())
     })
 }
 
@@ -215,14 +189,7 @@ pub extern "C" fn mailtls_pop3_uidl(
     listing_out: *mut *mut mailtls_pop3_listing,
 ) -> mailtls_result {
     listing_call(pop3, listing_out, |c| {
-        Ok(c.uidl()?
-            .into_iter()
-            .map(|(number, uid)| Entry {
-                number,
-                octets: None,
-                uid: Some(uid),
-            })
-            .collect())
+        Ok(c.uidl()?.into_iter().map(|(number, uid)| Entry { number, octets: None, uid: Some(uid) }).collect())
     })
 }
 
@@ -240,11 +207,7 @@ pub extern "C" fn mailtls_pop3_list_uidl(
 /// LIST for one message: its size. SERVER_ERROR if there is no such
 /// message.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_pop3_list_one(
-    pop3: *mut mailtls_pop3,
-    number: u32,
-    octets_out: *mut u64,
-) -> mailtls_result {
+pub extern "C" fn mailtls_pop3_list_one(pop3: *mut mailtls_pop3, number: u32, octets_out: *mut u64) -> mailtls_result {
     with_handle(pop3, |h| {
         if octets_out.is_null() {
             return Err(Failure::Null("octets_out"));
@@ -300,8 +263,7 @@ pub extern "C" fn mailtls_pop3_retr(
 ) -> mailtls_result {
     with_handle(pop3, |h| {
         let callback = callback.ok_or(Failure::Null("callback"))?;
-        Ok(h.client()?
-            .retr(number, &mut data_sink(callback, userdata))?)
+        Ok(h.client()?.retr(number, &mut data_sink(callback, userdata))?)
     })
 }
 
@@ -317,8 +279,7 @@ pub extern "C" fn mailtls_pop3_top(
 ) -> mailtls_result {
     with_handle(pop3, |h| {
         let callback = callback.ok_or(Failure::Null("callback"))?;
-        Ok(h.client()?
-            .top(number, lines, &mut data_sink(callback, userdata))?)
+        Ok(h.client()?.top(number, lines, &mut data_sink(callback, userdata))?)
     })
 }
 
@@ -355,8 +316,7 @@ pub extern "C" fn mailtls_pop3_retr_to_file(
     with_handle(pop3, |h| {
         // SAFETY: NULL or a NUL-terminated string.
         let path = unsafe { arg_str(path, "path") }?;
-        Ok(h.client()?
-            .retr_to_file(number, std::path::Path::new(path))?)
+        Ok(h.client()?.retr_to_file(number, std::path::Path::new(path))?)
     })
 }
 
@@ -410,11 +370,7 @@ pub extern "C" fn mailtls_pop3_dele(pop3: *mut mailtls_pop3, number: u32) -> mai
 /// message is attempted: on SERVER_ERROR the error message names the
 /// refused ones, and all the others are marked deleted (RSET undoes that).
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_pop3_dele_many(
-    pop3: *mut mailtls_pop3,
-    numbers: *const u32,
-    count: usize,
-) -> mailtls_result {
+pub extern "C" fn mailtls_pop3_dele_many(pop3: *mut mailtls_pop3, numbers: *const u32, count: usize) -> mailtls_result {
     with_handle(pop3, |h| {
         let numbers = numbers_arg(numbers, count)?;
         Ok(h.client()?.dele_many(numbers)?)
@@ -458,8 +414,10 @@ pub extern "C" fn mailtls_pop3_peer_cert_sha256(
 /// Copy the message of the last failed call on this handle into `buf` as a
 /// NUL-terminated string; "" if the last call succeeded. If `len_out` is
 /// not NULL it gets the full length (without NUL). Returns BUFFER_TOO_SMALL
-/// when truncated (what fits is still written and terminated). Messages
-/// never contain passwords or tokens.
+/// when truncated (what fits is still written and terminated). A NULL
+/// `buf` (or `buf_len` 0) only asks for the length: the result is then OK
+/// for an empty text and BUFFER_TOO_SMALL otherwise. Messages never contain
+/// passwords or tokens.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_last_error(
     pop3: *const mailtls_pop3,

@@ -155,24 +155,16 @@ fn describe(code: mailtls_result) -> &'static str {
         MAILTLS_RESULT_TLS_ERROR => "TLS handshake failed\0",
         MAILTLS_RESULT_TLS_VERSION => "no TLS version in common with the server\0",
         MAILTLS_RESULT_CERTIFICATE_UNTRUSTED => "the server certificate is not trusted\0",
-        MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH => {
-            "the server certificate does not match the host name\0"
-        }
-        MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH => {
-            "the server certificate is not the pinned certificate\0"
-        }
+        MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH => "the server certificate does not match the host name\0",
+        MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH => "the server certificate is not the pinned certificate\0",
         MAILTLS_RESULT_STARTTLS_UNAVAILABLE => "the server does not offer STARTTLS/STLS\0",
         MAILTLS_RESULT_PLAINTEXT_AUTH_REFUSED => "refused to send credentials without encryption\0",
-        MAILTLS_RESULT_NO_COMMON_MECHANISM => {
-            "no authentication mechanism in common with the server\0"
-        }
+        MAILTLS_RESULT_NO_COMMON_MECHANISM => "no authentication mechanism in common with the server\0",
         MAILTLS_RESULT_AUTH_FAILED => "authentication failed\0",
         MAILTLS_RESULT_SERVER_ERROR => "the server refused the command\0",
         MAILTLS_RESULT_MESSAGE_TOO_LARGE => "the message is too large\0",
         MAILTLS_RESULT_RECIPIENTS_REFUSED => "every recipient was refused\0",
-        MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE => {
-            "the server does not offer SMTPUTF8 for non-ASCII addresses\0"
-        }
+        MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE => "the server does not offer SMTPUTF8 for non-ASCII addresses\0",
         MAILTLS_RESULT_PROTOCOL_ERROR => "the server broke the protocol\0",
         MAILTLS_RESULT_REPLY_TOO_LONG => "a reply line from the server is too long\0",
         MAILTLS_RESULT_CANCELLED => "cancelled by a callback\0",

@@ -8,8 +8,8 @@ use std::ffi::c_char;
 use super::capabilities::mailtls_capabilities;
 use super::options::mailtls_options;
 use super::{
-    ErrorDetail, FfiResult, Handle, MAILTLS_RESULT_NOT_CONNECTED, MAILTLS_RESULT_NULL_ARGUMENT,
-    MAILTLS_RESULT_PANIC, arg_str, copy_out, guard, mailtls_result, to_cstring, with_handle,
+    ErrorDetail, FfiResult, Handle, MAILTLS_RESULT_NOT_CONNECTED, MAILTLS_RESULT_NULL_ARGUMENT, MAILTLS_RESULT_PANIC,
+    arg_str, copy_out, guard, mailtls_result, to_cstring, with_handle,
 };
 use crate::capabilities::CapabilitySet;
 use crate::error::Error;
@@ -25,12 +25,7 @@ pub(crate) trait ProtocolClient: Sized {
     fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<Self, Error>;
     fn capability_set(&self) -> &CapabilitySet;
     fn peer_cert_sha256(&self) -> Option<[u8; 32]>;
-    fn login(
-        &mut self,
-        user: &str,
-        password: &str,
-        mechanism: Option<Mechanism>,
-    ) -> Result<(), Error>;
+    fn login(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<(), Error>;
     fn login_oauth2(&mut self, user: &str, token: &str) -> Result<(), Error>;
     fn quit(&mut self) -> Result<(), Error>;
 }
@@ -46,12 +41,7 @@ impl ProtocolClient for Pop3Client {
     fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
         Pop3Client::peer_cert_sha256(self)
     }
-    fn login(
-        &mut self,
-        user: &str,
-        password: &str,
-        mechanism: Option<Mechanism>,
-    ) -> Result<(), Error> {
+    fn login(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<(), Error> {
         Pop3Client::login(self, user, password, mechanism)
     }
     fn login_oauth2(&mut self, user: &str, token: &str) -> Result<(), Error> {
@@ -73,12 +63,7 @@ impl ProtocolClient for SmtpClient {
     fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
         SmtpClient::peer_cert_sha256(self)
     }
-    fn login(
-        &mut self,
-        user: &str,
-        password: &str,
-        mechanism: Option<Mechanism>,
-    ) -> Result<(), Error> {
+    fn login(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<(), Error> {
         SmtpClient::login(self, user, password, mechanism)
     }
     fn login_oauth2(&mut self, user: &str, token: &str) -> Result<(), Error> {
@@ -102,22 +87,12 @@ impl<C: ProtocolClient> Session<C> {
     /// A session with a copy of `options` (NULL: defaults).
     pub(crate) fn new(options: *const mailtls_options) -> Self {
         // SAFETY: NULL or live options.
-        let options = unsafe { options.as_ref() }
-            .map(|o| o.inner.clone())
-            .unwrap_or_default();
-        Session {
-            options,
-            client: None,
-            capabilities: None,
-            peer_sha256: None,
-            detail: ErrorDetail::default(),
-        }
+        let options = unsafe { options.as_ref() }.map(|o| o.inner.clone()).unwrap_or_default();
+        Session { options, client: None, capabilities: None, peer_sha256: None, detail: ErrorDetail::default() }
     }
 
     pub(crate) fn client(&mut self) -> Result<&mut C, Error> {
-        self.client
-            .as_mut()
-            .ok_or(Error::NotConnected(C::CONNECT_FN))
+        self.client.as_mut().ok_or(Error::NotConnected(C::CONNECT_FN))
     }
 }
 
@@ -141,11 +116,7 @@ pub(crate) fn free_handle<H>(ptr: *mut H) {
     })
 }
 
-pub(crate) fn connect<H: SessionHandle>(
-    ptr: *mut H,
-    host: *const c_char,
-    port: u16,
-) -> mailtls_result {
+pub(crate) fn connect<H: SessionHandle>(ptr: *mut H, host: *const c_char, port: u16) -> mailtls_result {
     with_handle(ptr, |h| {
         // SAFETY: NULL or a NUL-terminated string.
         let host = unsafe { arg_str(host, "host") }?;
@@ -180,16 +151,10 @@ fn optional_mechanism(mechanism: *const c_char) -> FfiResult<Option<Mechanism>> 
         return Ok(None);
     }
     // SAFETY: a NUL-terminated string.
-    Ok(Some(Mechanism::from_name(unsafe {
-        arg_str(mechanism, "mechanism")
-    }?)?))
+    Ok(Some(Mechanism::from_name(unsafe { arg_str(mechanism, "mechanism") }?)?))
 }
 
-pub(crate) fn login_oauth2<H: SessionHandle>(
-    ptr: *mut H,
-    user: *const c_char,
-    token: *const c_char,
-) -> mailtls_result {
+pub(crate) fn login_oauth2<H: SessionHandle>(ptr: *mut H, user: *const c_char, token: *const c_char) -> mailtls_result {
     with_handle(ptr, |h| {
         // SAFETY: NUL-terminated strings or NULL.
         let (user, token) = unsafe { (arg_str(user, "user")?, arg_str(token, "token")?) };

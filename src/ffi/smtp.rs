@@ -8,8 +8,7 @@ use super::options::mailtls_options;
 use super::session::{self, Session, SessionHandle};
 use super::smtp_results::mailtls_smtp_results;
 use super::{
-    ErrorDetail, Failure, FfiResult, Handle, arg_bytes, arg_str, copy_detail, guard,
-    mailtls_result, with_handle,
+    ErrorDetail, Failure, FfiResult, Handle, arg_bytes, arg_str, copy_detail, guard, mailtls_result, with_handle,
 };
 use crate::error::Error;
 use crate::smtp::{Dsn, MessageSource, RecipientResult, SmtpClient, SourceCancelled};
@@ -63,17 +62,13 @@ impl mailtls_smtp {
 /// A message source: copy up to `len` bytes of the message into `buf` and
 /// return how many (0 at the end of the message); return a negative number
 /// to cancel the send with MAILTLS_RESULT_CANCELLED.
-pub type mailtls_read_callback =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, buf: *mut u8, len: usize) -> i64>;
+pub type mailtls_read_callback = Option<unsafe extern "C" fn(userdata: *mut c_void, buf: *mut u8, len: usize) -> i64>;
 
 /// Create an SMTP handle with a copy of `options` (NULL means defaults).
 /// Returns NULL only if memory is exhausted. Free with mailtls_smtp_free().
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_new(options: *const mailtls_options) -> *mut mailtls_smtp {
-    session::new_handle(|| mailtls_smtp {
-        session: Session::new(options),
-        dsn: None,
-    })
+    session::new_handle(|| mailtls_smtp { session: Session::new(options), dsn: None })
 }
 
 /// Free the handle, closing any connection without QUIT. NULL is ignored.
@@ -90,11 +85,7 @@ pub extern "C" fn mailtls_smtp_free(smtp: *mut mailtls_smtp) {
 /// previous connection of the handle is closed first. Results as
 /// mailtls_pop3_connect().
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_smtp_connect(
-    smtp: *mut mailtls_smtp,
-    host: *const c_char,
-    port: u16,
-) -> mailtls_result {
+pub extern "C" fn mailtls_smtp_connect(smtp: *mut mailtls_smtp, host: *const c_char, port: u16) -> mailtls_result {
     session::connect(smtp, host, port)
 }
 
@@ -131,9 +122,7 @@ pub extern "C" fn mailtls_smtp_login_oauth2(
 /// handle: valid until the next mailtls_smtp_connect() or
 /// mailtls_smtp_free(). NULL if `smtp` is NULL or not connected yet.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_smtp_extensions(
-    smtp: *const mailtls_smtp,
-) -> *const mailtls_capabilities {
+pub extern "C" fn mailtls_smtp_extensions(smtp: *const mailtls_smtp) -> *const mailtls_capabilities {
     session::capabilities(smtp)
 }
 
@@ -165,20 +154,14 @@ pub extern "C" fn mailtls_smtp_set_dsn(
             envid: optional(envid, "envid")?,
             orcpt,
         };
-        h.dsn = if dsn == Dsn::default() {
-            None
-        } else {
-            Some(dsn)
-        };
+        h.dsn = if dsn == Dsn::default() { None } else { Some(dsn) };
         Ok(())
     })
 }
 
 fn recipients_arg<'a>(recipients: *const *const c_char, count: usize) -> FfiResult<Vec<&'a str>> {
     if count == 0 {
-        return Err(Failure::Core(Error::InvalidArgument(
-            "no recipients".into(),
-        )));
+        return Err(Failure::Core(Error::InvalidArgument("no recipients".into())));
     }
     if recipients.is_null() {
         return Err(Failure::Null("recipients"));
@@ -186,10 +169,7 @@ fn recipients_arg<'a>(recipients: *const *const c_char, count: usize) -> FfiResu
     // SAFETY: the caller passes `count` string pointers.
     let pointers = unsafe { std::slice::from_raw_parts(recipients, count) };
     // SAFETY: each is NULL or a NUL-terminated string.
-    pointers
-        .iter()
-        .map(|p| unsafe { arg_str(*p, "a recipient") })
-        .collect()
+    pointers.iter().map(|p| unsafe { arg_str(*p, "a recipient") }).collect()
 }
 
 /// The common part of every send: check the arguments, run the send, and
@@ -251,25 +231,12 @@ pub extern "C" fn mailtls_smtp_send(
         || {
             // SAFETY: NULL or a NUL-terminated string.
             let from = unsafe { arg_str(from, "from") }?;
-            Ok((
-                from,
-                recipients_arg(recipients, count)?,
-                callback.ok_or(Failure::Null("callback"))?,
-            ))
+            Ok((from, recipients_arg(recipients, count)?, callback.ok_or(Failure::Null("callback"))?))
         },
         |client, (from, recipients, callback), dsn| {
             let mut reader = CallbackReader { callback, userdata };
             let size = (size != MAILTLS_SIZE_UNKNOWN).then_some(size);
-            client.send(
-                from,
-                &recipients,
-                MessageSource {
-                    reader: &mut reader,
-                    size,
-                    eight_bit: None,
-                },
-                dsn,
-            )
+            client.send(from, &recipients, MessageSource { reader: &mut reader, size, eight_bit: None }, dsn)
         },
     )
 }
@@ -285,9 +252,7 @@ impl Read for CallbackReader {
         let n = unsafe { (self.callback)(self.userdata, buf.as_mut_ptr(), buf.len()) };
         match usize::try_from(n) {
             Ok(n) if n <= buf.len() => Ok(n),
-            Ok(_) => Err(std::io::Error::other(
-                "the read callback returned more bytes than asked for",
-            )),
+            Ok(_) => Err(std::io::Error::other("the read callback returned more bytes than asked for")),
             Err(_) => Err(std::io::Error::other(SourceCancelled)),
         }
     }
@@ -309,20 +274,9 @@ pub extern "C" fn mailtls_smtp_send_bytes(
         smtp,
         results_out,
         // SAFETY: NULL or a NUL-terminated string; `len` readable bytes.
-        || unsafe {
-            Ok((
-                arg_str(from, "from")?,
-                recipients_arg(recipients, count)?,
-                arg_bytes(data, len, "data")?,
-            ))
-        },
+        || unsafe { Ok((arg_str(from, "from")?, recipients_arg(recipients, count)?, arg_bytes(data, len, "data")?)) },
         |client, (from, recipients, mut bytes), dsn| {
-            client.send(
-                from,
-                &recipients,
-                MessageSource::from_bytes(&mut bytes),
-                dsn,
-            )
+            client.send(from, &recipients, MessageSource::from_bytes(&mut bytes), dsn)
         },
     )
 }
@@ -342,23 +296,13 @@ pub extern "C" fn mailtls_smtp_send_file(
         smtp,
         results_out,
         // SAFETY: NULL or NUL-terminated strings.
-        || unsafe {
-            Ok((
-                arg_str(from, "from")?,
-                recipients_arg(recipients, count)?,
-                arg_str(path, "path")?,
-            ))
-        },
+        || unsafe { Ok((arg_str(from, "from")?, recipients_arg(recipients, count)?, arg_str(path, "path")?)) },
         |client, (from, recipients, path), dsn| {
             let file_err = |e: std::io::Error| Error::LocalFile(format!("{path}: {e}"));
             let size = std::fs::metadata(path).map_err(file_err)?.len();
             let eight_bit = file_has_8bit(path).map_err(file_err)?;
             let mut file = std::fs::File::open(path).map_err(file_err)?;
-            let source = MessageSource {
-                reader: &mut file,
-                size: Some(size),
-                eight_bit: Some(eight_bit),
-            };
+            let source = MessageSource { reader: &mut file, size: Some(size), eight_bit: Some(eight_bit) };
             client.send(from, &recipients, source, dsn)
         },
     )

@@ -53,10 +53,7 @@ pub extern "C" fn mailtls_smtp_results_count(results: *const mailtls_smtp_result
 /// The address of recipient `index` as given to the send call; NULL if out
 /// of range. Owned by `results`.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_smtp_results_address(
-    results: *const mailtls_smtp_results,
-    index: usize,
-) -> *const c_char {
+pub extern "C" fn mailtls_smtp_results_address(results: *const mailtls_smtp_results, index: usize) -> *const c_char {
     guard(std::ptr::null(), || {
         mailtls_smtp_results::row(results, index).map_or(std::ptr::null(), |r| r.address.as_ptr())
     })
@@ -65,34 +62,21 @@ pub extern "C" fn mailtls_smtp_results_address(
 /// Whether the server accepted recipient `index` (a 2xx reply to its
 /// RCPT); false if out of range.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_smtp_results_accepted(
-    results: *const mailtls_smtp_results,
-    index: usize,
-) -> bool {
-    guard(false, || {
-        mailtls_smtp_results::row(results, index).is_some_and(|r| r.accepted)
-    })
+pub extern "C" fn mailtls_smtp_results_accepted(results: *const mailtls_smtp_results, index: usize) -> bool {
+    guard(false, || mailtls_smtp_results::row(results, index).is_some_and(|r| r.accepted))
 }
 
 /// The reply code to recipient `index`'s RCPT (e.g. 250, 450, 550); 4xx is
 /// a temporary refusal, 5xx a permanent one. 0 if out of range.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_smtp_results_code(
-    results: *const mailtls_smtp_results,
-    index: usize,
-) -> u32 {
-    guard(0, || {
-        mailtls_smtp_results::row(results, index).map_or(0, |r| r.code.into())
-    })
+pub extern "C" fn mailtls_smtp_results_code(results: *const mailtls_smtp_results, index: usize) -> u32 {
+    guard(0, || mailtls_smtp_results::row(results, index).map_or(0, |r| r.code.into()))
 }
 
 /// The enhanced status code (e.g. "5.1.1") of recipient `index`'s reply,
 /// or NULL when the server sent none or the index is out of range.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_smtp_results_enhanced(
-    results: *const mailtls_smtp_results,
-    index: usize,
-) -> *const c_char {
+pub extern "C" fn mailtls_smtp_results_enhanced(results: *const mailtls_smtp_results, index: usize) -> *const c_char {
     guard(std::ptr::null(), || {
         mailtls_smtp_results::row(results, index)
             .and_then(|r| r.enhanced.as_ref())
@@ -103,13 +87,8 @@ pub extern "C" fn mailtls_smtp_results_enhanced(
 /// The text of recipient `index`'s reply (without code and enhanced code);
 /// NULL if out of range. Owned by `results`.
 #[unsafe(no_mangle)]
-pub extern "C" fn mailtls_smtp_results_text(
-    results: *const mailtls_smtp_results,
-    index: usize,
-) -> *const c_char {
-    guard(std::ptr::null(), || {
-        mailtls_smtp_results::row(results, index).map_or(std::ptr::null(), |r| r.text.as_ptr())
-    })
+pub extern "C" fn mailtls_smtp_results_text(results: *const mailtls_smtp_results, index: usize) -> *const c_char {
+    guard(std::ptr::null(), || mailtls_smtp_results::row(results, index).map_or(std::ptr::null(), |r| r.text.as_ptr()))
 }
 
 /// Free results. NULL is ignored. Must not be called twice.

@@ -23,8 +23,7 @@ mod tests {
 
     #[test]
     fn constants_match_cargo_toml() {
-        let version =
-            format!("{MAILTLS_VERSION_MAJOR}.{MAILTLS_VERSION_MINOR}.{MAILTLS_VERSION_PATCH}");
+        let version = format!("{MAILTLS_VERSION_MAJOR}.{MAILTLS_VERSION_MINOR}.{MAILTLS_VERSION_PATCH}");
         assert_eq!(version, env!("CARGO_PKG_VERSION"));
         // SAFETY: a static NUL-terminated string.
         let from_c = unsafe { std::ffi::CStr::from_ptr(mailtls_version()) };

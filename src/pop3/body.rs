@@ -6,10 +6,7 @@ use crate::error::{Error, Result};
 use crate::transport::Connection;
 
 /// Stream the body up to the terminating `.` line into `sink`.
-pub(crate) fn read_body(
-    conn: &mut Connection,
-    sink: &mut dyn FnMut(&[u8]) -> Result<()>,
-) -> Result<()> {
+pub(crate) fn read_body(conn: &mut Connection, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
     let mut at_line_start = true;
     loop {
         let buf = conn.buffered();
@@ -78,9 +75,7 @@ pub(crate) fn read_listing(
             let line = line.strip_prefix(b".").unwrap_or(line);
             count += 1;
             if count > max_lines {
-                return Err(Error::Protocol(format!(
-                    "the listing has more than {max_lines} lines"
-                )));
+                return Err(Error::Protocol(format!("the listing has more than {max_lines} lines")));
             }
             each(line)?;
             Ok(false)

@@ -13,18 +13,12 @@ pub struct Capabilities {
 
 impl Capabilities {
     pub(crate) fn from_set(set: CapabilitySet) -> Self {
-        Capabilities {
-            set,
-            capa_supported: true,
-        }
+        Capabilities { set, capa_supported: true }
     }
 
     /// For a server that answered CAPA with -ERR.
     pub(crate) fn unsupported() -> Self {
-        Capabilities {
-            set: CapabilitySet::default(),
-            capa_supported: false,
-        }
+        Capabilities { set: CapabilitySet::default(), capa_supported: false }
     }
 
     pub fn set(&self) -> &CapabilitySet {
@@ -78,9 +72,7 @@ pub(crate) fn apop_timestamp(greeting: &str) -> Option<String> {
         && inner.contains('@')
         && !inner.starts_with('@')
         && !inner.ends_with('@')
-        && inner
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>');
+        && inner.bytes().all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>');
     well_formed.then(|| stamp.to_string())
 }
 

@@ -87,10 +87,7 @@ impl Pop3Client {
 
     fn read_greeting(&mut self) -> Result<()> {
         let in_clear = !self.conn.is_tls();
-        let status = self
-            .conn
-            .read_line(parse_status)
-            .map_err(|e| if in_clear { e.hint_implicit_tls() } else { e })?;
+        let status = self.conn.read_line(parse_status).map_err(|e| if in_clear { e.hint_implicit_tls() } else { e })?;
         match status? {
             Status::Ok(text) => {
                 self.apop_timestamp = capa::apop_timestamp(&text);
@@ -98,9 +95,7 @@ impl Pop3Client {
                 Ok(())
             }
             Status::Err(reply) => Err(Error::Server(reply)),
-            Status::Continue(_) => Err(Error::Protocol(
-                "malformed greeting: '+' continuation".into(),
-            )),
+            Status::Continue(_) => Err(Error::Protocol("malformed greeting: '+' continuation".into())),
         }
     }
 
@@ -131,10 +126,7 @@ impl Pop3Client {
         match self.read_status()? {
             Status::Ok(_) => {}
             Status::Err(reply) => {
-                return Err(Error::StartTlsUnavailable {
-                    command: "STLS",
-                    detail: reply.text,
-                });
+                return Err(Error::StartTlsUnavailable { command: "STLS", detail: reply.text });
             }
             Status::Continue(_) => return Err(unexpected_continuation()),
         }
@@ -173,12 +165,7 @@ impl Pop3Client {
 
     /// Log in with a password, using `mechanism` or else the strongest one
     /// both sides support (and `allowed_mechanisms` permits).
-    pub fn login(
-        &mut self,
-        user: &str,
-        password: &str,
-        mechanism: Option<Mechanism>,
-    ) -> Result<()> {
+    pub fn login(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<()> {
         let r = self.login_inner(user, password, mechanism);
         self.after(r)
     }
@@ -198,19 +185,11 @@ impl Pop3Client {
         self.after(r)
     }
 
-    fn login_inner(
-        &mut self,
-        user: &str,
-        password: &str,
-        mechanism: Option<Mechanism>,
-    ) -> Result<()> {
+    fn login_inner(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<()> {
         self.check_can_authenticate(user, password)?;
         let mechanism = match mechanism {
             Some(m) if m.is_oauth() => {
-                return Err(Error::InvalidArgument(format!(
-                    "{} takes a token: use login_oauth2",
-                    m.name()
-                )));
+                return Err(Error::InvalidArgument(format!("{} takes a token: use login_oauth2", m.name())));
             }
             Some(Mechanism::Apop) if self.apop_timestamp.is_none() => {
                 return Err(self.no_common("APOP (the greeting has no valid timestamp)"));
@@ -248,16 +227,11 @@ impl Pop3Client {
             .filter(|m| self.server_offers(**m))
             .map(|m| m.name())
             .collect();
-        Error::NoCommonMechanism(format!(
-            "wanted {wanted}; the server offers {}",
-            offered.join(", ")
-        ))
+        Error::NoCommonMechanism(format!("wanted {wanted}; the server offers {}", offered.join(", ")))
     }
 
     fn authenticate(&mut self, mechanism: Mechanism, user: &str, secret: &str) -> Result<()> {
-        self.conn
-            .tracer()
-            .info(format!("authenticating with {}", mechanism.name()));
+        self.conn.tracer().info(format!("authenticating with {}", mechanism.name()));
         match mechanism {
             Mechanism::User => {
                 let cmd = format!("USER {user}");
@@ -292,11 +266,7 @@ impl Pop3Client {
         let secret_from = cmd.len() + 1;
         if self.caps.sasl() {
             if let Some(ir) = client.initial_response() {
-                let encoded = if ir.is_empty() {
-                    "=".to_string()
-                } else {
-                    sasl::encode(&ir)
-                };
+                let encoded = if ir.is_empty() { "=".to_string() } else { sasl::encode(&ir) };
                 if cmd.len() + 1 + encoded.len() + 2 <= MAX_AUTH_COMMAND {
                     cmd.push(b' ');
                     cmd.extend_from_slice(encoded.as_bytes());
@@ -315,8 +285,7 @@ impl Pop3Client {
                 Status::Continue(challenge) => {
                     let challenge = sasl::decode(&challenge)?;
                     let response = client.respond(&challenge)?;
-                    self.conn
-                        .send_command(sasl::encode(&response).as_bytes(), Some(0))?;
+                    self.conn.send_command(sasl::encode(&response).as_bytes(), Some(0))?;
                 }
             }
         }
@@ -326,9 +295,7 @@ impl Pop3Client {
 
     /// STAT: number of messages and their total size in octets.
     pub fn stat(&mut self) -> Result<(u32, u64)> {
-        let r = self
-            .transaction(b"STAT")
-            .and_then(|text| parse_two_numbers(&text, "STAT"));
+        let r = self.transaction(b"STAT").and_then(|text| parse_two_numbers(&text, "STAT"));
         self.after(r)
     }
 
@@ -393,11 +360,7 @@ impl Pop3Client {
             if uidl.is_ok() {
                 self.read_entries(|line| {
                     let (number, uid) = parse_uid_line(line)?;
-                    entries.push(Entry {
-                        number,
-                        octets: None,
-                        uid: Some(uid),
-                    });
+                    entries.push(Entry { number, octets: None, uid: Some(uid) });
                     Ok(())
                 })?;
             }
@@ -417,14 +380,9 @@ impl Pop3Client {
                     // Both listings come in message order; search only if
                     // a server ever disagrees with itself.
                     if entries.get(i).is_none_or(|e| e.number != number) {
-                        i = entries
-                            .iter()
-                            .position(|e| e.number == number)
-                            .ok_or_else(|| {
-                                Error::Protocol(format!(
-                                    "LIST names message {number}, which UIDL did not"
-                                ))
-                            })?;
+                        i = entries.iter().position(|e| e.number == number).ok_or_else(|| {
+                            Error::Protocol(format!("LIST names message {number}, which UIDL did not"))
+                        })?;
                     }
                     entries[i].octets = Some(size);
                     i += 1;
@@ -441,25 +399,14 @@ impl Pop3Client {
     /// RETR: stream message `number` to `sink`, dot-unstuffed, CRLF kept.
     /// A sink that breaks cancels the transfer ([`Error::Cancelled`]) and
     /// closes the connection without QUIT, so no deletion is committed.
-    pub fn retr(
-        &mut self,
-        number: u32,
-        sink: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
-    ) -> Result<()> {
-        let r = check_number(number)
-            .and_then(|_| self.fetch(format!("RETR {number}").as_bytes(), sink));
+    pub fn retr(&mut self, number: u32, sink: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<()> {
+        let r = check_number(number).and_then(|_| self.fetch(format!("RETR {number}").as_bytes(), sink));
         self.after(r)
     }
 
     /// TOP: the headers and the first `lines` body lines of a message.
-    pub fn top(
-        &mut self,
-        number: u32,
-        lines: u32,
-        sink: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
-    ) -> Result<()> {
-        let r = check_number(number)
-            .and_then(|_| self.fetch(format!("TOP {number} {lines}").as_bytes(), sink));
+    pub fn top(&mut self, number: u32, lines: u32, sink: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<()> {
+        let r = check_number(number).and_then(|_| self.fetch(format!("TOP {number} {lines}").as_bytes(), sink));
         self.after(r)
     }
 
@@ -487,9 +434,7 @@ impl Pop3Client {
     /// transfer never leaves a truncated message under the final name.
     pub fn retr_to_file(&mut self, number: u32, path: &Path) -> Result<()> {
         let file_err = |e: std::io::Error| Error::LocalFile(format!("{}: {e}", path.display()));
-        let name = path
-            .file_name()
-            .ok_or_else(|| Error::InvalidArgument("the path names no file".into()))?;
+        let name = path.file_name().ok_or_else(|| Error::InvalidArgument("the path names no file".into()))?;
         let mut part_name = std::ffi::OsString::from(".");
         part_name.push(name);
         part_name.push(".mailtls-part");
@@ -524,11 +469,7 @@ impl Pop3Client {
     /// `sink` gets each message's data and then [`Part::End`]. A negative
     /// reply stops the run: outstanding replies are read and dropped, and
     /// the error names the message.
-    pub fn retr_many(
-        &mut self,
-        numbers: &[u32],
-        sink: &mut dyn FnMut(u32, Part<'_>) -> ControlFlow<()>,
-    ) -> Result<()> {
+    pub fn retr_many(&mut self, numbers: &[u32], sink: &mut dyn FnMut(u32, Part<'_>) -> ControlFlow<()>) -> Result<()> {
         let r = (|| {
             self.ensure_transaction()?;
             numbers.iter().try_for_each(|n| check_number(*n))?;
@@ -540,9 +481,7 @@ impl Pop3Client {
                     if failed {
                         return body::read_body(conn, &mut |_| Ok(()));
                     }
-                    body::read_body(conn, &mut |chunk| {
-                        cancel_if_break(sink(n, Part::Data(chunk)))
-                    })?;
+                    body::read_body(conn, &mut |chunk| cancel_if_break(sink(n, Part::Data(chunk))))?;
                     cancel_if_break(sink(n, Part::End))
                 },
             )
@@ -552,10 +491,7 @@ impl Pop3Client {
 
     /// DELE: mark a message deleted; QUIT commits, RSET undoes.
     pub fn dele(&mut self, number: u32) -> Result<()> {
-        let r = check_number(number).and_then(|_| {
-            self.transaction(format!("DELE {number}").as_bytes())
-                .map(drop)
-        });
+        let r = check_number(number).and_then(|_| self.transaction(format!("DELE {number}").as_bytes()).map(drop));
         self.after(r)
     }
 
@@ -566,12 +502,7 @@ impl Pop3Client {
         let r = (|| {
             self.ensure_transaction()?;
             numbers.iter().try_for_each(|n| check_number(*n))?;
-            self.pipeline(
-                numbers,
-                OnRefusal::KeepGoing,
-                |n| format!("DELE {n}"),
-                |_, _, _| Ok(()),
-            )
+            self.pipeline(numbers, OnRefusal::KeepGoing, |n| format!("DELE {n}"), |_, _, _| Ok(()))
         })();
         self.after(r)
     }
@@ -616,11 +547,7 @@ impl Pop3Client {
     }
 
     fn ensure_open(&self) -> Result<()> {
-        if self.conn.is_open() {
-            Ok(())
-        } else {
-            Err(Error::NotConnected("the connection is closed"))
-        }
+        if self.conn.is_open() { Ok(()) } else { Err(Error::NotConnected("the connection is closed")) }
     }
 
     fn ensure_transaction(&self) -> Result<()> {
@@ -681,11 +608,7 @@ impl Pop3Client {
         command: impl Fn(u32) -> String,
         mut on_ok: impl FnMut(&mut Connection, u32, bool) -> Result<()>,
     ) -> Result<()> {
-        let window = if self.caps.pipelining() {
-            PIPELINE_WINDOW
-        } else {
-            1
-        };
+        let window = if self.caps.pipelining() { PIPELINE_WINDOW } else { 1 };
         let mut sent = 0usize;
         let mut limit = numbers.len();
         let mut first_refusal: Option<ServerReply> = None;
@@ -697,8 +620,7 @@ impl Pop3Client {
             // Refill once half the window has drained, in one write.
             if sent == done || (sent < limit && sent - done <= window / 2) {
                 while sent < limit && sent - done < window {
-                    self.conn
-                        .queue_command(command(numbers[sent]).as_bytes(), None)?;
+                    self.conn.queue_command(command(numbers[sent]).as_bytes(), None)?;
                     sent += 1;
                 }
                 self.conn.flush()?;
@@ -754,11 +676,7 @@ fn unexpected_continuation() -> Error {
 }
 
 fn check_number(n: u32) -> Result<()> {
-    if n == 0 {
-        Err(Error::InvalidArgument("message numbers start at 1".into()))
-    } else {
-        Ok(())
-    }
+    if n == 0 { Err(Error::InvalidArgument("message numbers start at 1".into())) } else { Ok(()) }
 }
 
 /// "n m" as in STAT, LIST and their one-message forms.
@@ -768,10 +686,7 @@ fn parse_two_numbers(text: &str, what: &str) -> Result<(u32, u64)> {
     let b = words.next().and_then(|w| w.parse().ok());
     match (a, b) {
         (Some(a), Some(b)) => Ok((a, b)),
-        _ => Err(Error::Protocol(format!(
-            "malformed {what} reply {}",
-            quote(text.as_bytes())
-        ))),
+        _ => Err(Error::Protocol(format!("malformed {what} reply {}", quote(text.as_bytes())))),
     }
 }
 

@@ -18,19 +18,12 @@ pub(crate) fn parse_status(line: &[u8]) -> Result<Status> {
     if let Some(rest) = strip_keyword(line, b"-ERR") {
         let text = String::from_utf8_lossy(line).into_owned();
         let response_code = response_code(&String::from_utf8_lossy(rest));
-        return Ok(Status::Err(ServerReply {
-            text,
-            status: None,
-            response_code,
-        }));
+        return Ok(Status::Err(ServerReply { text, status: None, response_code }));
     }
     if line == b"+" || line.starts_with(b"+ ") {
         return Ok(Status::Continue(line.get(2..).unwrap_or_default().to_vec()));
     }
-    Err(Error::Protocol(format!(
-        "expected +OK or -ERR, got {}",
-        quote(line)
-    )))
+    Err(Error::Protocol(format!("expected +OK or -ERR, got {}", quote(line))))
 }
 
 /// `keyword` at the start of `line`, followed by a space or the line end.
@@ -78,12 +71,8 @@ mod tests {
             }
             _ => panic!("not an error"),
         }
-        assert!(
-            matches!(parse_status(b"-ERR no code").unwrap(), Status::Err(r) if r.response_code.is_none())
-        );
-        assert!(
-            matches!(parse_status(b"+ PDEyMz4=").unwrap(), Status::Continue(c) if c == b"PDEyMz4=")
-        );
+        assert!(matches!(parse_status(b"-ERR no code").unwrap(), Status::Err(r) if r.response_code.is_none()));
+        assert!(matches!(parse_status(b"+ PDEyMz4=").unwrap(), Status::Continue(c) if c == b"PDEyMz4="));
         assert!(parse_status(b"+OKAY").is_err());
         assert!(parse_status(b"* OK imap").is_err());
     }
@@ -91,10 +80,7 @@ mod tests {
     #[test]
     fn response_codes_are_validated() {
         assert_eq!(response_code("[in-use] locked").as_deref(), Some("IN-USE"));
-        assert_eq!(
-            response_code("[LOGIN-DELAY] wait"),
-            Some("LOGIN-DELAY".into())
-        );
+        assert_eq!(response_code("[LOGIN-DELAY] wait"), Some("LOGIN-DELAY".into()));
         assert_eq!(response_code("[] x"), None);
         assert_eq!(response_code("[unterminated"), None);
     }

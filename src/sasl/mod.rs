@@ -24,13 +24,8 @@ pub enum Mechanism {
 impl Mechanism {
     /// Password mechanisms, strongest first: challenge-response ones never
     /// reveal the password, even to a server that is not who it claims to be.
-    pub const PASSWORD_PREFERENCE: [Mechanism; 5] = [
-        Mechanism::CramMd5,
-        Mechanism::Plain,
-        Mechanism::Login,
-        Mechanism::Apop,
-        Mechanism::User,
-    ];
+    pub const PASSWORD_PREFERENCE: [Mechanism; 5] =
+        [Mechanism::CramMd5, Mechanism::Plain, Mechanism::Login, Mechanism::Apop, Mechanism::User];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -54,21 +49,16 @@ impl Mechanism {
             Mechanism::XOAuth2,
             Mechanism::OAuthBearer,
         ];
-        all.into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(name.trim()))
-            .ok_or_else(|| {
-                Error::InvalidArgument(format!(
-                    "unknown mechanism {name:?} (known: USER, APOP, PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER)"
-                ))
-            })
+        all.into_iter().find(|m| m.name().eq_ignore_ascii_case(name.trim())).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "unknown mechanism {name:?} (known: USER, APOP, PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER)"
+            ))
+        })
     }
 
     /// Parse a list such as "PLAIN LOGIN" or "plain,cram-md5".
     pub fn parse_list(list: &str) -> Result<Vec<Mechanism>> {
-        list.split([' ', ',', '\t'])
-            .filter(|s| !s.is_empty())
-            .map(Mechanism::from_name)
-            .collect()
+        list.split([' ', ',', '\t']).filter(|s| !s.is_empty()).map(Mechanism::from_name).collect()
     }
 
     pub fn is_sasl(self) -> bool {
@@ -97,16 +87,9 @@ pub struct SaslClient<'a> {
 impl<'a> SaslClient<'a> {
     pub fn new(mechanism: Mechanism, creds: Credentials<'a>) -> Result<Self> {
         if !mechanism.is_sasl() {
-            return Err(Error::InvalidArgument(format!(
-                "{} is not a SASL mechanism",
-                mechanism.name()
-            )));
+            return Err(Error::InvalidArgument(format!("{} is not a SASL mechanism", mechanism.name())));
         }
-        Ok(SaslClient {
-            mechanism,
-            creds,
-            step: 0,
-        })
+        Ok(SaslClient { mechanism, creds, step: 0 })
     }
 
     /// The response sent with the AUTH command itself, for mechanisms where
@@ -140,10 +123,9 @@ impl<'a> SaslClient<'a> {
             (Mechanism::Login, 0) => Ok(self.creds.user.as_bytes().to_vec()),
             (Mechanism::Login, 1) => Ok(self.creds.secret.as_bytes().to_vec()),
             (Mechanism::CramMd5, 0) => Ok(cram_md5(self.creds.user, self.creds.secret, challenge)),
-            _ => Err(Error::Protocol(format!(
-                "unexpected extra challenge in {} authentication",
-                self.mechanism.name()
-            ))),
+            _ => {
+                Err(Error::Protocol(format!("unexpected extra challenge in {} authentication", self.mechanism.name())))
+            }
         }
     }
 
@@ -158,21 +140,12 @@ impl<'a> SaslClient<'a> {
     }
 
     fn xoauth2(&self) -> Vec<u8> {
-        format!(
-            "user={}\x01auth=Bearer {}\x01\x01",
-            self.creds.user, self.creds.secret
-        )
-        .into_bytes()
+        format!("user={}\x01auth=Bearer {}\x01\x01", self.creds.user, self.creds.secret).into_bytes()
     }
 
     fn oauthbearer(&self) -> Vec<u8> {
         // RFC 7628: gs2 header with the authzid, then kvpairs.
-        format!(
-            "n,a={},\x01auth=Bearer {}\x01\x01",
-            escape_saslname(self.creds.user),
-            self.creds.secret
-        )
-        .into_bytes()
+        format!("n,a={},\x01auth=Bearer {}\x01\x01", escape_saslname(self.creds.user), self.creds.secret).into_bytes()
     }
 }
 
@@ -183,8 +156,7 @@ fn escape_saslname(s: &str) -> String {
 
 /// RFC 2195: user SP hex(HMAC-MD5(password, challenge)).
 pub fn cram_md5(user: &str, password: &str, challenge: &[u8]) -> Vec<u8> {
-    let mut mac = <Hmac<Md5> as KeyInit>::new_from_slice(password.as_bytes())
-        .expect("HMAC accepts any key length");
+    let mut mac = <Hmac<Md5> as KeyInit>::new_from_slice(password.as_bytes()).expect("HMAC accepts any key length");
     mac.update(challenge);
     let digest = mac.finalize().into_bytes();
     let mut out = format!("{user} ").into_bytes();
@@ -227,41 +199,22 @@ mod tests {
 
     #[test]
     fn apop_matches_rfc_1939_example() {
-        assert_eq!(
-            apop_digest("<1896.697170952@dbc.mtview.ca.us>", "tanstaaf"),
-            "c4c9334bac560ecc979e58001b3e22fb"
-        );
+        assert_eq!(apop_digest("<1896.697170952@dbc.mtview.ca.us>", "tanstaaf"), "c4c9334bac560ecc979e58001b3e22fb");
     }
 
     #[test]
     fn plain_and_oauth_initial_responses() {
-        let creds = || Credentials {
-            user: "u=,x",
-            secret: "p",
-        };
+        let creds = || Credentials { user: "u=,x", secret: "p" };
         let mut plain = SaslClient::new(Mechanism::Plain, creds()).unwrap();
         assert_eq!(plain.initial_response().unwrap(), b"\0u=,x\0p".to_vec());
         let mut bearer = SaslClient::new(Mechanism::OAuthBearer, creds()).unwrap();
-        assert_eq!(
-            bearer.initial_response().unwrap(),
-            b"n,a=u=3D=2Cx,\x01auth=Bearer p\x01\x01".to_vec()
-        );
-        assert_eq!(
-            bearer.respond(b"{\"status\":\"invalid_token\"}").unwrap(),
-            vec![1]
-        );
+        assert_eq!(bearer.initial_response().unwrap(), b"n,a=u=3D=2Cx,\x01auth=Bearer p\x01\x01".to_vec());
+        assert_eq!(bearer.respond(b"{\"status\":\"invalid_token\"}").unwrap(), vec![1]);
     }
 
     #[test]
     fn login_answers_user_then_password_then_refuses() {
-        let mut login = SaslClient::new(
-            Mechanism::Login,
-            Credentials {
-                user: "u",
-                secret: "p",
-            },
-        )
-        .unwrap();
+        let mut login = SaslClient::new(Mechanism::Login, Credentials { user: "u", secret: "p" }).unwrap();
         assert!(login.initial_response().is_none());
         assert_eq!(login.respond(b"Username:").unwrap(), b"u");
         assert_eq!(login.respond(b"Password:").unwrap(), b"p");

@@ -13,10 +13,7 @@ pub(crate) struct DataEncoder {
 
 impl DataEncoder {
     pub fn new() -> Self {
-        DataEncoder {
-            at_line_start: true,
-            pending_cr: false,
-        }
+        DataEncoder { at_line_start: true, pending_cr: false }
     }
 
     /// Append the encoding of `input` to `out`.
@@ -35,10 +32,7 @@ impl DataEncoder {
                 out.push(b'.');
             }
             // Copy up to the next line end in one go.
-            let run_end = input[i..]
-                .iter()
-                .position(|b| *b == b'\r' || *b == b'\n')
-                .map_or(input.len(), |p| i + p);
+            let run_end = input[i..].iter().position(|b| *b == b'\r' || *b == b'\n').map_or(input.len(), |p| i + p);
             out.extend_from_slice(&input[i..run_end]);
             if run_end > i {
                 self.at_line_start = false;

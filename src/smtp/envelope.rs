@@ -19,18 +19,11 @@ pub struct Envelope {
 pub fn derive(message: &[u8]) -> Result<(Envelope, Vec<u8>)> {
     let head_len = header_section_len(message);
     if head_len > MAX_HEADER_BYTES {
-        return Err(Error::InvalidArgument(
-            "the message headers are larger than 1 MiB".into(),
-        ));
+        return Err(Error::InvalidArgument("the message headers are larger than 1 MiB".into()));
     }
-    let (headers, _) = parse_headers(&message[..head_len]).map_err(|e| {
-        Error::InvalidArgument(format!("the message headers cannot be parsed: {e}"))
-    })?;
-    let named = |name: &'static str| {
-        headers
-            .iter()
-            .filter(move |h| h.get_key_ref().eq_ignore_ascii_case(name))
-    };
+    let (headers, _) = parse_headers(&message[..head_len])
+        .map_err(|e| Error::InvalidArgument(format!("the message headers cannot be parsed: {e}")))?;
+    let named = |name: &'static str| headers.iter().filter(move |h| h.get_key_ref().eq_ignore_ascii_case(name));
 
     let mut senders = Vec::new();
     for name in ["Sender", "From"] {
@@ -43,11 +36,10 @@ pub fn derive(message: &[u8]) -> Result<(Envelope, Vec<u8>)> {
     }
     // With several From addresses, RFC 5322 requires a Sender; without one,
     // take the first From.
-    let from = senders.into_iter().next().ok_or_else(|| {
-        Error::InvalidArgument(
-            "the message has no usable sender (no From or Sender address)".into(),
-        )
-    })?;
+    let from = senders
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::InvalidArgument("the message has no usable sender (no From or Sender address)".into()))?;
 
     let mut recipients: Vec<String> = Vec::new();
     for name in ["To", "Cc", "Bcc"] {
@@ -60,22 +52,14 @@ pub fn derive(message: &[u8]) -> Result<(Envelope, Vec<u8>)> {
         }
     }
     if recipients.is_empty() {
-        return Err(Error::InvalidArgument(
-            "the message has no recipient (no To, Cc or Bcc address)".into(),
-        ));
+        return Err(Error::InvalidArgument("the message has no recipient (no To, Cc or Bcc address)".into()));
     }
-    Ok((
-        Envelope { from, recipients },
-        without_bcc(message, head_len),
-    ))
+    Ok((Envelope { from, recipients }, without_bcc(message, head_len)))
 }
 
 fn addresses(header: &MailHeader<'_>) -> Result<Vec<String>> {
     let list = addrparse_header(header).map_err(|e| {
-        Error::InvalidArgument(format!(
-            "the {} header has an unreadable address: {e}",
-            header.get_key_ref()
-        ))
+        Error::InvalidArgument(format!("the {} header has an unreadable address: {e}", header.get_key_ref()))
     })?;
     let mut out = Vec::new();
     for addr in list.iter() {
@@ -92,10 +76,8 @@ fn addresses(header: &MailHeader<'_>) -> Result<Vec<String>> {
 fn header_section_len(message: &[u8]) -> usize {
     let mut line_start = 0;
     while line_start < message.len() {
-        let line_end = message[line_start..]
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(message.len(), |p| line_start + p + 1);
+        let line_end =
+            message[line_start..].iter().position(|b| *b == b'\n').map_or(message.len(), |p| line_start + p + 1);
         let line = &message[line_start..line_end];
         if line == b"\n" || line == b"\r\n" {
             return line_end;
@@ -112,10 +94,8 @@ fn without_bcc(message: &[u8], head_len: usize) -> Vec<u8> {
     let mut skipping = false;
     let mut line_start = 0;
     while line_start < head_len {
-        let line_end = message[line_start..head_len]
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(head_len, |p| line_start + p + 1);
+        let line_end =
+            message[line_start..head_len].iter().position(|b| *b == b'\n').map_or(head_len, |p| line_start + p + 1);
         let line = &message[line_start..line_end];
         let continuation = matches!(line.first(), Some(b' ' | b'\t'));
         if !continuation {
@@ -158,14 +138,10 @@ mod tests {
 
     #[test]
     fn sender_wins_and_missing_parties_are_clear_errors() {
-        let (env, _) =
-            derive(b"From: a@x.org, b@x.org\nSender: s@x.org\nTo: t@x.org\n\nbody").unwrap();
+        let (env, _) = derive(b"From: a@x.org, b@x.org\nSender: s@x.org\nTo: t@x.org\n\nbody").unwrap();
         assert_eq!(env.from, "s@x.org");
         let no_from = derive(b"To: t@x.org\n\nbody").unwrap_err();
-        assert!(
-            no_from.to_string().contains("no usable sender"),
-            "{no_from}"
-        );
+        assert!(no_from.to_string().contains("no usable sender"), "{no_from}");
         let no_to = derive(b"From: a@x.org\n\nbody").unwrap_err();
         assert!(no_to.to_string().contains("no recipient"), "{no_to}");
     }

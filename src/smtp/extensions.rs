@@ -64,33 +64,16 @@ mod tests {
 
     #[test]
     fn ehlo_lines_are_typed() {
-        let lines: Vec<String> = [
-            "localhost",
-            "PIPELINING",
-            "SIZE 1048576",
-            "AUTH PLAIN LOGIN",
-            "8BITMIME",
-            "SMTPUTF8",
-            "DSN",
-            "CHUNKING",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let lines: Vec<String> =
+            ["localhost", "PIPELINING", "SIZE 1048576", "AUTH PLAIN LOGIN", "8BITMIME", "SMTPUTF8", "DSN", "CHUNKING"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         let ext = Extensions::from_ehlo_lines(&lines);
         assert_eq!(ext.size(), Some(1_048_576));
-        assert!(
-            ext.pipelining()
-                && ext.eight_bit_mime()
-                && ext.smtputf8()
-                && ext.dsn()
-                && ext.chunking()
-        );
+        assert!(ext.pipelining() && ext.eight_bit_mime() && ext.smtputf8() && ext.dsn() && ext.chunking());
         assert!(ext.auth(Mechanism::Plain) && !ext.auth(Mechanism::CramMd5));
         assert!(!ext.starttls() && !ext.enhanced_status_codes());
-        assert!(
-            !ext.set().has("LOCALHOST"),
-            "the greeting line is not an extension"
-        );
+        assert!(!ext.set().has("LOCALHOST"), "the greeting line is not an extension");
     }
 }

@@ -49,17 +49,10 @@ pub struct Dsn {
 impl Dsn {
     fn validate(&self) -> Result<()> {
         if let Some(notify) = &self.notify {
-            let words: Vec<String> = notify
-                .split(',')
-                .map(|w| w.trim().to_ascii_uppercase())
-                .collect();
-            let known = words
-                .iter()
-                .all(|w| matches!(w.as_str(), "SUCCESS" | "FAILURE" | "DELAY" | "NEVER"));
+            let words: Vec<String> = notify.split(',').map(|w| w.trim().to_ascii_uppercase()).collect();
+            let known = words.iter().all(|w| matches!(w.as_str(), "SUCCESS" | "FAILURE" | "DELAY" | "NEVER"));
             if !known || (words.len() > 1 && words.iter().any(|w| w == "NEVER")) {
-                return Err(Error::InvalidArgument(
-                    "DSN NOTIFY is NEVER or a list of SUCCESS, FAILURE, DELAY".into(),
-                ));
+                return Err(Error::InvalidArgument("DSN NOTIFY is NEVER or a list of SUCCESS, FAILURE, DELAY".into()));
             }
         }
         if let Some(ret) = &self.ret {
@@ -69,9 +62,7 @@ impl Dsn {
         }
         if let Some(envid) = &self.envid {
             if envid.is_empty() || envid.len() > 100 || !envid.is_ascii() {
-                return Err(Error::InvalidArgument(
-                    "DSN ENVID is 1 to 100 ASCII characters".into(),
-                ));
+                return Err(Error::InvalidArgument("DSN ENVID is 1 to 100 ASCII characters".into()));
             }
         }
         Ok(())
@@ -92,11 +83,7 @@ impl<'a> MessageSource<'a> {
     pub fn from_bytes(bytes: &'a mut &[u8]) -> MessageSource<'a> {
         let size = Some(bytes.len() as u64);
         let eight_bit = Some(!bytes.is_ascii());
-        MessageSource {
-            reader: bytes,
-            size,
-            eight_bit,
-        }
+        MessageSource { reader: bytes, size, eight_bit }
     }
 }
 
@@ -127,11 +114,7 @@ impl SmtpClient {
             opts: opts.clone(),
             client_name,
             ext: Extensions::default(),
-            greeting: Reply {
-                code: 0,
-                enhanced: None,
-                lines: Vec::new(),
-            },
+            greeting: Reply { code: 0, enhanced: None, lines: Vec::new() },
             authenticated: false,
             needs_rset: false,
         };
@@ -145,9 +128,7 @@ impl SmtpClient {
 
     fn read_greeting(&mut self) -> Result<()> {
         let in_clear = !self.conn.is_tls();
-        let reply = self
-            .read_reply()
-            .map_err(|e| if in_clear { e.hint_implicit_tls() } else { e })?;
+        let reply = self.read_reply().map_err(|e| if in_clear { e.hint_implicit_tls() } else { e })?;
         match reply.code {
             220 => {
                 self.greeting = reply;
@@ -181,23 +162,13 @@ impl SmtpClient {
 
     fn starttls(&mut self) -> Result<()> {
         if !self.ext.starttls() {
-            let detail = if self.ext.ehlo {
-                "it is not among the EHLO extensions"
-            } else {
-                "the server refused EHLO"
-            };
-            return Err(Error::StartTlsUnavailable {
-                command: "STARTTLS",
-                detail: detail.into(),
-            });
+            let detail = if self.ext.ehlo { "it is not among the EHLO extensions" } else { "the server refused EHLO" };
+            return Err(Error::StartTlsUnavailable { command: "STARTTLS", detail: detail.into() });
         }
         self.conn.send_command(b"STARTTLS", None)?;
         let reply = self.read_reply()?;
         if reply.code != 220 {
-            return Err(Error::StartTlsUnavailable {
-                command: "STARTTLS",
-                detail: reply.to_server_reply().text,
-            });
+            return Err(Error::StartTlsUnavailable { command: "STARTTLS", detail: reply.to_server_reply().text });
         }
         self.conn.start_tls(&self.opts)?;
         // RFC 3207: forget what was learned in clear and ask again.
@@ -235,26 +206,15 @@ impl SmtpClient {
     /// support. A mechanism the server turns down as such (504, 534, or a
     /// refusal before any credential was sent) makes it try the next one; a
     /// refusal of the credentials is reported at once.
-    pub fn login(
-        &mut self,
-        user: &str,
-        password: &str,
-        mechanism: Option<Mechanism>,
-    ) -> Result<()> {
+    pub fn login(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<()> {
         let r = (|| {
             self.check_can_authenticate(user, password)?;
             let candidates: Vec<Mechanism> = match mechanism {
                 Some(m) if m.is_oauth() => {
-                    return Err(Error::InvalidArgument(format!(
-                        "{} takes a token: use login_oauth2",
-                        m.name()
-                    )));
+                    return Err(Error::InvalidArgument(format!("{} takes a token: use login_oauth2", m.name())));
                 }
                 Some(m) if !m.is_sasl() => {
-                    return Err(Error::InvalidArgument(format!(
-                        "{} is a POP3 mechanism",
-                        m.name()
-                    )));
+                    return Err(Error::InvalidArgument(format!("{} is a POP3 mechanism", m.name())));
                 }
                 Some(m) => vec![m],
                 None => Mechanism::PASSWORD_PREFERENCE
@@ -288,12 +248,7 @@ impl SmtpClient {
         self.opts.check_login(user, secret, self.conn.is_tls())
     }
 
-    fn authenticate_first_that_works(
-        &mut self,
-        candidates: &[Mechanism],
-        user: &str,
-        secret: &str,
-    ) -> Result<()> {
+    fn authenticate_first_that_works(&mut self, candidates: &[Mechanism], user: &str, secret: &str) -> Result<()> {
         if candidates.is_empty() {
             let offered = self.ext.auth_mechanisms().join(" ");
             return Err(Error::NoCommonMechanism(if offered.is_empty() {
@@ -310,44 +265,24 @@ impl SmtpClient {
                     return Ok(());
                 }
                 Err(SaslFailure::MechanismRefused(reply)) => {
-                    self.conn.tracer().info(format!(
-                        "{} turned down; trying the next mechanism",
-                        mechanism.name()
-                    ));
+                    self.conn.tracer().info(format!("{} turned down; trying the next mechanism", mechanism.name()));
                     last = Some(reply);
                 }
                 Err(SaslFailure::Fatal(e)) => return Err(e),
             }
         }
-        Err(Error::AuthFailed(
-            last.expect("at least one candidate was tried")
-                .to_server_reply(),
-        ))
+        Err(Error::AuthFailed(last.expect("at least one candidate was tried").to_server_reply()))
     }
 
-    fn sasl(
-        &mut self,
-        mechanism: Mechanism,
-        user: &str,
-        secret: &str,
-    ) -> std::result::Result<(), SaslFailure> {
-        self.conn
-            .tracer()
-            .info(format!("authenticating with {}", mechanism.name()));
+    fn sasl(&mut self, mechanism: Mechanism, user: &str, secret: &str) -> std::result::Result<(), SaslFailure> {
+        self.conn.tracer().info(format!("authenticating with {}", mechanism.name()));
         let mut client = SaslClient::new(mechanism, Credentials { user, secret })?;
         let mut cmd = format!("AUTH {}", mechanism.name()).into_bytes();
         let secret_from = cmd.len() + 1;
         let mut credentials_sent = false;
         if let Some(ir) = client.initial_response() {
             cmd.push(b' ');
-            cmd.extend_from_slice(
-                if ir.is_empty() {
-                    "=".to_string()
-                } else {
-                    sasl::encode(&ir)
-                }
-                .as_bytes(),
-            );
+            cmd.extend_from_slice(if ir.is_empty() { "=".to_string() } else { sasl::encode(&ir) }.as_bytes());
             credentials_sent = true;
         }
         self.conn.send_command(&cmd, Some(secret_from))?;
@@ -356,11 +291,9 @@ impl SmtpClient {
             match reply.code {
                 235 => return Ok(()),
                 334 => {
-                    let challenge =
-                        sasl::decode(reply.lines.first().map_or(&b""[..], |l| l.as_bytes()))?;
+                    let challenge = sasl::decode(reply.lines.first().map_or(&b""[..], |l| l.as_bytes()))?;
                     let response = client.respond(&challenge)?;
-                    self.conn
-                        .send_command(sasl::encode(&response).as_bytes(), Some(0))?;
+                    self.conn.send_command(sasl::encode(&response).as_bytes(), Some(0))?;
                     credentials_sent = true;
                 }
                 504 | 534 => return Err(SaslFailure::MechanismRefused(reply)),
@@ -368,9 +301,7 @@ impl SmtpClient {
                     return Err(SaslFailure::MechanismRefused(reply));
                 }
                 _ => {
-                    return Err(SaslFailure::Fatal(Error::AuthFailed(
-                        reply.to_server_reply(),
-                    )));
+                    return Err(SaslFailure::Fatal(Error::AuthFailed(reply.to_server_reply())));
                 }
             }
         }
@@ -395,20 +326,11 @@ impl SmtpClient {
 
     /// Send a whole RFC 5322 message, the envelope taken from its headers
     /// (see [`envelope::derive`]); Bcc lines are not sent.
-    pub fn send_message(
-        &mut self,
-        message: &[u8],
-        dsn: Option<&Dsn>,
-    ) -> Result<Vec<RecipientResult>> {
+    pub fn send_message(&mut self, message: &[u8], dsn: Option<&Dsn>) -> Result<Vec<RecipientResult>> {
         let (envelope, stripped) = envelope::derive(message)?;
         let recipients: Vec<&str> = envelope.recipients.iter().map(String::as_str).collect();
         let mut bytes = stripped.as_slice();
-        self.send(
-            &envelope.from,
-            &recipients,
-            MessageSource::from_bytes(&mut bytes),
-            dsn,
-        )
+        self.send(&envelope.from, &recipients, MessageSource::from_bytes(&mut bytes), dsn)
     }
 
     fn send_inner(
@@ -468,10 +390,7 @@ impl SmtpClient {
                 let mut line = format!("RCPT TO:<{r}>");
                 if let Some(dsn) = dsn {
                     if let Some(notify) = &dsn.notify {
-                        line.push_str(&format!(
-                            " NOTIFY={}",
-                            notify.to_ascii_uppercase().replace(' ', "")
-                        ));
+                        line.push_str(&format!(" NOTIFY={}", notify.to_ascii_uppercase().replace(' ', "")));
                     }
                     if dsn.orcpt {
                         let kind = if r.is_ascii() { "rfc822" } else { "utf-8" };
@@ -516,21 +435,13 @@ impl SmtpClient {
                 self.conn.send_command(line.as_bytes(), None)?;
             }
             let reply = self.read_reply()?;
-            results.push(RecipientResult {
-                address: address.to_string(),
-                accepted: reply.code / 100 == 2,
-                reply,
-            });
+            results.push(RecipientResult { address: address.to_string(), accepted: reply.code / 100 == 2, reply });
         }
         let any_accepted = results.iter().any(|r| r.accepted);
         if !pipelining && mail_ok && any_accepted {
             self.conn.send_command(b"DATA", None)?;
         }
-        let data_reply = if pipelining || any_accepted {
-            Some(self.read_reply()?)
-        } else {
-            None
-        };
+        let data_reply = if pipelining || any_accepted { Some(self.read_reply()?) } else { None };
         let go_ahead = data_reply.as_ref().is_some_and(|r| r.code == 354);
 
         if !mail_ok || !any_accepted {
@@ -633,11 +544,7 @@ impl SmtpClient {
     }
 
     fn ensure_open(&self) -> Result<()> {
-        if self.conn.is_open() {
-            Ok(())
-        } else {
-            Err(Error::NotConnected("the connection is closed"))
-        }
+        if self.conn.is_open() { Ok(()) } else { Err(Error::NotConnected("the connection is closed")) }
     }
 
     fn read_reply(&mut self) -> Result<Reply> {
@@ -646,11 +553,7 @@ impl SmtpClient {
 
     fn expect_code(&mut self, code: u16) -> Result<Reply> {
         let reply = self.read_reply()?;
-        if reply.code == code {
-            Ok(reply)
-        } else {
-            Err(reply.into_error())
-        }
+        if reply.code == code { Ok(reply) } else { Err(reply.into_error()) }
     }
 }
 
@@ -667,14 +570,8 @@ impl From<Error> for SaslFailure {
 }
 
 fn source_error(e: std::io::Error) -> Error {
-    let cancelled = e
-        .get_ref()
-        .is_some_and(|inner| inner.is::<SourceCancelled>());
-    if cancelled {
-        Error::Cancelled
-    } else {
-        Error::LocalFile(format!("reading the message: {e}"))
-    }
+    let cancelled = e.get_ref().is_some_and(|inner| inner.is::<SourceCancelled>());
+    if cancelled { Error::Cancelled } else { Error::LocalFile(format!("reading the message: {e}")) }
 }
 
 /// The error a message source returns (wrapped in an `io::Error`) to
@@ -697,13 +594,8 @@ fn check_address(what: &str, address: &str, may_be_empty: bool) -> Result<()> {
     if address.is_empty() && !may_be_empty {
         return Err(Error::InvalidArgument(format!("{what} is empty")));
     }
-    if address
-        .chars()
-        .any(|c| c == '<' || c == '>' || c.is_whitespace() || c.is_control())
-    {
-        return Err(Error::InvalidArgument(format!(
-            "{what} {address:?} contains spaces, controls or angle brackets"
-        )));
+    if address.chars().any(|c| c == '<' || c == '>' || c.is_whitespace() || c.is_control()) {
+        return Err(Error::InvalidArgument(format!("{what} {address:?} contains spaces, controls or angle brackets")));
     }
     Ok(())
 }
@@ -724,15 +616,11 @@ fn xtext(s: &str) -> String {
 pub(crate) fn validate_client_name(name: &str) -> Result<String> {
     let ok = !name.is_empty()
         && name.len() <= 255
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
     if ok {
         Ok(name.to_string())
     } else {
-        Err(Error::InvalidArgument(format!(
-            "the client name {name:?} is not a host name or address literal"
-        )))
+        Err(Error::InvalidArgument(format!("the client name {name:?} is not a host name or address literal")))
     }
 }
 
@@ -752,9 +640,7 @@ fn default_client_name() -> String {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         });
@@ -776,12 +662,7 @@ mod tests {
         assert!(check_address("r", "a@b.org", false).is_ok());
         assert!(check_address("s", "", true).is_ok());
         assert!(check_address("r", "", false).is_err());
-        for bad in [
-            "a@b.org>\r\nRCPT TO:<c@d.org",
-            "a b@c.org",
-            "a@b.org> SIZE=1",
-            "a\0@b",
-        ] {
+        for bad in ["a@b.org>\r\nRCPT TO:<c@d.org", "a b@c.org", "a@b.org> SIZE=1", "a\0@b"] {
             assert!(check_address("r", bad, false).is_err(), "{bad:?}");
         }
     }
@@ -804,21 +685,7 @@ mod tests {
             orcpt: true,
         };
         assert!(ok.validate().is_ok());
-        assert!(
-            Dsn {
-                notify: Some("NEVER,SUCCESS".into()),
-                ..Default::default()
-            }
-            .validate()
-            .is_err()
-        );
-        assert!(
-            Dsn {
-                ret: Some("ALL".into()),
-                ..Default::default()
-            }
-            .validate()
-            .is_err()
-        );
+        assert!(Dsn { notify: Some("NEVER,SUCCESS".into()), ..Default::default() }.validate().is_err());
+        assert!(Dsn { ret: Some("ALL".into()), ..Default::default() }.validate().is_err());
     }
 }

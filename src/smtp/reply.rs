@@ -39,11 +39,7 @@ impl Reply {
             }
             text.push_str(line);
         }
-        ServerReply {
-            text: text.trim_end().to_string(),
-            status: Some(self.code),
-            response_code: self.enhanced.clone(),
-        }
+        ServerReply { text: text.trim_end().to_string(), status: Some(self.code), response_code: self.enhanced.clone() }
     }
 
     /// The error for this reply when it was not the one expected.
@@ -66,43 +62,25 @@ pub(crate) fn read_reply(conn: &mut Connection, enhanced: bool) -> Result<Reply>
                 code.unwrap_or_default()
             )));
         }
-        let text = if enhanced {
-            strip_enhanced(&text, this_code, &mut first_enhanced)
-        } else {
-            text
-        };
+        let text = if enhanced { strip_enhanced(&text, this_code, &mut first_enhanced) } else { text };
         if lines.len() == MAX_REPLY_LINES {
-            return Err(Error::Protocol(format!(
-                "a reply has more than {MAX_REPLY_LINES} lines"
-            )));
+            return Err(Error::Protocol(format!("a reply has more than {MAX_REPLY_LINES} lines")));
         }
         lines.push(text);
         if last {
-            return Ok(Reply {
-                code: this_code,
-                enhanced: first_enhanced,
-                lines,
-            });
+            return Ok(Reply { code: this_code, enhanced: first_enhanced, lines });
         }
     }
 }
 
 /// "250-text" or "250 text" or "250": (code, is last line, text).
 fn parse_line(line: &[u8]) -> Result<(u16, bool, String)> {
-    let bad = || {
-        Error::Protocol(format!(
-            "malformed reply line {:?}",
-            String::from_utf8_lossy(&line[..line.len().min(120)])
-        ))
-    };
-    if line.len() < 3
-        || !line[..3].iter().all(u8::is_ascii_digit)
-        || !(b'2'..=b'5').contains(&line[0])
-    {
+    let bad =
+        || Error::Protocol(format!("malformed reply line {:?}", String::from_utf8_lossy(&line[..line.len().min(120)])));
+    if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) || !(b'2'..=b'5').contains(&line[0]) {
         return Err(bad());
     }
-    let code =
-        (line[0] - b'0') as u16 * 100 + (line[1] - b'0') as u16 * 10 + (line[2] - b'0') as u16;
+    let code = (line[0] - b'0') as u16 * 100 + (line[1] - b'0') as u16 * 10 + (line[2] - b'0') as u16;
     let last = match line.get(3) {
         None | Some(b' ') => true,
         Some(b'-') => false,
@@ -118,9 +96,7 @@ fn strip_enhanced(text: &str, code: u16, first: &mut Option<String>) -> String {
     let (head, rest) = text.split_once(' ').unwrap_or((text, ""));
     let parts: Vec<&str> = head.split('.').collect();
     let valid = parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts.iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
         && parts[0] == (code / 100).to_string();
     if !valid {
         return text.to_string();
@@ -135,10 +111,7 @@ mod tests {
 
     #[test]
     fn lines_parse() {
-        assert_eq!(
-            parse_line(b"250-PIPELINING").unwrap(),
-            (250, false, "PIPELINING".into())
-        );
+        assert_eq!(parse_line(b"250-PIPELINING").unwrap(), (250, false, "PIPELINING".into()));
         assert_eq!(parse_line(b"250 OK").unwrap(), (250, true, "OK".into()));
         assert_eq!(parse_line(b"354").unwrap(), (354, true, String::new()));
         assert!(parse_line(b"25").is_err());
@@ -150,19 +123,12 @@ mod tests {
     #[test]
     fn enhanced_codes_are_taken_off_when_they_match() {
         let mut first = None;
-        assert_eq!(
-            strip_enhanced("5.1.1 <x@y>: User unknown", 550, &mut first),
-            "<x@y>: User unknown"
-        );
+        assert_eq!(strip_enhanced("5.1.1 <x@y>: User unknown", 550, &mut first), "<x@y>: User unknown");
         assert_eq!(first.as_deref(), Some("5.1.1"));
         let mut first = None;
         assert_eq!(strip_enhanced("2.1.0 Ok", 550, &mut first), "2.1.0 Ok");
         assert_eq!(first, None);
-        let reply = Reply {
-            code: 550,
-            enhanced: Some("5.1.1".into()),
-            lines: vec!["User unknown".into()],
-        };
+        let reply = Reply { code: 550, enhanced: Some("5.1.1".into()), lines: vec!["User unknown".into()] };
         assert_eq!(reply.to_server_reply().text, "550 5.1.1 User unknown");
     }
 }

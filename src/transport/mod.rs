@@ -41,38 +41,21 @@ pub struct Connection {
 impl Connection {
     /// Resolve `host`, connect to the first address that answers (IPv4 and
     /// IPv6 alike), and start TLS at once if `implicit_tls`.
-    pub fn open(
-        host: &str,
-        port: u16,
-        implicit_tls: bool,
-        opts: &ClientOptions,
-    ) -> Result<Connection> {
+    pub fn open(host: &str, port: u16, implicit_tls: bool, opts: &ClientOptions) -> Result<Connection> {
         validate_host(host)?;
         let tracer = opts.tracer.clone();
         let addrs: Vec<SocketAddr> = (host, port)
             .to_socket_addrs()
-            .map_err(|e| Error::Resolve {
-                host: host.to_string(),
-                reason: e.to_string(),
-            })?
+            .map_err(|e| Error::Resolve { host: host.to_string(), reason: e.to_string() })?
             .collect();
         if addrs.is_empty() {
-            return Err(Error::Resolve {
-                host: host.to_string(),
-                reason: "no addresses".into(),
-            });
+            return Err(Error::Resolve { host: host.to_string(), reason: "no addresses".into() });
         }
-        let tcp = connect_any(&addrs, opts.connect_timeout, &tracer).map_err(|reason| {
-            Error::Connect {
-                target: format!("{host} port {port}"),
-                reason,
-            }
-        })?;
+        let tcp = connect_any(&addrs, opts.connect_timeout, &tracer)
+            .map_err(|reason| Error::Connect { target: format!("{host} port {port}"), reason })?;
         let _ = tcp.set_nodelay(true);
-        tcp.set_read_timeout(Some(opts.io_timeout))
-            .map_err(|e| Error::Io(e.to_string()))?;
-        tcp.set_write_timeout(Some(opts.io_timeout))
-            .map_err(|e| Error::Io(e.to_string()))?;
+        tcp.set_read_timeout(Some(opts.io_timeout)).map_err(|e| Error::Io(e.to_string()))?;
+        tcp.set_write_timeout(Some(opts.io_timeout)).map_err(|e| Error::Io(e.to_string()))?;
         let mut conn = Connection {
             stream: Stream::Plain(tcp),
             buf: vec![0u8; READ_BUFFER].into_boxed_slice(),
@@ -96,9 +79,7 @@ impl Connection {
         // as if they came over TLS (the STARTTLS injection attack).
         if self.pos != self.end {
             self.close();
-            return Err(Error::Protocol(
-                "the server sent data before the TLS handshake".into(),
-            ));
+            return Err(Error::Protocol("the server sent data before the TLS handshake".into()));
         }
         let tcp = match std::mem::replace(&mut self.stream, Stream::Closed) {
             Stream::Plain(tcp) => tcp,
@@ -146,9 +127,7 @@ impl Connection {
     /// `secret_from` on is shown as `<redacted>` in the trace.
     pub fn queue_command(&mut self, line: &[u8], secret_from: Option<usize>) -> Result<()> {
         if line.iter().any(|b| *b == b'\r' || *b == b'\n') {
-            return Err(Error::InvalidArgument(
-                "a command may not contain CR or LF".into(),
-            ));
+            return Err(Error::InvalidArgument("a command may not contain CR or LF".into()));
         }
         self.tracer.command(line, secret_from);
         self.out.extend_from_slice(line);
@@ -236,11 +215,7 @@ impl Connection {
                 if nl + 1 > MAX_LINE {
                     return Err(Error::ReplyTooLong(MAX_LINE));
                 }
-                let line_end = if nl > 0 && avail[nl - 1] == b'\r' {
-                    nl - 1
-                } else {
-                    nl
-                };
+                let line_end = if nl > 0 && avail[nl - 1] == b'\r' { nl - 1 } else { nl };
                 let line = &avail[..line_end];
                 self.tracer.emit(TraceKind::Reply, line);
                 let r = f(line);
@@ -264,21 +239,14 @@ impl Drop for Connection {
 
 /// Try each address in turn (IPv4 and IPv6 alike) and keep the first that
 /// accepts; the error names what happened to each.
-fn connect_any(
-    addrs: &[SocketAddr],
-    timeout: Duration,
-    tracer: &Tracer,
-) -> std::result::Result<TcpStream, String> {
+fn connect_any(addrs: &[SocketAddr], timeout: Duration, tracer: &Tracer) -> std::result::Result<TcpStream, String> {
     let mut failures = Vec::new();
     for addr in addrs {
         tracer.info(format!("connecting to {addr}"));
         match TcpStream::connect_timeout(addr, timeout) {
             Ok(s) => return Ok(s),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                failures.push(format!(
-                    "{addr}: no answer within {} s",
-                    timeout.as_secs_f64()
-                ));
+                failures.push(format!("{addr}: no answer within {} s", timeout.as_secs_f64()));
             }
             Err(e) => failures.push(format!("{addr}: {e}")),
         }
@@ -291,13 +259,8 @@ fn validate_host(host: &str) -> Result<()> {
     if host.is_empty() {
         return Err(Error::InvalidArgument("the host name is empty".into()));
     }
-    if host
-        .bytes()
-        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-    {
-        return Err(Error::InvalidArgument(
-            "the host name contains spaces or control characters".into(),
-        ));
+    if host.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        return Err(Error::InvalidArgument("the host name contains spaces or control characters".into()));
     }
     Ok(())
 }
@@ -309,14 +272,10 @@ mod tests {
     #[test]
     fn every_address_is_tried_until_one_accepts() {
         // A port that refuses (bound, then closed) followed by one that listens.
-        let refused = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
+        let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let open = listener.local_addr().unwrap();
-        let stream =
-            connect_any(&[refused, open], Duration::from_secs(2), &Tracer::default()).unwrap();
+        let stream = connect_any(&[refused, open], Duration::from_secs(2), &Tracer::default()).unwrap();
         assert_eq!(stream.peer_addr().unwrap(), open);
         let err = connect_any(&[refused], Duration::from_secs(2), &Tracer::default()).unwrap_err();
         assert!(err.contains(&refused.to_string()), "{err}");

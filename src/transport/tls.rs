@@ -21,8 +21,7 @@ fn connector(opts: &TlsOptions) -> Result<TlsConnector> {
         TlsVersion::Tls13 => Protocol::Tlsv13,
     }));
     for der in &opts.extra_roots_der {
-        let cert =
-            Certificate::from_der(der).map_err(|e| Error::Tls(format!("CA certificate: {e}")))?;
+        let cert = Certificate::from_der(der).map_err(|e| Error::Tls(format!("CA certificate: {e}")))?;
         builder.add_root_certificate(cert);
     }
     // A pin replaces chain and name checks with an exact match on the
@@ -32,9 +31,7 @@ fn connector(opts: &TlsOptions) -> Result<TlsConnector> {
         builder.danger_accept_invalid_certs(true);
         builder.danger_accept_invalid_hostnames(true);
     }
-    builder
-        .build()
-        .map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))
+    builder.build().map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))
 }
 
 /// Run the TLS handshake over `tcp` and check the pin, if any.
@@ -44,9 +41,7 @@ pub(crate) fn handshake(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result
         Ok(s) => s,
         // The socket is blocking with timeouts, so "would block" is a timeout.
         Err(HandshakeError::WouldBlock(_)) => {
-            return Err(Error::Timeout(
-                "no answer from the server during the TLS handshake".into(),
-            ));
+            return Err(Error::Timeout("no answer from the server during the TLS handshake".into()));
         }
         Err(HandshakeError::Failure(e)) => {
             return Err(classify(host, opts.min_version, &e.to_string()));
@@ -54,9 +49,7 @@ pub(crate) fn handshake(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result
     };
     let peer_sha256 = match stream.peer_certificate() {
         Ok(Some(cert)) => {
-            let der = cert
-                .to_der()
-                .map_err(|e| Error::Tls(format!("peer certificate: {e}")))?;
+            let der = cert.to_der().map_err(|e| Error::Tls(format!("peer certificate: {e}")))?;
             Some(Sha256::digest(&der).into())
         }
         _ => None,
@@ -65,16 +58,11 @@ pub(crate) fn handshake(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result
         if peer_sha256 != Some(expected) {
             return Err(Error::CertificatePinMismatch {
                 expected: sha256_hex(&expected),
-                actual: peer_sha256
-                    .map(|d| sha256_hex(&d))
-                    .unwrap_or_else(|| "none".into()),
+                actual: peer_sha256.map(|d| sha256_hex(&d)).unwrap_or_else(|| "none".into()),
             });
         }
     }
-    Ok(Established {
-        stream,
-        peer_sha256,
-    })
+    Ok(Established { stream, peer_sha256 })
 }
 
 /// Sort a handshake failure into what the user can act on. The TLS libraries
@@ -83,16 +71,8 @@ pub(crate) fn handshake(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result
 fn classify(host: &str, min: TlsVersion, detail: &str) -> Error {
     let lower = detail.to_ascii_lowercase();
     let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
-    if has(&[
-        "hostname mismatch",
-        "ip address mismatch",
-        "cn name does not match",
-        "host name mismatch",
-    ]) {
-        Error::CertificateHostMismatch {
-            host: host.to_string(),
-            detail: detail.to_string(),
-        }
+    if has(&["hostname mismatch", "ip address mismatch", "cn name does not match", "host name mismatch"]) {
+        Error::CertificateHostMismatch { host: host.to_string(), detail: detail.to_string() }
     } else if has(&[
         "certificate verify failed",
         "certificate chain",
@@ -104,25 +84,14 @@ fn classify(host: &str, min: TlsVersion, detail: &str) -> Error {
         "unknown ca",
     ]) {
         Error::CertificateUntrusted(detail.to_string())
-    } else if has(&[
-        "wrong version number",
-        "packet length too long",
-        "http request",
-    ]) {
+    } else if has(&["wrong version number", "packet length too long", "http request"]) {
         // The first bytes back were not TLS at all.
         Error::Tls(format!(
             "the server does not speak TLS on this port (for a port that upgrades \
              with STLS/STARTTLS, use security STARTTLS): {detail}"
         ))
-    } else if has(&[
-        "unsupported protocol",
-        "protocol version",
-        "no protocols available",
-    ]) {
-        Error::TlsVersion {
-            required: min.name(),
-            detail: detail.to_string(),
-        }
+    } else if has(&["unsupported protocol", "protocol version", "no protocols available"]) {
+        Error::TlsVersion { required: min.name(), detail: detail.to_string() }
     } else {
         Error::Tls(detail.to_string())
     }
@@ -142,15 +111,10 @@ mod tests {
             Error::CertificateHostMismatch { .. }
         ));
         assert!(matches!(
-            host(
-                "error:0A000086:SSL routines::certificate verify failed: (unable to get local issuer certificate)"
-            ),
+            host("error:0A000086:SSL routines::certificate verify failed: (unable to get local issuer certificate)"),
             Error::CertificateUntrusted(_)
         ));
-        assert!(matches!(
-            host("error:0A000102:SSL routines::unsupported protocol"),
-            Error::TlsVersion { .. }
-        ));
+        assert!(matches!(host("error:0A000102:SSL routines::unsupported protocol"), Error::TlsVersion { .. }));
         assert!(matches!(host("something else"), Error::Tls(_)));
         match host("error:0A00010B:SSL routines:ssl3_get_record:wrong version number") {
             Error::Tls(msg) => assert!(msg.contains("does not speak TLS"), "{msg}"),
