@@ -1,0 +1,149 @@
+/*
+ * Shared helpers of the C tests of mailtls (the programs in tests/c): the CHECK macros,
+ * the test server's environment, mailbox seeding, a growable byte buffer and
+ * a trace recorder. Linked into every test program by tests/c/run.sh.
+ */
+#ifndef MAILTLS_TEST_COMMON_H
+#define MAILTLS_TEST_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mailtls.h"
+
+/* Number of failed checks so far (CHECK may run on several threads);
+ * main() returns test_finish(). */
+extern _Atomic int test_failures;
+
+/* The handle whose last_error/last_reply CHECK prints on failure in the
+ * calling thread (may be NULL). Set it after creating a handle. */
+void test_use_handle(const mailtls_pop3 *pop3);
+
+void test_report(const char *file, int line, const char *expr, const char *detail);
+
+/* Check a condition; on failure print file:line, the expression and the
+ * current handle's last error, count the failure and go on. */
+#define CHECK(cond)                                                    \
+	do {                                                           \
+		if (!(cond))                                           \
+			test_report(__FILE__, __LINE__, #cond, NULL);  \
+	} while (0)
+
+/* Check that a call returns the expected mailtls_result; on failure also
+ * print both results' names. */
+#define CHECK_RC(expected, call)                                          \
+	do {                                                              \
+		mailtls_result check_rc_got_ = (call);                    \
+		mailtls_result check_rc_want_ = (expected);               \
+		if (check_rc_got_ != check_rc_want_)                      \
+			test_report_rc(__FILE__, __LINE__, #call,         \
+				       check_rc_want_, check_rc_got_);    \
+	} while (0)
+
+#define CHECK_OK(call) CHECK_RC(MAILTLS_RESULT_OK, call)
+
+void test_report_rc(const char *file, int line, const char *call,
+		    mailtls_result want, mailtls_result got);
+
+/* Print "PASS"/"FAIL" for the program and return its exit status. */
+int test_finish(const char *name);
+
+/* --- the test server (tests/servers/dovecot.sh env.sh) ------------------- */
+
+struct test_env {
+	const char *host;
+	uint16_t pop3_port;  /* plain, with STLS */
+	uint16_t pop3s_port; /* implicit TLS */
+	const char *ca;
+	const char *other_ca;
+	const char *server_sha256;
+	const char *password;
+	const char *maildir_root;
+};
+
+/* Read the MAILTLS_TEST_* variables; exits with status 2 if any is missing. */
+struct test_env test_env_load(void);
+
+/* Options trusting the test CA, with timeouts that suit valgrind. */
+mailtls_options *test_options(const struct test_env *env);
+
+/* --- mailbox seeding ---------------------------------------------------- */
+
+/* Empty new/ and cur/ of USER's Maildir and store the messages (LF line
+ * ends, as on disk) in new/ in order, so they become messages 1..count.
+ * Exits with status 2 on a file system error. Must not be called while a
+ * session of that user is open. */
+void test_seed_mailbox(const struct test_env *env, const char *user,
+		       const char *const *messages, size_t count);
+
+/* --- byte buffers ------------------------------------------------------- */
+
+struct bytes {
+	unsigned char *data;
+	size_t len, cap;
+};
+
+void bytes_append(struct bytes *b, const void *data, size_t len);
+void bytes_free(struct bytes *b);
+bool bytes_equal(const struct bytes *b, const void *data, size_t len);
+
+/* What Dovecot sends for a message stored with LF line ends: every LF as
+ * CRLF, and a final CRLF added when the message does not end with one. */
+struct bytes test_expected_wire(const char *stored);
+
+/* Does [hay, hay+len) contain the NUL-terminated needle? */
+bool mem_contains(const void *hay, size_t len, const char *needle);
+
+/* A data callback appending to the struct bytes passed as userdata. */
+int collect_sink(void *userdata, const uint8_t *data, size_t len);
+
+/* Standard base64 of len bytes into a malloc'd string (caller frees). */
+char *test_base64(const void *data, size_t len);
+
+/* --- a scripted fake POP3 server ---------------------------------------- */
+
+struct fake_server {
+	uint16_t port;
+	int pid; /* the child process serving one connection */
+};
+
+/* Fork a child that accepts one connection on 127.0.0.1 (random port) and
+ * plays `script`: it sends script[0] at once, then for each further entry
+ * reads one line from the client and sends that entry, then waits for the
+ * client to close. An entry of NULL closes the connection at that point. */
+struct fake_server fake_server_start(const char *const *script, size_t count);
+
+/* Reap the child (killing it if it still runs). */
+void fake_server_stop(struct fake_server *server);
+
+/* A port on 127.0.0.1 where nothing listens. */
+uint16_t closed_port(void);
+
+/* A listening socket on 127.0.0.1 that never accepts or answers; *port_out
+ * gets its port. Close the returned descriptor when done. */
+int silent_listener(uint16_t *port_out);
+
+/* --- trace recording ---------------------------------------------------- */
+
+/* Every trace line, each kept as "<kind digit> <text>\n". */
+struct trace_log {
+	struct bytes all;
+	size_t commands; /* number of MAILTLS_TRACE_COMMAND lines */
+};
+
+/* A mailtls_trace_callback recording into the struct trace_log userdata;
+ * with MAILTLS_C_TEST_TRACE set in the environment it also prints each line
+ * to stderr. */
+void trace_record(void *userdata, mailtls_trace_kind kind, const uint8_t *data, size_t len);
+
+/* Was a command line starting with `prefix` (e.g. "USER ") sent? */
+bool trace_has_command(const struct trace_log *log, const char *prefix);
+
+/* Does any trace line of any kind contain `needle`? */
+bool trace_contains(const struct trace_log *log, const char *needle);
+
+void trace_clear(struct trace_log *log);
+
+#endif /* MAILTLS_TEST_COMMON_H */
