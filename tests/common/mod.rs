@@ -55,15 +55,10 @@ impl FakeServer {
         let port = listener.local_addr().unwrap().port();
         let thread = std::thread::spawn(move || {
             let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             run_script(stream, script)
         });
-        FakeServer {
-            port,
-            thread: Some(thread),
-        }
+        FakeServer { port, thread: Some(thread) }
     }
 
     /// Wait for the script to finish; panics if it did not go as written.
@@ -102,11 +97,7 @@ fn run_script(stream: TcpStream, script: Vec<Step>) -> Result<Vec<String>, Strin
                 let mut data = Vec::new();
                 loop {
                     let mut line = Vec::new();
-                    if reader
-                        .read_until(b'\n', &mut line)
-                        .map_err(|e| e.to_string())?
-                        == 0
-                    {
+                    if reader.read_until(b'\n', &mut line).map_err(|e| e.to_string())? == 0 {
                         return Err("the client closed the connection during DATA".into());
                     }
                     if line == b".\r\n" {
@@ -120,31 +111,19 @@ fn run_script(stream: TcpStream, script: Vec<Step>) -> Result<Vec<String>, Strin
                 let mut rest = Vec::new();
                 reader.read_to_end(&mut rest).map_err(|e| e.to_string())?;
                 if !rest.is_empty() {
-                    return Err(format!(
-                        "expected nothing more, client sent {:?}",
-                        String::from_utf8_lossy(&rest)
-                    ));
+                    return Err(format!("expected nothing more, client sent {:?}", String::from_utf8_lossy(&rest)));
                 }
             }
             Step::ExpectSilence(d) => {
                 reader.get_ref().set_read_timeout(Some(d)).unwrap();
                 let mut byte = [0u8; 1];
-                let got = if !reader.buffer().is_empty() {
-                    Ok(1)
-                } else {
-                    reader.read(&mut byte)
-                };
+                let got = if !reader.buffer().is_empty() { Ok(1) } else { reader.read(&mut byte) };
                 if let Ok(n) = got {
                     if n > 0 {
-                        return Err(
-                            "the client sent more before the reply (no pipelining expected)".into(),
-                        );
+                        return Err("the client sent more before the reply (no pipelining expected)".into());
                     }
                 }
-                reader
-                    .get_ref()
-                    .set_read_timeout(Some(Duration::from_secs(10)))
-                    .unwrap();
+                reader.get_ref().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             }
             Step::Sleep(d) => std::thread::sleep(d),
             Step::Close => return Ok(seen),
@@ -155,9 +134,7 @@ fn run_script(stream: TcpStream, script: Vec<Step>) -> Result<Vec<String>, Strin
 
 fn read_line(reader: &mut BufReader<TcpStream>) -> Result<String, String> {
     let mut line = String::new();
-    let n = reader
-        .read_line(&mut line)
-        .map_err(|e| format!("reading a client line: {e}"))?;
+    let n = reader.read_line(&mut line).map_err(|e| format!("reading a client line: {e}"))?;
     if n == 0 {
         return Err("the client closed the connection".into());
     }
@@ -180,9 +157,7 @@ pub fn plain_options() -> ClientOptions {
 pub fn recording_tracer() -> (Tracer, Arc<Mutex<Vec<(TraceKind, Vec<u8>)>>>) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let sink = log.clone();
-    let tracer = Tracer::new(Arc::new(move |kind, data: &[u8]| {
-        sink.lock().unwrap().push((kind, data.to_vec()))
-    }));
+    let tracer = Tracer::new(Arc::new(move |kind, data: &[u8]| sink.lock().unwrap().push((kind, data.to_vec()))));
     (tracer, log)
 }
 
@@ -207,17 +182,13 @@ pub fn password() -> String {
 /// Options that trust the test CA.
 pub fn tls_options() -> ClientOptions {
     let mut opts = ClientOptions::default();
-    opts.tls
-        .add_ca_file(std::path::Path::new(&env("MAILTLS_TEST_CA")))
-        .expect("test CA");
+    opts.tls.add_ca_file(std::path::Path::new(&env("MAILTLS_TEST_CA"))).expect("test CA");
     opts.io_timeout = Duration::from_secs(20);
     opts
 }
 
 pub fn maildir(user: &str) -> PathBuf {
-    PathBuf::from(env("MAILTLS_TEST_MAILDIR_ROOT"))
-        .join(user)
-        .join("Maildir")
+    PathBuf::from(env("MAILTLS_TEST_MAILDIR_ROOT")).join(user).join("Maildir")
 }
 
 /// Empty `user`'s mailbox and put `messages` in it, in this order (they get
@@ -237,9 +208,7 @@ pub fn seed(user: &str, messages: &[&[u8]]) {
         }
     }
     for (i, body) in messages.iter().enumerate() {
-        let path = dir
-            .join("new")
-            .join(format!("{:010}.M{i}P1.mailtls", 1_000_000_000 + i));
+        let path = dir.join("new").join(format!("{:010}.M{i}P1.mailtls", 1_000_000_000 + i));
         std::fs::write(&path, body).unwrap();
         std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
     }
