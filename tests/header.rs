@@ -27,18 +27,19 @@ fn committed_header_matches_generated() {
     );
 }
 
-/// Everything the header declares carries the library's prefix, so it
-/// cannot clash with names in the programs that include it.
-#[test]
-fn every_declared_name_has_the_prefix() {
-    let header = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/mailtls.h")).unwrap();
+fn committed_header() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/mailtls.h")).unwrap()
+}
+
+/// The declarations of the header: (line index, declared name).
+fn declarations(header: &str) -> Vec<(usize, &str)> {
     fn last_word(text: &str) -> Option<&str> {
         text.split(|c: char| !(c.is_alphanumeric() || c == '_')).rfind(|w| !w.is_empty())
     }
-    let mut unprefixed = Vec::new();
-    for line in header.lines() {
+    let mut found = Vec::new();
+    for (index, line) in header.lines().enumerate() {
         let declared = if let Some(rest) = line.strip_prefix("#define ") {
-            rest.split_whitespace().next()
+            rest.split_whitespace().next().filter(|name| *name != "MAILTLS_H")
         } else if line.starts_with("typedef") {
             match line.split_once("(*") {
                 // A function pointer type: typedef int (*name)(...);
@@ -51,11 +52,36 @@ fn every_declared_name_has_the_prefix() {
         } else {
             None
         };
-        if let Some(name) = declared {
-            if !name.starts_with("mailtls_") && !name.starts_with("MAILTLS_") {
-                unprefixed.push(line.to_string());
-            }
-        }
+        found.extend(declared.map(|name| (index, name)));
     }
-    assert!(unprefixed.is_empty(), "declarations without the mailtls prefix: {unprefixed:#?}");
+    found
+}
+
+/// Everything the header declares carries the library's prefix, so it
+/// cannot clash with names in the programs that include it.
+#[test]
+fn every_declared_name_has_the_prefix() {
+    let header = committed_header();
+    let unprefixed: Vec<&str> = declarations(&header)
+        .into_iter()
+        .map(|(_, name)| name)
+        .filter(|name| !name.starts_with("mailtls_") && !name.starts_with("MAILTLS_"))
+        .collect();
+    assert!(unprefixed.is_empty(), "declarations without the mailtls prefix: {unprefixed:?}");
+}
+
+/// The header is the C reference manual: every declaration has its doc
+/// comment right above it.
+#[test]
+fn every_declaration_is_documented() {
+    let header = committed_header();
+    let lines: Vec<&str> = header.lines().collect();
+    let declared = declarations(&header);
+    assert!(declared.len() > 100, "the scan found the declarations");
+    let undocumented: Vec<&str> = declared
+        .into_iter()
+        .filter(|(index, _)| !lines[index - 1].trim_end().ends_with("*/"))
+        .map(|(_, name)| name)
+        .collect();
+    assert!(undocumented.is_empty(), "declarations without a doc comment: {undocumented:?}");
 }
