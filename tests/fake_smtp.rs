@@ -410,3 +410,23 @@ fn envelope_from_headers_and_bcc_not_sent() {
     let lines = server.finish();
     assert_eq!(lines.last().unwrap(), "From: Alice <alice@x.org>\r\nTo: bob@x.org\r\nSubject: s\r\n\r\nbody\r\n");
 }
+
+#[test]
+fn code_421_in_a_pipelined_batch_is_reported_not_lost() {
+    let server = start(
+        EHLO_FULL,
+        vec![
+            Step::Expect("MAIL"),
+            Step::Expect("RCPT"),
+            Step::Expect("DATA"),
+            send("421 4.3.2 Service shutting down\r\n"),
+            Step::Close,
+        ],
+    );
+    let mut client = connect(&server).unwrap();
+    let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], b"x\n").expect_err("421");
+    let reply = err.reply().expect("the 421 reply");
+    assert_eq!((reply.status, reply.response_code.as_deref()), (Some(421), Some("4.3.2")));
+    assert!(!client.is_open());
+    server.finish();
+}

@@ -547,8 +547,13 @@ impl SmtpClient {
         if self.conn.is_open() { Ok(()) } else { Err(Error::NotConnected("the connection is closed")) }
     }
 
+    /// Read one reply. A 421 (the server is closing the connection, RFC
+    /// 5321 section 3.8) can answer any command: it ends whatever was under
+    /// way, so it becomes the error at once, before the replies still
+    /// expected from a pipelined batch (which will never come).
     fn read_reply(&mut self) -> Result<Reply> {
-        reply::read_reply(&mut self.conn, self.ext.enhanced_status_codes())
+        let reply = reply::read_reply(&mut self.conn, self.ext.enhanced_status_codes())?;
+        if reply.code == 421 { Err(reply.into_error()) } else { Ok(reply) }
     }
 
     fn expect_code(&mut self, code: u16) -> Result<Reply> {
