@@ -1,5 +1,5 @@
-"""mailtls: a blocking POP3 client over verified TLS (Python binding of
-libmailtls, through ctypes).
+"""mailtls: blocking POP3 and SMTP submission clients over verified TLS
+(Python binding of libmailtls, through ctypes).
 
 Example::
 
@@ -10,6 +10,10 @@ Example::
         for number, octets in pop.list():
             data = pop.retr(number)
 
+    with mailtls.SMTP("smtp.example.org") as smtp:     # 587, STARTTLS
+        smtp.login("alice", password)
+        results = smtp.send("alice@example.org", ["bob@example.org"], message)
+
 The shared library is found through the ``MAILTLS_LIBRARY`` environment
 variable (a path), then next to this package (``libmailtls.so``,
 ``mailtls.dll`` or ``libmailtls.dylib`` in the package directory), then the
@@ -18,7 +22,7 @@ first use; :class:`LibraryLoadError` (an ImportError) says why it could not
 be.
 
 Errors are :class:`Error` subclasses carrying ``code``, ``message``,
-``reply`` and ``response_code``; see :mod:`mailtls.errors` for the mapping
+``reply``, ``response_code`` and ``smtp_code``; see :mod:`mailtls.errors` for the mapping
 of the library's result codes to classes.
 """
 
@@ -38,16 +42,20 @@ from .errors import (
     RecipientsRefused,
     Result,
     ServerError,
+    SmtpUtf8Unavailable,
     StartTlsUnavailable,
     TimeoutError,
     TlsError,
 )
 from .pop3 import POP3
+from .smtp import SMTP, RecipientResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "POP3",
+    "SMTP",
+    "RecipientResult",
     "Error",
     "AuthError",
     "TlsError",
@@ -58,6 +66,7 @@ __all__ = [
     "ServerError",
     "MessageTooLarge",
     "RecipientsRefused",
+    "SmtpUtf8Unavailable",
     "ProtocolError",
     "InvalidArgument",
     "Cancelled",

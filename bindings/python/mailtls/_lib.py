@@ -23,6 +23,7 @@ from ctypes import (
     c_char,
     c_char_p,
     c_int,
+    c_int64,
     c_size_t,
     c_uint16,
     c_uint32,
@@ -47,6 +48,7 @@ TRACE_INFO = 0
 TRACE_COMMAND = 1
 TRACE_REPLY = 2
 OCTETS_UNKNOWN = 2**64 - 1
+SIZE_UNKNOWN = 2**64 - 1
 
 # Callback types. Data pointers are c_void_p (not c_char_p, which would stop
 # at the first NUL and copy); the Python side copies exactly `len` bytes with
@@ -54,6 +56,9 @@ OCTETS_UNKNOWN = 2**64 - 1
 TRACE_CALLBACK = CFUNCTYPE(None, c_void_p, c_uint32, c_void_p, c_size_t)
 DATA_CALLBACK = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
 MESSAGE_CALLBACK = CFUNCTYPE(c_int, c_void_p, c_uint32, c_void_p, c_size_t)
+# mailtls_read_callback: (userdata, buf, len) -> bytes written, 0 at the end,
+# negative to cancel.
+READ_CALLBACK = CFUNCTYPE(c_int64, c_void_p, c_void_p, c_size_t)
 
 _RESULT = c_uint32
 _HANDLE = c_void_p
@@ -87,6 +92,7 @@ _PROTOTYPES = {
     "mailtls_options_set_connect_timeout_ms": (_RESULT, [_HANDLE, c_uint32]),
     "mailtls_options_set_io_timeout_ms": (_RESULT, [_HANDLE, c_uint32]),
     "mailtls_options_set_allow_plaintext_auth": (_RESULT, [_HANDLE, c_bool]),
+    "mailtls_options_set_client_name": (_RESULT, [_HANDLE, c_char_p]),
     "mailtls_options_set_trace": (_RESULT, [_HANDLE, TRACE_CALLBACK, c_void_p]),
     "mailtls_options_last_error": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     # POP3 listings
@@ -125,6 +131,49 @@ _PROTOTYPES = {
     "mailtls_pop3_last_error": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_pop3_last_reply": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_pop3_last_response_code": (_RESULT, [_HANDLE, *_OUT_TEXT]),
+    # SMTP per-recipient results
+    "mailtls_smtp_results_count": (c_size_t, [_HANDLE]),
+    "mailtls_smtp_results_address": (c_char_p, [_HANDLE, c_size_t]),
+    "mailtls_smtp_results_accepted": (c_bool, [_HANDLE, c_size_t]),
+    "mailtls_smtp_results_code": (c_uint32, [_HANDLE, c_size_t]),
+    "mailtls_smtp_results_enhanced": (c_char_p, [_HANDLE, c_size_t]),
+    "mailtls_smtp_results_text": (c_char_p, [_HANDLE, c_size_t]),
+    "mailtls_smtp_results_free": (None, [_HANDLE]),
+    # SMTP sessions. Recipients are a `const char *const *` array; message
+    # bytes go as c_char_p (a bytes object is passed without a copy, NULs
+    # and all: the length is explicit).
+    "mailtls_smtp_new": (_HANDLE, [_HANDLE]),
+    "mailtls_smtp_free": (None, [_HANDLE]),
+    "mailtls_smtp_connect": (_RESULT, [_HANDLE, c_char_p, c_uint16]),
+    "mailtls_smtp_login": (_RESULT, [_HANDLE, c_char_p, c_char_p, c_char_p]),
+    "mailtls_smtp_login_oauth2": (_RESULT, [_HANDLE, c_char_p, c_char_p]),
+    "mailtls_smtp_extensions": (_HANDLE, [_HANDLE]),
+    "mailtls_smtp_set_dsn": (_RESULT, [_HANDLE, c_char_p, c_char_p, c_char_p, c_bool]),
+    "mailtls_smtp_send": (
+        _RESULT,
+        [_HANDLE, c_char_p, POINTER(c_char_p), c_size_t, READ_CALLBACK, c_void_p,
+         c_uint64, POINTER(c_void_p)],
+    ),
+    "mailtls_smtp_send_bytes": (
+        _RESULT,
+        [_HANDLE, c_char_p, POINTER(c_char_p), c_size_t, c_char_p, c_size_t,
+         POINTER(c_void_p)],
+    ),
+    "mailtls_smtp_send_file": (
+        _RESULT,
+        [_HANDLE, c_char_p, POINTER(c_char_p), c_size_t, c_char_p, POINTER(c_void_p)],
+    ),
+    "mailtls_smtp_send_message": (
+        _RESULT, [_HANDLE, c_char_p, c_size_t, POINTER(c_void_p)],
+    ),
+    "mailtls_smtp_noop": (_RESULT, [_HANDLE]),
+    "mailtls_smtp_rset": (_RESULT, [_HANDLE]),
+    "mailtls_smtp_quit": (_RESULT, [_HANDLE]),
+    "mailtls_smtp_peer_cert_sha256": (_RESULT, [_HANDLE, *_OUT_TEXT]),
+    "mailtls_smtp_last_error": (_RESULT, [_HANDLE, *_OUT_TEXT]),
+    "mailtls_smtp_last_reply": (_RESULT, [_HANDLE, *_OUT_TEXT]),
+    "mailtls_smtp_last_enhanced_code": (_RESULT, [_HANDLE, *_OUT_TEXT]),
+    "mailtls_smtp_last_code": (c_uint32, [_HANDLE]),
 }
 
 

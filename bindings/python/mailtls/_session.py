@@ -1,4 +1,4 @@
-"""Plumbing shared by every session class (POP3 now, SMTP later).
+"""Plumbing shared by the session classes (POP3 and SMTP).
 
 A session class sets ``_PROTOCOL`` (the C prefix, e.g. ``"pop3"`` for
 ``mailtls_pop3_*``) and its default ports; this module builds the options,
@@ -209,7 +209,7 @@ def make_data_sink(sink: Callable[[bytes], Any], pending: _Pending) -> Any:
 class Session:
     """Base of the protocol classes: owns one library handle.
 
-    Subclasses set ``_PROTOCOL`` ("pop3"), ``_PORT`` and ``_TLS_PORT``, and
+    Subclasses set ``_PROTOCOL`` ("pop3", "smtp"), ``_PORT`` and ``_TLS_PORT``, and
     name the accessors that differ between protocols (SMTP:
     ``_CAPABILITIES_FN = "extensions"``, ``_RESPONSE_CODE_FN =
     "last_enhanced_code"``). A subclass with options of its own (e.g. an SMTP

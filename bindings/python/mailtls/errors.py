@@ -7,8 +7,13 @@ Every exception raised for a failed library call is an :class:`Error` with
 - ``message``: the library's description of the failure (its "last error"),
 - ``reply``: the server's reply line (e.g. ``"-ERR [AUTH] Authentication
   failed."``) or ``None``,
-- ``response_code``: the reply's RFC 2449/3206 response code without
-  brackets (e.g. ``"AUTH"``, ``"SYS/TEMP"``) or ``None``.
+- ``response_code``: POP3: the reply's RFC 2449/3206 response code without
+  brackets (e.g. ``"AUTH"``, ``"SYS/TEMP"``); SMTP: the enhanced status code
+  (e.g. ``"5.7.8"``); ``None`` when the reply carried none,
+- ``smtp_code``: SMTP's three-digit reply code (e.g. ``535``) of the reply
+  that caused the failure, or ``None`` (POP3, or no server reply), with
+  the properties ``transient`` (a 4xx reply: try again later) and
+  ``permanent`` (5xx); both are False when ``smtp_code`` is None.
 
 Hierarchy::
 
@@ -20,9 +25,10 @@ Hierarchy::
     +-- TimeoutError         TIMEOUT              (also builtins.TimeoutError)
     +-- ConnectionError      RESOLVE_FAILED, CONNECT_FAILED, CONNECTION_CLOSED,
     |                        IO_ERROR, NOT_CONNECTED (also builtins.ConnectionError)
-    +-- ServerError          SERVER_ERROR, SMTPUTF8_UNAVAILABLE
+    +-- ServerError          SERVER_ERROR
     |   +-- MessageTooLarge  MESSAGE_TOO_LARGE
-    |   +-- RecipientsRefused RECIPIENTS_REFUSED (SMTP)
+    |   +-- RecipientsRefused RECIPIENTS_REFUSED (SMTP; ``results``)
+    |   +-- SmtpUtf8Unavailable SMTPUTF8_UNAVAILABLE (SMTP)
     +-- ProtocolError        PROTOCOL_ERROR, REPLY_TOO_LONG
     +-- InvalidArgument      NULL_ARGUMENT, INVALID_ARGUMENT (also ValueError)
     +-- Cancelled            CANCELLED
@@ -83,6 +89,7 @@ class Error(Exception):
         code: int = Result.INVALID_ARGUMENT,
         reply: str | None = None,
         response_code: str | None = None,
+        smtp_code: int | None = None,
     ) -> None:
         super().__init__(message)
         try:
@@ -93,6 +100,21 @@ class Error(Exception):
         self.message = message
         self.reply = reply or None
         self.response_code = response_code or None
+        self.smtp_code = int(smtp_code) if smtp_code else None
+
+    @property
+    def transient(self) -> bool:
+        """True when the server's SMTP reply was 4xx: a temporary failure,
+        worth trying again later. False otherwise, also when there was no
+        SMTP reply (``smtp_code`` None)."""
+        return self.smtp_code is not None and 400 <= self.smtp_code < 500
+
+    @property
+    def permanent(self) -> bool:
+        """True when the server's SMTP reply was 5xx: a permanent failure,
+        do not retry as is. False otherwise, also when there was no SMTP
+        reply (``smtp_code`` None)."""
+        return self.smtp_code is not None and 500 <= self.smtp_code < 600
 
     def __str__(self) -> str:
         return self.message
@@ -102,7 +124,17 @@ class Error(Exception):
         return f"{type(self).__name__}({self.message!r}, code={code})"
 
     def __reduce__(self):
-        return (type(self), (self.message, int(self.code), self.reply, self.response_code))
+        # The attribute dict goes along, so subclass attributes (e.g.
+        # RecipientsRefused.results) survive pickling; so does OSError's
+        # filename (FileError), which is not in __dict__.
+        state = dict(self.__dict__)
+        if isinstance(self, OSError) and self.filename is not None:
+            state["filename"] = self.filename
+        return (
+            type(self),
+            (self.message, int(self.code), self.reply, self.response_code, self.smtp_code),
+            state,
+        )
 
 
 class AuthError(Error):
@@ -134,17 +166,32 @@ class ConnectionError(Error, builtins.ConnectionError):
 
 
 class ServerError(Error):
-    """The server refused a command (POP3 ``-ERR``); see ``reply``."""
+    """The server refused a command (POP3 ``-ERR``, SMTP 4xx/5xx); see
+    ``reply``, and for SMTP ``smtp_code``, ``transient``/``permanent`` and
+    ``response_code`` (the enhanced status code)."""
 
 
 class MessageTooLarge(ServerError):
     """A message is larger than a limit: the in-memory limit of retr()
     without a sink (stream it with a sink or ``retr_to_file`` instead), or
-    an SMTP server's SIZE."""
+    an SMTP server's SIZE (checked before any byte of the message is sent;
+    the SMTP session goes on)."""
 
 
 class RecipientsRefused(ServerError):
-    """SMTP: every recipient was refused; nothing was sent."""
+    """SMTP: every recipient was refused, so the message was sent to no
+    one. ``results`` lists each recipient's
+    :class:`~mailtls.RecipientResult` (address, accepted, code, enhanced,
+    text), in the order given. The session goes on."""
+
+    def __init__(self, *args, results=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.results = list(results) if results is not None else []
+
+
+class SmtpUtf8Unavailable(ServerError):
+    """SMTP: an address is not ASCII and the server does not offer
+    SMTPUTF8, so nothing was sent. The session goes on."""
 
 
 class ProtocolError(Error):
@@ -192,7 +239,7 @@ _CLASS_BY_CODE: dict[int, type[Error]] = {
     Result.SERVER_ERROR: ServerError,
     Result.MESSAGE_TOO_LARGE: MessageTooLarge,
     Result.RECIPIENTS_REFUSED: RecipientsRefused,
-    Result.SMTPUTF8_UNAVAILABLE: ServerError,
+    Result.SMTPUTF8_UNAVAILABLE: SmtpUtf8Unavailable,
     Result.PROTOCOL_ERROR: ProtocolError,
     Result.REPLY_TOO_LONG: ProtocolError,
     Result.CANCELLED: Cancelled,
@@ -207,7 +254,11 @@ def error_class(code: int) -> type[Error]:
 
 
 def make_error(
-    code: int, message: str, reply: str | None = None, response_code: str | None = None
+    code: int,
+    message: str,
+    reply: str | None = None,
+    response_code: str | None = None,
+    smtp_code: int | None = None,
 ) -> Error:
     """An exception of the right class for a failed call."""
-    return error_class(code)(message, code, reply, response_code)
+    return error_class(code)(message, code, reply, response_code, smtp_code)

@@ -10,9 +10,14 @@ them with a clear message when the server's environment variables are
 missing (source the env.sh that `tests/servers/dovecot.sh start DIR` prints),
 unless MAILTLS_TEST_ALLOW_SKIP=1, which makes them skip instead.
 
+Tests that need the Postfix test server (SMTP) use the ``smtp_server``
+fixture, with the same rules for the variables `tests/servers/postfix.sh
+start DIR` adds to env.sh.
+
 Mailboxes: these tests use only users user40..user69 (the other users belong
-to other suites that share the server). A test that changes a mailbox uses
-its own user and seeds it itself.
+to other suites that share the server): the POP3 tests user40..user51, the
+SMTP tests user52..user69. A test that changes a mailbox uses its own user
+and seeds (or clears) it itself.
 """
 
 from __future__ import annotations
@@ -49,8 +54,16 @@ REQUIRED = (
     "MAILTLS_TEST_MAILDIR_ROOT",
 )
 
+SMTP_REQUIRED = REQUIRED + (
+    "MAILTLS_TEST_SMTP_SUBMISSION_PORT",
+    "MAILTLS_TEST_SMTPS_PORT",
+    "MAILTLS_TEST_SMTP_PLAIN_PORT",
+    "MAILTLS_TEST_SMTP_SIZE_LIMIT",
+)
+
 # Users of this suite; see the module docstring.
 FIRST_USER, LAST_USER = 40, 69
+FIRST_SMTP_USER = 52
 MAIL_UID = MAIL_GID = 65534  # Dovecot's mail user in tests/servers/dovecot.sh
 
 
@@ -127,20 +140,110 @@ class Server:
         return [crlf(m) for m in messages]
 
 
-@pytest.fixture(scope="session")
-def server() -> Server:
-    missing = [name for name in REQUIRED if not os.environ.get(name)]
+def smtp_user(n: int) -> str:
+    """The n-th user of the SMTP tests' range (user52..user69)."""
+    assert FIRST_SMTP_USER <= n <= LAST_USER, f"user{n:02d} is not an SMTP test user"
+    return f"user{n:02d}"
+
+
+class SmtpServer(Server):
+    """The Postfix test server of env.sh (SASL and delivery through the
+    Dovecot of the same env.sh), with helpers."""
+
+    def __init__(self, env: dict) -> None:
+        super().__init__(env)
+        self.submission_port = int(env["MAILTLS_TEST_SMTP_SUBMISSION_PORT"])
+        self.smtps_port = int(env["MAILTLS_TEST_SMTPS_PORT"])
+        self.plain_port = int(env["MAILTLS_TEST_SMTP_PLAIN_PORT"])
+        self.size_limit = int(env["MAILTLS_TEST_SMTP_SIZE_LIMIT"])
+
+    def smtp(self, **kw) -> mailtls.SMTP:
+        """A session on the submission port (security "auto": required
+        STARTTLS), trusting the test CA, not logged in."""
+        kw.setdefault("ca_file", self.ca)
+        kw.setdefault("timeout", 10.0)
+        return mailtls.SMTP(self.host, self.submission_port, **kw)
+
+    def smtps(self, **kw) -> mailtls.SMTP:
+        """A session over implicit TLS on the SMTPS port."""
+        kw.setdefault("ca_file", self.ca)
+        kw.setdefault("timeout", 10.0)
+        kw.setdefault("security", "tls")
+        return mailtls.SMTP(self.host, self.smtps_port, **kw)
+
+    def smtp_plain(self, **kw) -> mailtls.SMTP:
+        """A session on the plain ("port 25") port, STARTTLS by default."""
+        kw.setdefault("ca_file", self.ca)
+        kw.setdefault("timeout", 10.0)
+        kw.setdefault("security", "starttls")
+        return mailtls.SMTP(self.host, self.plain_port, **kw)
+
+    def smtp_login(self, name: str, **kw) -> mailtls.SMTP:
+        """A session on the submission port logged in as `name`."""
+        smtp = self.smtp(**kw)
+        try:
+            smtp.login(name, self.password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def clear(self, *names: str) -> None:
+        """Empty the mailboxes of `names`."""
+        for name in names:
+            self.seed(name, [])
+
+    def delivered_files(self, name: str) -> list:
+        """The files in the maildir of `name` (new and cur)."""
+        maildir = self.maildir(name)
+        return [f for sub in ("new", "cur") for f in sorted((maildir / sub).iterdir())]
+
+    def wait_for(self, name: str, count: int, timeout: float = 20.0) -> list:
+        """Wait until `count` messages were delivered to `name` (Postfix
+        delivers asynchronously); returns their contents, in no particular
+        order. Fails if more arrive."""
+        deadline = time.monotonic() + timeout
+        while True:
+            files = self.delivered_files(name)
+            if len(files) >= count:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"{name}: {len(files)} of {count} messages delivered")
+            time.sleep(0.02)
+        time.sleep(0.1)  # anything unexpected arriving late
+        files = self.delivered_files(name)
+        assert len(files) == count, f"{name}: {len(files)} messages, expected {count}"
+        return [f.read_bytes() for f in files]
+
+
+def _check_env(required: tuple, what: str, how: str) -> None:
+    missing = [name for name in required if not os.environ.get(name)]
     if missing:
         msg = (
-            f"the Dovecot test server is not configured: {', '.join(missing)} "
-            "unset. Start it with `bash tests/servers/dovecot.sh start DIR` and "
-            "source the env.sh it prints (MAILTLS_TEST_ALLOW_SKIP=1 skips these "
-            "tests instead)."
+            f"the {what} is not configured: {', '.join(missing)} unset. "
+            f"{how} and source the env.sh it prints (MAILTLS_TEST_ALLOW_SKIP=1 "
+            "skips these tests instead)."
         )
         if os.environ.get("MAILTLS_TEST_ALLOW_SKIP") == "1":
             pytest.skip(msg)
         pytest.fail(msg, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def server() -> Server:
+    _check_env(REQUIRED, "Dovecot test server",
+               "Start it with `bash tests/servers/dovecot.sh start DIR`")
     return Server(dict(os.environ))
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> SmtpServer:
+    _check_env(
+        SMTP_REQUIRED, "Postfix test server (with its Dovecot)",
+        "Start them with `bash tests/servers/postfix.sh install; bash "
+        "tests/servers/dovecot.sh start DIR; bash tests/servers/postfix.sh start DIR`",
+    )
+    return SmtpServer(dict(os.environ))
 
 
 # The read-only mailbox most tests read from (seeded once per run).

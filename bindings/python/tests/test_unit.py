@@ -92,7 +92,7 @@ def test_library_next_to_the_package_is_found(tmp_path):
         (Result.SERVER_ERROR, mailtls.ServerError, ()),
         (Result.MESSAGE_TOO_LARGE, mailtls.MessageTooLarge, (mailtls.ServerError,)),
         (Result.RECIPIENTS_REFUSED, mailtls.RecipientsRefused, (mailtls.ServerError,)),
-        (Result.SMTPUTF8_UNAVAILABLE, mailtls.ServerError, ()),
+        (Result.SMTPUTF8_UNAVAILABLE, mailtls.SmtpUtf8Unavailable, (mailtls.ServerError,)),
         (Result.PROTOCOL_ERROR, mailtls.ProtocolError, ()),
         (Result.REPLY_TOO_LONG, mailtls.ProtocolError, ()),
         (Result.NULL_ARGUMENT, mailtls.InvalidArgument, (ValueError,)),
@@ -123,6 +123,48 @@ def test_every_known_result_code_but_ok_and_buffer_is_in_the_table():
 def test_empty_detail_becomes_none():
     e = make_error(Result.TIMEOUT, "t", "", "")
     assert e.reply is None and e.response_code is None
+    assert e.smtp_code is None and not e.transient and not e.permanent
+
+
+@pytest.mark.parametrize("smtp_code, transient, permanent",
+                         [(None, False, False), (0, False, False), (250, False, False),
+                          (421, True, False), (451, True, False), (535, False, True),
+                          (554, False, True)])
+def test_smtp_code_transient_permanent(smtp_code, transient, permanent):
+    e = make_error(Result.SERVER_ERROR, "m", "r", "5.7.1", smtp_code)
+    assert e.smtp_code == (smtp_code or None)
+    assert (e.transient, e.permanent) == (transient, permanent)
+    again = pickle.loads(pickle.dumps(e))
+    assert again.smtp_code == e.smtp_code and again.transient == transient
+
+
+def test_recipients_refused_keeps_results_through_pickle():
+    r = mailtls.RecipientResult("a@x", False, 550, "5.1.1", "unknown")
+    e = make_error(Result.RECIPIENTS_REFUSED, "all refused")
+    assert e.results == []
+    e.results = [r]
+    again = pickle.loads(pickle.dumps(e))
+    assert type(again) is mailtls.RecipientsRefused and again.results == [r]
+    assert mailtls.RecipientsRefused("m", Result.RECIPIENTS_REFUSED, results=(r,)).results == [r]
+
+
+def test_file_error_keeps_filename_through_pickle():
+    e = make_error(Result.FILE_ERROR, "cannot read")
+    e.filename = "/x/y"
+    again = pickle.loads(pickle.dumps(e))
+    assert again.filename == "/x/y" and str(again) == "cannot read"
+
+
+def test_recipient_result_is_frozen_and_comparable():
+    import dataclasses
+
+    r = mailtls.RecipientResult("a@x", True, 250, None, "Ok")
+    assert r == mailtls.RecipientResult(address="a@x", accepted=True, code=250,
+                                        enhanced=None, text="Ok")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.code = 550
+    assert dataclasses.astuple(r) == ("a@x", True, 250, None, "Ok")
+    assert hash(r) == hash(mailtls.RecipientResult("a@x", True, 250, None, "Ok"))
 
 
 # ---- arguments (rejected before any connection) -----------------------------------
