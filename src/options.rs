@@ -40,7 +40,7 @@ impl TlsVersion {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsOptions {
     pub min_version: TlsVersion,
     /// Extra trusted roots, already parsed from PEM, as DER.

@@ -1,6 +1,7 @@
 //! TLS on top of a connected TCP stream, with the platform's TLS library.
 
 use std::net::TcpStream;
+use std::sync::Mutex;
 
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
 use sha2::{Digest, Sha256};
@@ -13,7 +14,34 @@ pub(crate) struct Established {
     pub peer_sha256: Option<[u8; 32]>,
 }
 
+/// Connectors already built, by the options they were built from. Building
+/// one loads the system's trusted roots, which costs OpenSSL 3 tens of
+/// milliseconds, several times a whole handshake on a fast network; a mail
+/// program connects again and again with the same options. Like curl's CA
+/// cache, roots added to the system later are seen by new processes.
+static CONNECTORS: Mutex<Vec<(TlsOptions, TlsConnector)>> = Mutex::new(Vec::new());
+/// Distinct option sets remembered; the oldest is dropped past this.
+const CACHED_CONNECTORS: usize = 8;
+
 fn connector(opts: &TlsOptions) -> Result<TlsConnector> {
+    let cached = |list: &Vec<(TlsOptions, TlsConnector)>| list.iter().find(|(o, _)| o == opts).map(|(_, c)| c.clone());
+    if let Some(c) = cached(&CONNECTORS.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(c);
+    }
+    // Built without holding the lock: another thread may build the same
+    // one meanwhile, which costs time but nothing else.
+    let built = build_connector(opts)?;
+    let mut list = CONNECTORS.lock().unwrap_or_else(|e| e.into_inner());
+    if cached(&list).is_none() {
+        if list.len() == CACHED_CONNECTORS {
+            list.remove(0);
+        }
+        list.push((opts.clone(), built.clone()));
+    }
+    Ok(built)
+}
+
+fn build_connector(opts: &TlsOptions) -> Result<TlsConnector> {
     let mut builder = TlsConnector::builder();
     // native-tls would accept TLS 1.0 by default.
     builder.min_protocol_version(Some(match opts.min_version {
