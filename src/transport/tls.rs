@@ -130,6 +130,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn connectors_are_reused_and_the_cache_is_bounded() {
+        let pinned = |i: u8| TlsOptions { pin_sha256: Some([i; 32]), ..TlsOptions::default() };
+        let cached = || CONNECTORS.lock().unwrap().iter().filter(|(o, _)| o.pin_sha256.is_some()).count();
+        connector(&pinned(0)).unwrap();
+        let before = cached();
+        connector(&pinned(0)).unwrap();
+        assert_eq!(cached(), before, "the same options reuse their connector");
+        for i in 1..=CACHED_CONNECTORS as u8 + 2 {
+            connector(&pinned(i)).unwrap();
+        }
+        assert!(CONNECTORS.lock().unwrap().len() <= CACHED_CONNECTORS);
+    }
+
+    #[test]
     fn openssl_failures_are_sorted() {
         let host = |s| classify("h", TlsVersion::Tls12, s);
         assert!(matches!(
