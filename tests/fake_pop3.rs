@@ -574,3 +574,29 @@ fn implicit_tls_against_a_plaintext_port_says_so() {
     }
     server.finish();
 }
+
+#[test]
+fn list_uidl_goes_out_together_and_a_refusal_keeps_the_session_in_step() {
+    let capa = "+OK\r\nUSER\r\nPIPELINING\r\n.\r\n";
+    let (server, mut client) = logged_in(
+        capa,
+        vec![
+            Step::Expect("UIDL"),
+            Step::Expect("LIST"),
+            send("+OK\r\n1 aaa\r\n2 bbb\r\n.\r\n+OK\r\n1 10\r\n2 20\r\n.\r\n"),
+            Step::Expect("UIDL"),
+            Step::Expect("LIST"),
+            send("-ERR UIDL not now\r\n+OK\r\n1 10\r\n.\r\n"),
+            Step::Expect("NOOP"),
+            send("+OK\r\n"),
+        ],
+    );
+    let entries = client.list_uidl().unwrap();
+    let got: Vec<(u32, Option<u64>, Option<&str>)> =
+        entries.iter().map(|e| (e.number, e.octets, e.uid.as_deref())).collect();
+    assert_eq!(got, vec![(1, Some(10), Some("aaa")), (2, Some(20), Some("bbb"))]);
+    let err = client.list_uidl().expect_err("UIDL refused");
+    assert!(err.to_string().contains("UIDL not now"), "{err}");
+    client.noop().expect("in step");
+    server.finish();
+}

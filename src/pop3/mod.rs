@@ -355,42 +355,50 @@ impl Pop3Client {
                 self.conn.queue_command(b"LIST", None)?;
             }
             self.conn.flush()?;
+            // A refused UIDL or LIST is reported only once both replies
+            // are read, so the session stays in step.
             let mut entries: Vec<Entry> = Vec::new();
-            let mut uidl = self.expect_ok();
-            if uidl.is_ok() {
-                self.read_entries(|line| {
-                    let (number, uid) = parse_uid_line(line)?;
-                    entries.push(Entry { number, octets: None, uid: Some(uid) });
-                    Ok(())
-                })?;
-            }
+            let uidl_refused = match self.expect_ok() {
+                Ok(_) => {
+                    self.read_entries(|line| {
+                        let (number, uid) = parse_uid_line(line)?;
+                        entries.push(Entry { number, octets: None, uid: Some(uid) });
+                        Ok(())
+                    })?;
+                    None
+                }
+                Err(e) if pipelined => Some(e),
+                Err(e) => return Err(e),
+            };
             if !pipelined {
-                uidl = Ok(uidl?); // without pipelining, a failed UIDL ends here
                 self.conn.send_command(b"LIST", None)?;
             }
-            let list = self.expect_ok();
-            if list.is_ok() {
-                let uidl_ok = uidl.is_ok();
-                let mut i = 0;
-                self.read_entries(|line| {
-                    let (number, size) = parse_two_numbers(&String::from_utf8_lossy(line), "LIST")?;
-                    if !uidl_ok {
-                        return Ok(()); // only read to stay in step
-                    }
-                    // Both listings come in message order; search only if
-                    // a server ever disagrees with itself.
-                    if entries.get(i).is_none_or(|e| e.number != number) {
-                        i = entries.iter().position(|e| e.number == number).ok_or_else(|| {
-                            Error::Protocol(format!("LIST names message {number}, which UIDL did not"))
-                        })?;
-                    }
-                    entries[i].octets = Some(size);
-                    i += 1;
-                    Ok(())
-                })?;
+            let list_refused = match self.expect_ok() {
+                Ok(_) => {
+                    let mut i = 0;
+                    self.read_entries(|line| {
+                        let (number, size) = parse_two_numbers(&String::from_utf8_lossy(line), "LIST")?;
+                        if uidl_refused.is_some() {
+                            return Ok(());
+                        }
+                        // Both listings come in message order; search only
+                        // if a server ever disagrees with itself.
+                        if entries.get(i).is_none_or(|e| e.number != number) {
+                            i = entries.iter().position(|e| e.number == number).ok_or_else(|| {
+                                Error::Protocol(format!("LIST names message {number}, which UIDL did not"))
+                            })?;
+                        }
+                        entries[i].octets = Some(size);
+                        i += 1;
+                        Ok(())
+                    })?;
+                    None
+                }
+                Err(e) => Some(e),
+            };
+            if let Some(e) = uidl_refused.or(list_refused) {
+                return Err(e);
             }
-            uidl?;
-            list?;
             Ok(entries)
         })();
         self.after(r)

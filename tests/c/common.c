@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -18,17 +19,34 @@
 #include <unistd.h>
 
 _Atomic int test_failures;
-/* Per thread: a test thread reports on its own handle. */
+/* Per thread: a test thread reports on its own handle (POP3 or SMTP). */
 static _Thread_local const mailtls_pop3 *current_handle;
+static _Thread_local const mailtls_smtp *current_smtp;
 
 void test_use_handle(const mailtls_pop3 *pop3)
 {
 	current_handle = pop3;
+	current_smtp = NULL;
+}
+
+void test_use_smtp_handle(const mailtls_smtp *smtp)
+{
+	current_smtp = smtp;
+	current_handle = NULL;
 }
 
 static void print_handle_detail(void)
 {
 	char buf[512];
+	if (current_smtp != NULL) {
+		mailtls_smtp_last_error(current_smtp, buf, sizeof buf, NULL);
+		fprintf(stderr, "    last_error: \"%s\"\n", buf);
+		mailtls_smtp_last_reply(current_smtp, buf, sizeof buf, NULL);
+		if (buf[0] != '\0')
+			fprintf(stderr, "    last_reply: \"%s\" (code %u)\n", buf,
+				(unsigned)mailtls_smtp_last_code(current_smtp));
+		return;
+	}
 	if (current_handle == NULL)
 		return;
 	mailtls_pop3_last_error(current_handle, buf, sizeof buf, NULL);
@@ -103,6 +121,35 @@ struct test_env test_env_load(void)
 	env.server_sha256 = need_env("MAILTLS_TEST_SERVER_SHA256");
 	env.password = need_env("MAILTLS_TEST_PASSWORD");
 	env.maildir_root = need_env("MAILTLS_TEST_MAILDIR_ROOT");
+	return env;
+}
+
+struct test_smtp_env test_smtp_env_load(void)
+{
+	static const char *const names[] = {"MAILTLS_TEST_SMTP_SUBMISSION_PORT", "MAILTLS_TEST_SMTPS_PORT",
+					    "MAILTLS_TEST_SMTP_PLAIN_PORT", "MAILTLS_TEST_SMTP_SIZE_LIMIT"};
+	struct test_smtp_env env;
+	const char *limit;
+	char *end;
+	size_t i;
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		const char *v = getenv(names[i]);
+		if (v == NULL || v[0] == '\0') {
+			fprintf(stderr, "%s is not set: start the test Postfix and source its env.sh:\n"
+					"  bash tests/servers/postfix.sh start DIR   (after dovecot.sh start DIR)\n",
+				names[i]);
+			exit(2);
+		}
+	}
+	env.submission_port = port_env(names[0]);
+	env.smtps_port = port_env(names[1]);
+	env.plain_port = port_env(names[2]);
+	limit = getenv(names[3]);
+	env.size_limit = strtoull(limit, &end, 10);
+	if (*end != '\0' || env.size_limit == 0) {
+		fprintf(stderr, "%s is not a size: %s\n", names[3], limit);
+		exit(2);
+	}
 	return env;
 }
 
@@ -242,6 +289,80 @@ struct bytes test_expected_wire(const char *stored)
 	if (out.len < 2 || memcmp(out.data + out.len - 2, "\r\n", 2) != 0)
 		bytes_append(&out, "\r\n", 2);
 	return out;
+}
+
+/* --- delivered messages ------------------------------------------------ */
+
+static bool read_file(const char *path, struct bytes *out)
+{
+	char chunk[8192];
+	size_t n;
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return false; /* e.g. moved from new/ to cur/ meanwhile */
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		bytes_append(out, chunk, n);
+	fclose(f);
+	if (out->data == NULL)
+		bytes_append(out, "", 0);
+	return true;
+}
+
+/* Visit the delivered messages of USER containing `marker`: count them,
+ * and keep the first one's content in `first` when not NULL. */
+static size_t scan_delivered(const struct test_env *env, const char *user, const char *marker,
+			     struct bytes *first)
+{
+	static const char *const subdirs[] = {"new", "cur"};
+	size_t found = 0, i;
+	for (i = 0; i < 2; i++) {
+		char dir[4096], path[4096];
+		DIR *d;
+		struct dirent *e;
+		path_fmt(dir, sizeof dir, "%s/%s/Maildir/%s", env->maildir_root, user, subdirs[i]);
+		d = opendir(dir);
+		if (d == NULL)
+			die_errno("opendir", dir);
+		while ((e = readdir(d)) != NULL) {
+			struct bytes content = {0};
+			if (e->d_name[0] == '.')
+				continue;
+			path_fmt(path, sizeof path, "%s/%s", dir, e->d_name);
+			if (!read_file(path, &content))
+				continue;
+			if (marker == NULL || mem_contains(content.data, content.len, marker)) {
+				found++;
+				if (first != NULL && first->data == NULL) {
+					*first = content;
+					continue;
+				}
+			}
+			bytes_free(&content);
+		}
+		closedir(d);
+	}
+	return found;
+}
+
+size_t test_wait_delivered(const struct test_env *env, const char *user, const char *marker,
+			   size_t count, int timeout_ms)
+{
+	int waited = 0;
+	for (;;) {
+		size_t n = scan_delivered(env, user, marker, NULL);
+		if (n >= count || waited >= timeout_ms)
+			return n;
+		struct timespec pause_20ms = {0, 20 * 1000 * 1000};
+		nanosleep(&pause_20ms, NULL);
+		waited += 20;
+	}
+}
+
+bool test_read_delivered(const struct test_env *env, const char *user, const char *marker,
+			 struct bytes *out)
+{
+	bytes_free(out);
+	return scan_delivered(env, user, marker, out) > 0;
 }
 
 bool mem_contains(const void *hay, size_t len, const char *needle)
@@ -393,6 +514,110 @@ void fake_server_stop(struct fake_server *server)
 		waitpid((pid_t)server->pid, NULL, 0);
 		server->pid = 0;
 	}
+}
+
+/* --- a scripted fake SMTP server --------------------------------------- */
+
+const char FAKE_STALL[] = "(stall)";
+
+/* Read one line (through its LF) and append it to the transcript; false
+ * at end of stream. *line_out gets its first bytes, NUL-terminated. */
+static bool read_logged_line(int fd, int log_fd, char *line_out, size_t size)
+{
+	size_t n = 0;
+	char c;
+	for (;;) {
+		if (read(fd, &c, 1) != 1)
+			return false;
+		if (write(log_fd, &c, 1) != 1)
+			_exit(3);
+		if (n + 1 < size)
+			line_out[n++] = c;
+		line_out[n] = '\0';
+		if (c == '\n')
+			return true;
+	}
+}
+
+/* One unit of the client: a command line, or after a 354 the message
+ * through its terminating "." line. */
+static bool read_unit(int fd, int log_fd, bool message)
+{
+	char line[16];
+	if (!message)
+		return read_logged_line(fd, log_fd, line, sizeof line);
+	do {
+		if (!read_logged_line(fd, log_fd, line, sizeof line))
+			return false;
+	} while (strcmp(line, ".\r\n") != 0);
+	return true;
+}
+
+struct fake_smtp fake_smtp_start(const char *const *script, size_t count)
+{
+	struct fake_smtp server;
+	char path[] = "/tmp/mailtls-c-fake-smtp-XXXXXX";
+	int lfd = silent_listener(&server.port);
+	pid_t pid;
+
+	server.transcript_fd = mkstemp(path);
+	if (server.transcript_fd < 0)
+		die_errno("mkstemp", path);
+	unlink(path);
+	fflush(NULL); /* nothing buffered is written twice */
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		int fd = accept(lfd, NULL, NULL);
+		size_t i;
+		char c;
+		if (fd >= 0) {
+			for (i = 0; i < count && script[i] != NULL; i++) {
+				bool message = i > 0 && strncmp(script[i - 1], "354", 3) == 0;
+				if (i > 0 && !read_unit(fd, server.transcript_fd, message))
+					break;
+				if (script[i] == FAKE_STALL)
+					for (;;)
+						pause();
+				send_all(fd, script[i]);
+			}
+			if (i == count) /* wait for the client to hang up */
+				while (read(fd, &c, 1) == 1)
+					if (write(server.transcript_fd, &c, 1) != 1)
+						break;
+			close(fd);
+		}
+		_exit(0);
+	}
+	close(lfd);
+	server.pid = (int)pid;
+	return server;
+}
+
+struct bytes fake_smtp_stop(struct fake_smtp *server)
+{
+	struct bytes got = {0};
+	char chunk[4096];
+	off_t off = 0;
+	ssize_t n;
+	if (server->pid > 0) {
+		kill((pid_t)server->pid, SIGKILL);
+		waitpid((pid_t)server->pid, NULL, 0);
+		server->pid = 0;
+	}
+	bytes_append(&got, "", 0);
+	if (server->transcript_fd >= 0) {
+		while ((n = pread(server->transcript_fd, chunk, sizeof chunk, off)) > 0) {
+			bytes_append(&got, chunk, (size_t)n);
+			off += n;
+		}
+		close(server->transcript_fd);
+		server->transcript_fd = -1;
+	}
+	return got;
 }
 
 /* --- trace recording ---------------------------------------------------- */

@@ -21,6 +21,10 @@ extern _Atomic int test_failures;
  * calling thread (may be NULL). Set it after creating a handle. */
 void test_use_handle(const mailtls_pop3 *pop3);
 
+/* The same for an SMTP handle (also printing its last code and enhanced
+ * code). Either call replaces the handle set by the other. */
+void test_use_smtp_handle(const mailtls_smtp *smtp);
+
 void test_report(const char *file, int line, const char *expr, const char *detail);
 
 /* Check a condition; on failure print file:line, the expression and the
@@ -69,6 +73,19 @@ struct test_env test_env_load(void);
 /* Options trusting the test CA, with timeouts that suit valgrind. */
 mailtls_options *test_options(const struct test_env *env);
 
+/* --- the test SMTP server (tests/servers/postfix.sh env.sh) ------------- */
+
+struct test_smtp_env {
+	uint16_t submission_port; /* STARTTLS required; AUTH required to send */
+	uint16_t smtps_port;      /* implicit TLS */
+	uint16_t plain_port;      /* STARTTLS offered; local delivery without AUTH */
+	uint64_t size_limit;      /* the SIZE Postfix announces */
+};
+
+/* Read the MAILTLS_TEST_SMTP_* variables; exits with status 2 if any is
+ * missing. */
+struct test_smtp_env test_smtp_env_load(void);
+
 /* --- mailbox seeding ---------------------------------------------------- */
 
 /* Empty new/ and cur/ of USER's Maildir and store the messages (LF line
@@ -92,6 +109,19 @@ bool bytes_equal(const struct bytes *b, const void *data, size_t len);
 /* What Dovecot sends for a message stored with LF line ends: every LF as
  * CRLF, and a final CRLF added when the message does not end with one. */
 struct bytes test_expected_wire(const char *stored);
+
+/* --- delivered messages (Postfix into the Dovecot maildirs) ------------ */
+
+/* Wait (polling, up to timeout_ms) until at least `count` delivered
+ * messages of USER (files in new/ and cur/ of the Maildir) contain
+ * `marker` (NULL: any message); returns how many do at the end. */
+size_t test_wait_delivered(const struct test_env *env, const char *user, const char *marker,
+			   size_t count, int timeout_ms);
+
+/* The content of the first delivered message of USER that contains
+ * `marker` (NULL: any); false (and `out` empty) if there is none. */
+bool test_read_delivered(const struct test_env *env, const char *user, const char *marker,
+			 struct bytes *out);
 
 /* Does [hay, hay+len) contain the NUL-terminated needle? */
 bool mem_contains(const void *hay, size_t len, const char *needle);
@@ -124,6 +154,33 @@ uint16_t closed_port(void);
 /* A listening socket on 127.0.0.1 that never accepts or answers; *port_out
  * gets its port. Close the returned descriptor when done. */
 int silent_listener(uint16_t *port_out);
+
+/* --- a scripted fake SMTP server --------------------------------------- */
+
+/* A script entry: read the next command and never answer it (the
+ * connection stays open until the server is stopped). Compared by
+ * address. */
+extern const char FAKE_STALL[];
+
+struct fake_smtp {
+	uint16_t port;
+	int pid;           /* the child process serving one connection */
+	int transcript_fd; /* an unlinked file holding what the client sent */
+};
+
+/* Fork a child that accepts one connection on 127.0.0.1 (random port) and
+ * plays `script`, SMTP-aware: it sends script[0] (the greeting) at once,
+ * then for each further entry reads one command line, or, when the entry
+ * before started with "354", the whole message up to its "." line, and
+ * sends that entry. An entry of NULL closes the connection at that point
+ * (nothing more is read); FAKE_STALL reads and never answers. After the
+ * script it waits for the client to hang up. Every byte received is kept
+ * for fake_smtp_stop(). */
+struct fake_smtp fake_smtp_start(const char *const *script, size_t count);
+
+/* Reap the child (killing it if it still runs) and return every byte the
+ * client sent (free with bytes_free; data is NUL-terminated, never NULL). */
+struct bytes fake_smtp_stop(struct fake_smtp *server);
 
 /* --- trace recording ---------------------------------------------------- */
 
