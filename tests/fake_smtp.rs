@@ -430,3 +430,30 @@ fn code_421_in_a_pipelined_batch_is_reported_not_lost() {
     assert!(!client.is_open());
     server.finish();
 }
+
+#[test]
+fn without_pipelining_all_refused_sends_no_data_and_resets_before_the_next_message() {
+    let server = start(
+        EHLO_BASIC,
+        vec![
+            Step::Expect("MAIL FROM:<a@x.org>"),
+            send("250 ok\r\n"),
+            Step::Expect("RCPT TO:<x@x.org>"),
+            send("550 no such user\r\n"),
+            Step::Expect("RSET"),
+            send("250 ok\r\n"),
+            Step::Expect("MAIL FROM:<a@x.org>"),
+            send("452 too many messages, try later\r\n"),
+            Step::Expect("NOOP"),
+            send("250 ok\r\n"),
+        ],
+    );
+    let mut client = connect(&server).unwrap();
+    let err = send_bytes(&mut client, "a@x.org", &["x@x.org"], b"content\n").expect_err("refused");
+    assert!(matches!(err, Error::RecipientsRefused(_)), "{err:?}");
+    let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], b"content\n").expect_err("MAIL refused");
+    let reply = err.reply().expect("the MAIL reply");
+    assert_eq!(reply.status, Some(452), "transient: {reply:?}");
+    client.noop().unwrap();
+    server.finish();
+}

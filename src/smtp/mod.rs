@@ -341,6 +341,26 @@ impl SmtpClient {
         dsn: Option<&Dsn>,
     ) -> Result<Vec<RecipientResult>> {
         self.ensure_open()?;
+        let (mail, rcpts) = self.envelope_commands(from, recipients, source, dsn)?;
+        let results = self.run_envelope(&mail, &rcpts, recipients)?;
+        self.write_content(source)?;
+        let final_reply = self.read_reply()?;
+        if final_reply.code != 250 {
+            // The server ended the transaction with its refusal.
+            return Err(final_reply.into_error());
+        }
+        Ok(results)
+    }
+
+    /// Check a send against what the server announced and build its MAIL
+    /// and RCPT commands. Nothing is sent yet.
+    fn envelope_commands(
+        &self,
+        from: &str,
+        recipients: &[&str],
+        source: &MessageSource<'_>,
+        dsn: Option<&Dsn>,
+    ) -> Result<(String, Vec<String>)> {
         check_address("the sender", from, true)?;
         if recipients.is_empty() {
             return Err(Error::InvalidArgument("no recipients".into()));
@@ -364,8 +384,6 @@ impl SmtpClient {
         }
         let dsn = dsn.filter(|_| self.ext.dsn());
 
-        // The envelope: MAIL, each RCPT and DATA, in one write when the
-        // server pipelines.
         let mut mail = format!("MAIL FROM:<{from}>");
         if let (Some(size), Some(_)) = (source.size, self.ext.size()) {
             mail.push_str(&format!(" SIZE={size}"));
@@ -384,7 +402,7 @@ impl SmtpClient {
                 mail.push_str(&format!(" ENVID={}", xtext(envid)));
             }
         }
-        let rcpt_lines: Vec<String> = recipients
+        let rcpts = recipients
             .iter()
             .map(|r| {
                 let mut line = format!("RCPT TO:<{r}>");
@@ -400,23 +418,27 @@ impl SmtpClient {
                 line
             })
             .collect();
+        Ok((mail, rcpts))
+    }
 
-        let pipelining = self.ext.pipelining();
+    /// MAIL, each RCPT and DATA (after an RSET if a failed transaction is
+    /// still open): in one write when the server pipelines, one by one
+    /// otherwise. Returns each recipient's reply once the server said 354
+    /// to DATA. When every recipient is refused, the content is not sent
+    /// and the error is [`Error::RecipientsRefused`].
+    fn run_envelope(&mut self, mail: &str, rcpts: &[String], recipients: &[&str]) -> Result<Vec<RecipientResult>> {
         let rset_first = std::mem::take(&mut self.needs_rset);
-        if rset_first {
-            self.conn.queue_command(b"RSET", None)?;
-            if !pipelining {
-                self.conn.flush()?;
-                self.expect_code(250)?;
+        let accepted = |address: &str, reply: Reply| RecipientResult {
+            address: address.to_string(),
+            accepted: reply.code / 100 == 2,
+            reply,
+        };
+        if self.ext.pipelining() {
+            if rset_first {
+                self.conn.queue_command(b"RSET", None)?;
             }
-        }
-        self.conn.queue_command(mail.as_bytes(), None)?;
-        if !pipelining {
-            self.conn.flush()?;
-        }
-        let mut results = Vec::with_capacity(recipients.len());
-        if pipelining {
-            for line in &rcpt_lines {
+            self.conn.queue_command(mail.as_bytes(), None)?;
+            for line in rcpts {
                 self.conn.queue_command(line.as_bytes(), None)?;
             }
             self.conn.queue_command(b"DATA", None)?;
@@ -424,52 +446,64 @@ impl SmtpClient {
             if rset_first {
                 self.expect_code(250)?;
             }
-        }
-        let mail_reply = self.read_reply()?;
-        let mail_ok = mail_reply.code == 250;
-        if !pipelining && !mail_ok {
-            return Err(mail_reply.into_error());
-        }
-        for (line, address) in rcpt_lines.iter().zip(recipients) {
-            if !pipelining {
+            let mail_reply = self.read_reply()?;
+            let mut results = Vec::with_capacity(recipients.len());
+            for address in recipients {
+                let reply = self.read_reply()?;
+                results.push(accepted(address, reply));
+            }
+            let data_reply = self.read_reply()?;
+            self.conclude_envelope(mail_reply, results, Some(data_reply))
+        } else {
+            if rset_first {
+                self.conn.send_command(b"RSET", None)?;
+                self.expect_code(250)?;
+            }
+            self.conn.send_command(mail.as_bytes(), None)?;
+            let mail_reply = self.expect_code(250)?;
+            let mut results = Vec::with_capacity(recipients.len());
+            for (line, address) in rcpts.iter().zip(recipients) {
                 self.conn.send_command(line.as_bytes(), None)?;
+                let reply = self.read_reply()?;
+                results.push(accepted(address, reply));
             }
-            let reply = self.read_reply()?;
-            results.push(RecipientResult { address: address.to_string(), accepted: reply.code / 100 == 2, reply });
+            let data_reply = if results.iter().any(|r| r.accepted) {
+                self.conn.send_command(b"DATA", None)?;
+                Some(self.read_reply()?)
+            } else {
+                None
+            };
+            self.conclude_envelope(mail_reply, results, data_reply)
         }
-        let any_accepted = results.iter().any(|r| r.accepted);
-        if !pipelining && mail_ok && any_accepted {
-            self.conn.send_command(b"DATA", None)?;
-        }
-        let data_reply = if pipelining || any_accepted { Some(self.read_reply()?) } else { None };
+    }
+
+    /// Decide from the envelope's replies whether the content goes out.
+    fn conclude_envelope(
+        &mut self,
+        mail_reply: Reply,
+        results: Vec<RecipientResult>,
+        data_reply: Option<Reply>,
+    ) -> Result<Vec<RecipientResult>> {
         let go_ahead = data_reply.as_ref().is_some_and(|r| r.code == 354);
-
-        if !mail_ok || !any_accepted {
-            if go_ahead {
-                // The server accepted DATA without a recipient: end it with
-                // an empty message rather than send the content to nobody.
-                self.conn.send_command(b".", None)?;
-                self.read_reply()?;
-            }
-            self.needs_rset = true;
-            if !mail_ok {
-                return Err(mail_reply.into_error());
-            }
-            return Err(Error::RecipientsRefused(results));
+        let mail_ok = mail_reply.code == 250;
+        let any_accepted = results.iter().any(|r| r.accepted);
+        if mail_ok && any_accepted && go_ahead {
+            return Ok(results);
         }
-        let data_reply = data_reply.expect("DATA was sent");
-        if !go_ahead {
-            self.needs_rset = true;
-            return Err(data_reply.into_error());
+        if go_ahead {
+            // The server took DATA without a valid envelope: end it with an
+            // empty message rather than send the content to nobody.
+            self.conn.send_command(b".", None)?;
+            self.read_reply()?;
         }
-
-        self.write_content(source)?;
-        let final_reply = self.read_reply()?;
-        if final_reply.code != 250 {
-            // The server ended the transaction with its refusal.
-            return Err(final_reply.into_error());
-        }
-        Ok(results)
+        self.needs_rset = true;
+        Err(if !mail_ok {
+            mail_reply.into_error()
+        } else if !any_accepted {
+            Error::RecipientsRefused(results)
+        } else {
+            data_reply.expect("DATA is sent once a recipient is accepted").into_error()
+        })
     }
 
     /// Stream the message through the DATA encoder and the terminating dot.
