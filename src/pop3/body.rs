@@ -48,15 +48,10 @@ pub(crate) fn read_body(conn: &mut Connection, sink: &mut dyn FnMut(&[u8]) -> Re
 /// The longest prefix of `buf` that holds no dot at a line start (after its
 /// first byte), and whether it ends at a line start.
 fn plain_run(buf: &[u8]) -> (usize, bool) {
-    let mut from = 0;
-    while let Some(i) = buf[from..].iter().position(|b| *b == b'\n') {
-        let next = from + i + 1;
-        if next == buf.len() || buf[next] == b'.' {
-            return (next, true);
-        }
-        from = next;
+    match memchr::memmem::find(buf, b"\n.") {
+        Some(i) => (i + 1, true),
+        None => (buf.len(), buf.ends_with(b"\n")),
     }
-    (buf.len(), false)
 }
 
 /// Read a multi-line listing (CAPA, LIST, UIDL) line by line, unstuffed,

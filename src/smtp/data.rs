@@ -32,7 +32,7 @@ impl DataEncoder {
                 out.push(b'.');
             }
             // Copy up to the next line end in one go.
-            let run_end = input[i..].iter().position(|b| *b == b'\r' || *b == b'\n').map_or(input.len(), |p| i + p);
+            let run_end = memchr::memchr2(b'\r', b'\n', &input[i..]).map_or(input.len(), |p| i + p);
             out.extend_from_slice(&input[i..run_end]);
             if run_end > i {
                 self.at_line_start = false;

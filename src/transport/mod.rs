@@ -210,7 +210,7 @@ impl Connection {
         let mut scanned = 0;
         loop {
             let avail = &self.buf[self.pos..self.end];
-            if let Some(i) = avail[scanned..].iter().position(|b| *b == b'\n') {
+            if let Some(i) = memchr::memchr(b'\n', &avail[scanned..]) {
                 let nl = scanned + i;
                 if nl + 1 > MAX_LINE {
                     return Err(Error::ReplyTooLong(MAX_LINE));
