@@ -457,3 +457,143 @@ fn without_pipelining_all_refused_sends_no_data_and_resets_before_the_next_messa
     client.noop().unwrap();
     server.finish();
 }
+
+/// Run a batch and collect each message's outcome, as (index, Ok(accepted
+/// count) or Err(error text)).
+fn batch(
+    client: &mut SmtpClient,
+    messages: &[mailtls::smtp::Outgoing<'_>],
+) -> (mailtls::Result<()>, Vec<(usize, Result<usize, String>)>) {
+    let mut outcomes = Vec::new();
+    let r = client.send_batch(messages, None, &mut |i, outcome| {
+        outcomes
+            .push((i, outcome.map(|results| results.iter().filter(|r| r.accepted).count()).map_err(|e| e.to_string())))
+    });
+    (r, outcomes)
+}
+
+#[test]
+fn a_batch_sends_the_next_envelope_with_the_previous_content() {
+    let mut script =
+        vec![Step::Expect("MAIL"), Step::Expect("RCPT"), Step::Expect("DATA"), send("250 ok\r\n250 ok\r\n354 go\r\n")];
+    for n in 1..=2 {
+        // The next envelope arrives before the final reply to this message.
+        script.extend([
+            Step::ReadData,
+            Step::Expect("MAIL"),
+            Step::Expect("RCPT"),
+            Step::Expect("DATA"),
+            Step::Send(format!("250 queued {n}\r\n250 ok\r\n250 ok\r\n354 go\r\n").into_bytes()),
+        ]);
+    }
+    script.extend([Step::ReadData, send("250 queued 3\r\n")]);
+    let server = start(EHLO_FULL, script);
+    let mut client = connect(&server).unwrap();
+    let to = ["b@x.org"];
+    let messages: Vec<mailtls::smtp::Outgoing> = ["one\n", "two\n", "three\n"]
+        .iter()
+        .map(|body| mailtls::smtp::Outgoing { from: "a@x.org", recipients: &to, message: body.as_bytes() })
+        .collect();
+    let (r, outcomes) = batch(&mut client, &messages);
+    r.unwrap();
+    assert_eq!(outcomes, vec![(0, Ok(1)), (1, Ok(1)), (2, Ok(1))]);
+    let lines = server.finish();
+    let data: Vec<&String> = lines.iter().filter(|l| l.ends_with("\r\n")).collect();
+    assert_eq!(data, ["one\r\n", "two\r\n", "three\r\n"]);
+}
+
+#[test]
+fn a_batch_reports_refusals_in_order_and_goes_on() {
+    let server = start(
+        EHLO_FULL,
+        vec![
+            // 0: accepted
+            Step::Expect("MAIL"),
+            Step::Expect("RCPT"),
+            Step::Expect("DATA"),
+            send("250 ok\r\n250 ok\r\n354 go\r\n"),
+            Step::ReadData,
+            // 1: every recipient refused (2 is invalid and never sent)
+            Step::Expect("MAIL"),
+            Step::Expect("RCPT TO:<nobody@x.org>"),
+            Step::Expect("DATA"),
+            send("250 queued\r\n250 ok\r\n550 5.1.1 unknown\r\n554 5.5.1 no valid recipients\r\n"),
+            // 3: after an RSET for the transaction 1 left open; its final reply is refused
+            Step::Expect("RSET"),
+            Step::Expect("MAIL"),
+            Step::Expect("RCPT"),
+            Step::Expect("DATA"),
+            send("250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+            Step::ReadData,
+            send("554 5.7.1 content rejected\r\n"),
+        ],
+    );
+    let mut client = connect(&server).unwrap();
+    const GOOD: &[&str] = &["b@x.org"];
+    const UNKNOWN: &[&str] = &["nobody@x.org"];
+    const INVALID: &[&str] = &["bad address@x.org"];
+    let m =
+        |recipients: &'static [&'static str]| mailtls::smtp::Outgoing { from: "a@x.org", recipients, message: b"x\n" };
+    let messages = [m(GOOD), m(UNKNOWN), m(INVALID), m(GOOD)];
+    let (r, outcomes) = batch(&mut client, &messages);
+    r.unwrap();
+    let order: Vec<usize> = outcomes.iter().map(|(i, _)| *i).collect();
+    assert_eq!(order, [0, 1, 2, 3]);
+    assert_eq!(outcomes[0].1, Ok(1));
+    assert!(outcomes[1].1.as_ref().unwrap_err().contains("every recipient was refused"), "{outcomes:?}");
+    assert!(outcomes[2].1.as_ref().unwrap_err().contains("invalid argument"), "{outcomes:?}");
+    assert!(outcomes[3].1.as_ref().unwrap_err().contains("content rejected"), "{outcomes:?}");
+    server.finish();
+}
+
+#[test]
+fn a_batch_without_pipelining_sends_one_by_one() {
+    let mut script = Vec::new();
+    for n in 0..2 {
+        script.extend([
+            Step::Expect("MAIL"),
+            send("250 ok\r\n"),
+            Step::Expect("RCPT"),
+            send("250 ok\r\n"),
+            Step::Expect("DATA"),
+            send("354 go\r\n"),
+            Step::ReadData,
+            Step::Send(format!("250 queued {n}\r\n").into_bytes()),
+        ]);
+    }
+    let server = start(EHLO_BASIC, script);
+    let mut client = connect(&server).unwrap();
+    let to = ["b@x.org"];
+    let messages = [mailtls::smtp::Outgoing { from: "a@x.org", recipients: &to, message: b"m\n" }; 2];
+    let (r, outcomes) = batch(&mut client, &messages);
+    r.unwrap();
+    assert_eq!(outcomes, vec![(0, Ok(1)), (1, Ok(1))]);
+    server.finish();
+}
+
+#[test]
+fn a_421_ends_the_batch_after_reporting_what_was_done() {
+    let server = start(
+        EHLO_FULL,
+        vec![
+            Step::Expect("MAIL"),
+            Step::Expect("RCPT"),
+            Step::Expect("DATA"),
+            send("250 ok\r\n250 ok\r\n354 go\r\n"),
+            Step::ReadData,
+            Step::Expect("MAIL"),
+            Step::Expect("RCPT"),
+            Step::Expect("DATA"),
+            send("250 queued\r\n421 4.3.2 shutting down\r\n"),
+            Step::Close,
+        ],
+    );
+    let mut client = connect(&server).unwrap();
+    let to = ["b@x.org"];
+    let messages = [mailtls::smtp::Outgoing { from: "a@x.org", recipients: &to, message: b"m\n" }; 3];
+    let (r, outcomes) = batch(&mut client, &messages);
+    assert_eq!(r.expect_err("421").reply().and_then(|r| r.status), Some(421));
+    assert_eq!(outcomes, vec![(0, Ok(1))]);
+    assert!(!client.is_open());
+    server.finish();
+}

@@ -288,3 +288,32 @@ fn utf8_addresses_use_smtputf8() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn an_outbox_batch_is_delivered_with_per_message_outcomes() {
+    let user = "user31";
+    seed(user, &[]);
+    let mut client = session(user);
+    let to = ["user31@localhost"];
+    let bad = ["not an address"];
+    let bodies: Vec<String> = (0..30).map(|i| format!("Subject: batch {i}\r\n\r\n.dot {i}\r\n")).collect();
+    let mut messages: Vec<mailtls::smtp::Outgoing> = bodies
+        .iter()
+        .map(|b| mailtls::smtp::Outgoing { from: "user31@localhost", recipients: &to, message: b.as_bytes() })
+        .collect();
+    messages.insert(10, mailtls::smtp::Outgoing { from: "user31@localhost", recipients: &bad, message: b"x" });
+    let mut outcomes = Vec::new();
+    client.send_batch(&messages, None, &mut |i, outcome| outcomes.push((i, outcome.is_ok()))).unwrap();
+    let expected: Vec<(usize, bool)> = (0..31).map(|i| (i, i != 10)).collect();
+    assert_eq!(outcomes, expected);
+    client.quit().unwrap();
+    wait_for_delivery(user, 30);
+    let mut subjects: Vec<String> = fetch_all(user)
+        .iter()
+        .map(|m| String::from_utf8_lossy(without_delivery_headers(m)).into_owned())
+        .collect();
+    subjects.sort();
+    let mut expected = bodies.clone();
+    expected.sort();
+    assert_eq!(subjects, expected);
+}

@@ -32,6 +32,12 @@ pub struct RecipientResult {
     pub reply: Reply,
 }
 
+impl RecipientResult {
+    fn new(address: &str, reply: Reply) -> Self {
+        RecipientResult { address: address.to_string(), accepted: reply.code / 100 == 2, reply }
+    }
+}
+
 /// Delivery status notification requests (RFC 3461), sent only when the
 /// server announces DSN.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,6 +91,15 @@ impl<'a> MessageSource<'a> {
         let eight_bit = Some(!bytes.is_ascii());
         MessageSource { reader: bytes, size, eight_bit }
     }
+}
+
+/// One message of [`SmtpClient::send_batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub from: &'a str,
+    pub recipients: &'a [&'a str],
+    /// The whole message (RFC 5322), encoded for DATA on the way.
+    pub message: &'a [u8],
 }
 
 pub struct SmtpClient {
@@ -333,6 +348,91 @@ impl SmtpClient {
         self.send(&envelope.from, &recipients, MessageSource::from_bytes(&mut bytes), dsn)
     }
 
+    /// Send several in-memory messages, the common case of an outbox.
+    /// With PIPELINING, one write carries a message's content and final
+    /// dot together with the next message's envelope (RFC 2920), so each
+    /// message costs one round trip. `on_result` gets every message's
+    /// outcome, in order, as [`Self::send`] would return it. A failure of
+    /// the session itself (dropped connection, timeout, 421) ends the batch
+    /// with that error: the messages with no reported outcome may or may not
+    /// have been delivered (at most the last one reported pending).
+    pub fn send_batch(
+        &mut self,
+        messages: &[Outgoing<'_>],
+        dsn: Option<&Dsn>,
+        on_result: &mut dyn FnMut(usize, Result<Vec<RecipientResult>>),
+    ) -> Result<()> {
+        let r = if self.ext.pipelining() {
+            self.send_batch_pipelined(messages, dsn, on_result)
+        } else {
+            self.send_batch_one_by_one(messages, dsn, on_result)
+        };
+        self.after(r)
+    }
+
+    fn send_batch_one_by_one(
+        &mut self,
+        messages: &[Outgoing<'_>],
+        dsn: Option<&Dsn>,
+        on_result: &mut dyn FnMut(usize, Result<Vec<RecipientResult>>),
+    ) -> Result<()> {
+        for (i, m) in messages.iter().enumerate() {
+            let mut bytes = m.message;
+            match self.send_inner(m.from, m.recipients, &mut MessageSource::from_bytes(&mut bytes), dsn) {
+                Err(e) if ends_session(&e) => return Err(e),
+                outcome => on_result(i, outcome),
+            }
+        }
+        Ok(())
+    }
+
+    fn send_batch_pipelined(
+        &mut self,
+        messages: &[Outgoing<'_>],
+        dsn: Option<&Dsn>,
+        on_result: &mut dyn FnMut(usize, Result<Vec<RecipientResult>>),
+    ) -> Result<()> {
+        self.ensure_open()?;
+        // The message whose content is written (or queued) but whose final
+        // reply is not read yet.
+        let mut awaiting: Option<(usize, Vec<RecipientResult>)> = None;
+        for (i, m) in messages.iter().enumerate() {
+            let size = Some(m.message.len() as u64);
+            let commands = self.envelope_commands(m.from, m.recipients, size, Some(!m.message.is_ascii()), dsn);
+            let (mail, rcpts) = match commands {
+                Ok(c) => c,
+                Err(e) => {
+                    // Nothing of this message goes out; report in order.
+                    if let Some((k, results)) = awaiting.take() {
+                        self.conn.flush()?;
+                        on_result(k, self.final_outcome(results)?);
+                    }
+                    on_result(i, Err(e));
+                    continue;
+                }
+            };
+            let rset_first = std::mem::take(&mut self.needs_rset);
+            self.queue_envelope(rset_first, &mail, &rcpts)?;
+            self.conn.flush()?;
+            if let Some((k, results)) = awaiting.take() {
+                on_result(k, self.final_outcome(results)?);
+            }
+            match self.read_envelope(rset_first, m.recipients) {
+                Ok(results) => {
+                    self.queue_content(m.message)?;
+                    awaiting = Some((i, results));
+                }
+                Err(e) if ends_session(&e) => return Err(e),
+                Err(e) => on_result(i, Err(e)),
+            }
+        }
+        if let Some((k, results)) = awaiting {
+            self.conn.flush()?;
+            on_result(k, self.final_outcome(results)?);
+        }
+        Ok(())
+    }
+
     fn send_inner(
         &mut self,
         from: &str,
@@ -341,15 +441,11 @@ impl SmtpClient {
         dsn: Option<&Dsn>,
     ) -> Result<Vec<RecipientResult>> {
         self.ensure_open()?;
-        let (mail, rcpts) = self.envelope_commands(from, recipients, source, dsn)?;
+        let (mail, rcpts) = self.envelope_commands(from, recipients, source.size, source.eight_bit, dsn)?;
         let results = self.run_envelope(&mail, &rcpts, recipients)?;
-        self.write_content(source)?;
-        let final_reply = self.read_reply()?;
-        if final_reply.code != 250 {
-            // The server ended the transaction with its refusal.
-            return Err(final_reply.into_error());
-        }
-        Ok(results)
+        self.queue_content_from(source)?;
+        self.conn.flush()?;
+        self.read_final_reply(results)
     }
 
     /// Check a send against what the server announced and build its MAIL
@@ -358,7 +454,8 @@ impl SmtpClient {
         &self,
         from: &str,
         recipients: &[&str],
-        source: &MessageSource<'_>,
+        size: Option<u64>,
+        eight_bit: Option<bool>,
         dsn: Option<&Dsn>,
     ) -> Result<(String, Vec<String>)> {
         check_address("the sender", from, true)?;
@@ -377,7 +474,7 @@ impl SmtpClient {
                 "an address is not ASCII and the server does not offer SMTPUTF8".into(),
             ));
         }
-        if let (Some(size), Some(limit)) = (source.size, self.ext.size()) {
+        if let (Some(size), Some(limit)) = (size, self.ext.size()) {
             if limit > 0 && size > limit {
                 return Err(Error::MessageTooLarge { limit });
             }
@@ -385,10 +482,10 @@ impl SmtpClient {
         let dsn = dsn.filter(|_| self.ext.dsn());
 
         let mut mail = format!("MAIL FROM:<{from}>");
-        if let (Some(size), Some(_)) = (source.size, self.ext.size()) {
+        if let (Some(size), Some(_)) = (size, self.ext.size()) {
             mail.push_str(&format!(" SIZE={size}"));
         }
-        if self.ext.eight_bit_mime() && source.eight_bit != Some(false) {
+        if self.ext.eight_bit_mime() && eight_bit != Some(false) {
             mail.push_str(" BODY=8BITMIME");
         }
         if needs_utf8 {
@@ -428,32 +525,10 @@ impl SmtpClient {
     /// and the error is [`Error::RecipientsRefused`].
     fn run_envelope(&mut self, mail: &str, rcpts: &[String], recipients: &[&str]) -> Result<Vec<RecipientResult>> {
         let rset_first = std::mem::take(&mut self.needs_rset);
-        let accepted = |address: &str, reply: Reply| RecipientResult {
-            address: address.to_string(),
-            accepted: reply.code / 100 == 2,
-            reply,
-        };
         if self.ext.pipelining() {
-            if rset_first {
-                self.conn.queue_command(b"RSET", None)?;
-            }
-            self.conn.queue_command(mail.as_bytes(), None)?;
-            for line in rcpts {
-                self.conn.queue_command(line.as_bytes(), None)?;
-            }
-            self.conn.queue_command(b"DATA", None)?;
+            self.queue_envelope(rset_first, mail, rcpts)?;
             self.conn.flush()?;
-            if rset_first {
-                self.expect_code(250)?;
-            }
-            let mail_reply = self.read_reply()?;
-            let mut results = Vec::with_capacity(recipients.len());
-            for address in recipients {
-                let reply = self.read_reply()?;
-                results.push(accepted(address, reply));
-            }
-            let data_reply = self.read_reply()?;
-            self.conclude_envelope(mail_reply, results, Some(data_reply))
+            self.read_envelope(rset_first, recipients)
         } else {
             if rset_first {
                 self.conn.send_command(b"RSET", None)?;
@@ -465,7 +540,7 @@ impl SmtpClient {
             for (line, address) in rcpts.iter().zip(recipients) {
                 self.conn.send_command(line.as_bytes(), None)?;
                 let reply = self.read_reply()?;
-                results.push(accepted(address, reply));
+                results.push(RecipientResult::new(address, reply));
             }
             let data_reply = if results.iter().any(|r| r.accepted) {
                 self.conn.send_command(b"DATA", None)?;
@@ -475,6 +550,33 @@ impl SmtpClient {
             };
             self.conclude_envelope(mail_reply, results, data_reply)
         }
+    }
+
+    /// Queue the pipelined envelope: RSET if asked, MAIL, each RCPT, DATA.
+    fn queue_envelope(&mut self, rset_first: bool, mail: &str, rcpts: &[String]) -> Result<()> {
+        if rset_first {
+            self.conn.queue_command(b"RSET", None)?;
+        }
+        self.conn.queue_command(mail.as_bytes(), None)?;
+        for line in rcpts {
+            self.conn.queue_command(line.as_bytes(), None)?;
+        }
+        self.conn.queue_command(b"DATA", None)
+    }
+
+    /// Read the replies to what [`Self::queue_envelope`] sent.
+    fn read_envelope(&mut self, rset_first: bool, recipients: &[&str]) -> Result<Vec<RecipientResult>> {
+        if rset_first {
+            self.expect_code(250)?;
+        }
+        let mail_reply = self.read_reply()?;
+        let mut results = Vec::with_capacity(recipients.len());
+        for address in recipients {
+            let reply = self.read_reply()?;
+            results.push(RecipientResult::new(address, reply));
+        }
+        let data_reply = self.read_reply()?;
+        self.conclude_envelope(mail_reply, results, Some(data_reply))
     }
 
     /// Decide from the envelope's replies whether the content goes out.
@@ -506,11 +608,13 @@ impl SmtpClient {
         })
     }
 
-    /// Stream the message through the DATA encoder and the terminating dot.
-    fn write_content(&mut self, source: &mut MessageSource<'_>) -> Result<()> {
+    /// Queue the message read from `source` through the DATA encoder, then
+    /// the terminating dot. What exceeds a write chunk goes out on the way;
+    /// the tail stays queued for the caller to flush (with the next
+    /// message's envelope, in a batch).
+    fn queue_content_from(&mut self, source: &mut MessageSource<'_>) -> Result<()> {
         let mut encoder = DataEncoder::new();
         let mut input = vec![0u8; WRITE_CHUNK];
-        let mut out = Vec::with_capacity(WRITE_CHUNK + WRITE_CHUNK / 8);
         loop {
             let n = match source.reader.read(&mut input) {
                 Ok(0) => break,
@@ -518,14 +622,45 @@ impl SmtpClient {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(source_error(e)),
             };
-            encoder.encode(&input[..n], &mut out);
-            self.conn.queue_raw(&out);
-            out.clear();
-            self.conn.flush()?;
+            self.queue_encoded(&mut encoder, &input[..n])?;
         }
-        encoder.finish(&mut out);
-        self.conn.queue_raw(&out);
-        self.conn.flush()
+        self.conn.queue_with(|out| encoder.finish(out));
+        Ok(())
+    }
+
+    /// As [`Self::queue_content_from`], for a message already in memory.
+    fn queue_content(&mut self, message: &[u8]) -> Result<()> {
+        let mut encoder = DataEncoder::new();
+        for chunk in message.chunks(WRITE_CHUNK) {
+            self.queue_encoded(&mut encoder, chunk)?;
+        }
+        self.conn.queue_with(|out| encoder.finish(out));
+        Ok(())
+    }
+
+    fn queue_encoded(&mut self, encoder: &mut DataEncoder, input: &[u8]) -> Result<()> {
+        self.conn.queue_with(|out| encoder.encode(input, out));
+        if self.conn.queued_len() >= WRITE_CHUNK { self.conn.flush() } else { Ok(()) }
+    }
+
+    /// A batched message's outcome from its final reply: the outer error is
+    /// one that ends the session, the inner one concerns this message only.
+    fn final_outcome(&mut self, results: Vec<RecipientResult>) -> Result<Result<Vec<RecipientResult>>> {
+        match self.read_final_reply(results) {
+            Err(e) if ends_session(&e) => Err(e),
+            outcome => Ok(outcome),
+        }
+    }
+
+    /// The server's answer once the content is in: 250 or a refusal.
+    fn read_final_reply(&mut self, results: Vec<RecipientResult>) -> Result<Vec<RecipientResult>> {
+        let reply = self.read_reply()?;
+        if reply.code == 250 {
+            Ok(results)
+        } else {
+            // The server ended the transaction with its refusal.
+            Err(reply.into_error())
+        }
     }
 
     pub fn noop(&mut self) -> Result<()> {
@@ -567,12 +702,8 @@ impl SmtpClient {
     // ---- plumbing ----
 
     fn after<T>(&mut self, r: Result<T>) -> Result<T> {
-        if let Err(e) = &r {
-            // 421: the server is closing the connection (RFC 5321 3.8).
-            let closing = e.reply().is_some_and(|reply| reply.status == Some(421));
-            if e.breaks_connection() || closing {
-                self.conn.close();
-            }
+        if r.as_ref().is_err_and(ends_session) {
+            self.conn.close();
         }
         r
     }
@@ -594,6 +725,12 @@ impl SmtpClient {
         let reply = self.read_reply()?;
         if reply.code == code { Ok(reply) } else { Err(reply.into_error()) }
     }
+}
+
+/// Whether `e` leaves the session unusable: the stream is in an unknown
+/// state, or the server said 421 (it is closing, RFC 5321 section 3.8).
+fn ends_session(e: &Error) -> bool {
+    e.breaks_connection() || e.reply().is_some_and(|reply| reply.status == Some(421))
 }
 
 enum SaslFailure {

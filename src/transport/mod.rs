@@ -140,6 +140,11 @@ impl Connection {
         self.out.extend_from_slice(data);
     }
 
+    /// Queue bytes that `f` appends (encoded message data), untraced.
+    pub fn queue_with(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
+        f(&mut self.out);
+    }
+
     pub fn queued_len(&self) -> usize {
         self.out.len()
     }
