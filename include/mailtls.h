@@ -184,6 +184,47 @@ typedef int (*mailtls_message_callback)(void *userdata,
  */
 typedef int64_t (*mailtls_read_callback)(void *userdata, uint8_t *buf, size_t len);
 
+/**
+ * One message of mailtls_smtp_send_batch(): everything is borrowed from
+ * the caller for the duration of that call.
+ */
+typedef struct {
+  /**
+   * The envelope sender, UTF-8 ("" for none).
+   */
+  const char *from;
+  /**
+   * `recipient_count` recipient addresses, UTF-8.
+   */
+  const char *const *recipients;
+  /**
+   * The number of recipients (at least 1).
+   */
+  size_t recipient_count;
+  /**
+   * The whole message: `len` bytes at `data`, sent as
+   * mailtls_smtp_send_bytes() would.
+   */
+  const uint8_t *data;
+  /**
+   * The message's length in bytes.
+   */
+  size_t len;
+} mailtls_smtp_message;
+
+/**
+ * The outcome of one message of mailtls_smtp_send_batch(), reported in
+ * order: `index` into the caller's array, `result` as mailtls_smtp_send()
+ * would return it, `results` the per-recipient results (NULL when the
+ * failure came before any RCPT was answered) and `error` the failure's
+ * message ("" on success). Both are borrowed for the duration of the call.
+ */
+typedef void (*mailtls_batch_callback)(void *userdata,
+                                       size_t index,
+                                       mailtls_result result,
+                                       const mailtls_smtp_results *results,
+                                       const char *error);
+
 
 
 /**
@@ -934,6 +975,23 @@ mailtls_result mailtls_smtp_send_message(mailtls_smtp *smtp,
                                          const uint8_t *data,
                                          size_t len,
                                          mailtls_smtp_results **results_out);
+
+/**
+ * Send `count` messages on this session, the fast way to empty an outbox:
+ * when the server offers PIPELINING, one write carries a message's content
+ * with the next message's envelope, so each message costs one round trip.
+ * All messages are checked first (NULL_ARGUMENT or INVALID_ARGUMENT for a
+ * bad pointer or string, and nothing is sent). `callback` then gets every
+ * message's outcome in order; a message refused by the server does not
+ * stop the others. The result is OK when every message got its outcome,
+ * or the error that ended the session (timeout, dropped connection, a 421
+ * reply): messages without an outcome may or may not have been delivered.
+ */
+mailtls_result mailtls_smtp_send_batch(mailtls_smtp *smtp,
+                                       const mailtls_smtp_message *messages,
+                                       size_t count,
+                                       mailtls_batch_callback callback,
+                                       void *userdata);
 
 /**
  * NOOP.

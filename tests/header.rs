@@ -37,7 +37,21 @@ fn declarations(header: &str) -> Vec<(usize, &str)> {
         text.split(|c: char| !(c.is_alphanumeric() || c == '_')).rfind(|w| !w.is_empty())
     }
     let mut found = Vec::new();
+    // A struct's name stands on its closing line; its doc above the opening.
+    let mut open_struct = None;
     for (index, line) in header.lines().enumerate() {
+        if line.starts_with("typedef struct") && line.ends_with('{') {
+            open_struct = Some(index);
+            continue;
+        }
+        if let (Some(start), Some(rest)) = (open_struct, line.strip_prefix("} ")) {
+            found.extend(last_word(rest).map(|name| (start, name)));
+            open_struct = None;
+            continue;
+        }
+        if open_struct.is_some() {
+            continue;
+        }
         let declared = if let Some(rest) = line.strip_prefix("#define ") {
             rest.split_whitespace().next().filter(|name| *name != "MAILTLS_H")
         } else if line.starts_with("typedef") {

@@ -6,12 +6,13 @@ use std::io::Read;
 use super::capabilities::mailtls_capabilities;
 use super::options::mailtls_options;
 use super::session::{self, Session, SessionHandle};
-use super::smtp_results::mailtls_smtp_results;
+use super::smtp_results::{mailtls_smtp_results, mailtls_smtp_results_free};
 use super::{
-    ErrorDetail, Failure, FfiResult, Handle, arg_bytes, arg_str, copy_detail, guard, mailtls_result, with_handle,
+    ErrorDetail, Failure, FfiResult, Handle, MAILTLS_RESULT_OK, arg_bytes, arg_str, copy_detail, guard, mailtls_result,
+    result, to_cstring, with_handle,
 };
 use crate::error::Error;
-use crate::smtp::{Dsn, MessageSource, RecipientResult, SmtpClient, SourceCancelled};
+use crate::smtp::{Dsn, MessageSource, Outgoing, RecipientResult, SmtpClient, SourceCancelled};
 
 /// Pass as `size` to mailtls_smtp_send() when the message size is unknown.
 // Written as a literal: cffi cannot read UINT64_MAX in a #define.
@@ -341,6 +342,109 @@ pub extern "C" fn mailtls_smtp_send_message(
         || unsafe { arg_bytes(data, len, "data") },
         |client, message, dsn| client.send_message(message, dsn),
     )
+}
+
+/// One message of mailtls_smtp_send_batch(): everything is borrowed from
+/// the caller for the duration of that call.
+#[repr(C)]
+pub struct mailtls_smtp_message {
+    /// The envelope sender, UTF-8 ("" for none).
+    pub from: *const c_char,
+    /// `recipient_count` recipient addresses, UTF-8.
+    pub recipients: *const *const c_char,
+    /// The number of recipients (at least 1).
+    pub recipient_count: usize,
+    /// The whole message: `len` bytes at `data`, sent as
+    /// mailtls_smtp_send_bytes() would.
+    pub data: *const u8,
+    /// The message's length in bytes.
+    pub len: usize,
+}
+
+/// The outcome of one message of mailtls_smtp_send_batch(), reported in
+/// order: `index` into the caller's array, `result` as mailtls_smtp_send()
+/// would return it, `results` the per-recipient results (NULL when the
+/// failure came before any RCPT was answered) and `error` the failure's
+/// message ("" on success). Both are borrowed for the duration of the call.
+pub type mailtls_batch_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        index: usize,
+        result: mailtls_result,
+        results: *const mailtls_smtp_results,
+        error: *const c_char,
+    ),
+>;
+
+/// Send `count` messages on this session, the fast way to empty an outbox:
+/// when the server offers PIPELINING, one write carries a message's content
+/// with the next message's envelope, so each message costs one round trip.
+/// All messages are checked first (NULL_ARGUMENT or INVALID_ARGUMENT for a
+/// bad pointer or string, and nothing is sent). `callback` then gets every
+/// message's outcome in order; a message refused by the server does not
+/// stop the others. The result is OK when every message got its outcome,
+/// or the error that ended the session (timeout, dropped connection, a 421
+/// reply): messages without an outcome may or may not have been delivered.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_send_batch(
+    smtp: *mut mailtls_smtp,
+    messages: *const mailtls_smtp_message,
+    count: usize,
+    callback: mailtls_batch_callback,
+    userdata: *mut c_void,
+) -> mailtls_result {
+    with_handle(smtp, |h| {
+        let callback = callback.ok_or(Failure::Null("callback"))?;
+        let batch = batch_arg(messages, count)?;
+        let outgoing: Vec<Outgoing> =
+            batch.iter().map(|(from, to, data)| Outgoing { from, recipients: to, message: data }).collect();
+        let dsn = h.dsn.clone();
+        let mut report = |index: usize, outcome: Result<Vec<RecipientResult>, Error>| {
+            let (code, results, error) = match &outcome {
+                Ok(results) => (MAILTLS_RESULT_OK, Some(results.as_slice()), String::new()),
+                Err(e) => {
+                    let results = if let Error::RecipientsRefused(r) = e { Some(r.as_slice()) } else { None };
+                    (result::result_of(e), results, e.to_string())
+                }
+            };
+            let results = results.map_or(std::ptr::null_mut(), mailtls_smtp_results::into_raw);
+            let error = to_cstring(error);
+            // SAFETY: the caller's callback with its own userdata; the
+            // pointers stay valid for the call.
+            unsafe { callback(userdata, index, code, results, error.as_ptr()) };
+            mailtls_smtp_results_free(results);
+        };
+        Ok(h.client()?.send_batch(&outgoing, dsn.as_ref(), &mut report)?)
+    })
+}
+
+/// The messages of a batch as (from, recipients, data), checked.
+fn batch_arg<'a>(
+    messages: *const mailtls_smtp_message,
+    count: usize,
+) -> FfiResult<Vec<(&'a str, Vec<&'a str>, &'a [u8])>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if messages.is_null() {
+        return Err(Failure::Null("messages"));
+    }
+    // SAFETY: the caller passes `count` messages.
+    let messages = unsafe { std::slice::from_raw_parts(messages, count) };
+    messages
+        .iter()
+        .map(|m| {
+            // SAFETY: the pointers of each message follow the documented
+            // contract of mailtls_smtp_message.
+            unsafe {
+                Ok((
+                    arg_str(m.from, "a message's from")?,
+                    recipients_arg(m.recipients, m.recipient_count)?,
+                    arg_bytes(m.data, m.len, "a message's data")?,
+                ))
+            }
+        })
+        .collect()
 }
 
 /// NOOP.
