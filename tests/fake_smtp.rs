@@ -597,3 +597,59 @@ fn a_421_ends_the_batch_after_reporting_what_was_done() {
     assert!(!client.is_open());
     server.finish();
 }
+
+#[test]
+fn a_source_failing_during_data_closes_the_connection() {
+    struct Failing(usize);
+    impl std::io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            self.0 -= 1;
+            buf[..3].copy_from_slice(b"ab\n");
+            Ok(3)
+        }
+    }
+    let server = start(
+        EHLO_FULL,
+        vec![Step::Expect("MAIL"), Step::Expect("RCPT"), Step::Expect("DATA"), send("250 ok\r\n250 ok\r\n354 go\r\n")],
+    );
+    let mut client = connect(&server).unwrap();
+    let mut reader = Failing(2);
+    let source = MessageSource { reader: &mut reader, size: None, eight_bit: None };
+    let err = client.send("a@x.org", &["b@x.org"], source, None).expect_err("the source failed");
+    assert!(matches!(err, Error::LocalFile(_)), "{err:?}");
+    assert!(!client.is_open(), "a partial DATA can only be discarded by closing");
+    server.finish();
+}
+
+#[test]
+fn login_after_a_refused_send_resets_the_transaction_first() {
+    let server = start(
+        EHLO_FULL,
+        vec![
+            Step::Expect("MAIL"),
+            Step::Expect("RCPT"),
+            Step::Expect("DATA"),
+            send("250 ok\r\n554 5.7.1 Relay access denied\r\n554 5.5.1 no valid recipients\r\n"),
+            Step::Expect("RSET"),
+            send("250 ok\r\n"),
+            Step::Expect("AUTH PLAIN"),
+            send("235 ok\r\n"),
+        ],
+    );
+    let mut client = connect(&server).unwrap();
+    assert!(matches!(send_bytes(&mut client, "a@x.org", &["b@x.org"], b"x\n"), Err(Error::RecipientsRefused(_))));
+    client.login("u", "p", Some(Mechanism::Plain)).unwrap();
+    server.finish();
+}
+
+#[test]
+fn a_503_to_auth_is_not_taken_for_a_mechanism_problem() {
+    let server = start(EHLO_FULL, vec![Step::Expect("AUTH CRAM-MD5"), send("503 5.5.1 bad sequence\r\n"), Step::ExpectEof]);
+    let mut client = connect(&server).unwrap();
+    assert!(matches!(client.login("u", "p", None), Err(Error::AuthFailed(_))));
+    drop(client);
+    server.finish();
+}

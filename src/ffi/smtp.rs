@@ -364,14 +364,17 @@ pub struct mailtls_smtp_message {
 /// The outcome of one message of mailtls_smtp_send_batch(), reported in
 /// order: `index` into the caller's array, `result` as mailtls_smtp_send()
 /// would return it, `results` the per-recipient results (NULL when the
-/// failure came before any RCPT was answered) and `error` the failure's
-/// message ("" on success). Both are borrowed for the duration of the call.
+/// failure came before any RCPT was answered), `smtp_code` the reply code
+/// of the server's refusal (0 when none: success, or a refusal of ours) and
+/// `error` the failure's message with the server's reply ("" on success).
+/// `results` and `error` are borrowed for the duration of the call.
 pub type mailtls_batch_callback = Option<
     unsafe extern "C" fn(
         userdata: *mut c_void,
         index: usize,
         result: mailtls_result,
         results: *const mailtls_smtp_results,
+        smtp_code: u32,
         error: *const c_char,
     ),
 >;
@@ -400,18 +403,19 @@ pub extern "C" fn mailtls_smtp_send_batch(
             batch.iter().map(|(from, to, data)| Outgoing { from, recipients: to, message: data }).collect();
         let dsn = h.dsn.clone();
         let mut report = |index: usize, outcome: Result<Vec<RecipientResult>, Error>| {
-            let (code, results, error) = match &outcome {
-                Ok(results) => (MAILTLS_RESULT_OK, Some(results.as_slice()), String::new()),
+            let (code, results, smtp_code, error) = match &outcome {
+                Ok(results) => (MAILTLS_RESULT_OK, Some(results.as_slice()), 0, String::new()),
                 Err(e) => {
                     let results = if let Error::RecipientsRefused(r) = e { Some(r.as_slice()) } else { None };
-                    (result::result_of(e), results, e.to_string())
+                    let smtp_code = e.reply().and_then(|r| r.status).unwrap_or(0);
+                    (result::result_of(e), results, smtp_code.into(), e.to_string())
                 }
             };
             let results = results.map_or(std::ptr::null_mut(), mailtls_smtp_results::into_raw);
             let error = to_cstring(error);
             // SAFETY: the caller's callback with its own userdata; the
             // pointers stay valid for the call.
-            unsafe { callback(userdata, index, code, results, error.as_ptr()) };
+            unsafe { callback(userdata, index, code, results, smtp_code, error.as_ptr()) };
             mailtls_smtp_results_free(results);
         };
         Ok(h.client()?.send_batch(&outgoing, dsn.as_ref(), &mut report)?)

@@ -264,6 +264,12 @@ impl SmtpClient {
     }
 
     fn authenticate_first_that_works(&mut self, candidates: &[Mechanism], user: &str, secret: &str) -> Result<()> {
+        // AUTH is not allowed inside a mail transaction that a refused send
+        // left open.
+        if std::mem::take(&mut self.needs_rset) {
+            self.conn.send_command(b"RSET", None)?;
+            self.expect_code(250)?;
+        }
         if candidates.is_empty() {
             let offered = self.ext.auth_mechanisms().join(" ");
             return Err(Error::NoCommonMechanism(if offered.is_empty() {
@@ -311,10 +317,10 @@ impl SmtpClient {
                     self.conn.send_command(sasl::encode(&response).as_bytes(), Some(0))?;
                     credentials_sent = true;
                 }
+                // 504: mechanism unknown; 534: too weak; 535 before any
+                // credential went out: the server cannot serve it.
                 504 | 534 => return Err(SaslFailure::MechanismRefused(reply)),
-                _ if !credentials_sent && reply.code >= 500 => {
-                    return Err(SaslFailure::MechanismRefused(reply));
-                }
+                535 if !credentials_sent => return Err(SaslFailure::MechanismRefused(reply)),
                 _ => {
                     return Err(SaslFailure::Fatal(Error::AuthFailed(reply.to_server_reply())));
                 }
@@ -443,7 +449,12 @@ impl SmtpClient {
         self.ensure_open()?;
         let (mail, rcpts) = self.envelope_commands(from, recipients, source.size, source.eight_bit, dsn)?;
         let results = self.run_envelope(&mail, &rcpts, recipients)?;
-        self.queue_content_from(source)?;
+        if let Err(e) = self.queue_content_from(source) {
+            // The server holds a partial message and DATA cannot be
+            // aborted: only closing the connection discards it.
+            self.conn.close();
+            return Err(e);
+        }
         self.conn.flush()?;
         self.read_final_reply(results)
     }

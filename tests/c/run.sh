@@ -364,12 +364,5 @@ for ex in "${examples[@]}"; do
 	result "examples/c/$ex (valgrind)" $? "$out/logs/$ex.log"
 done
 
-# Library bugs the tests know of: reported, not counted.
-grep -h 'KNOWN LIBRARY BUG' "$out"/logs/*.log 2>/dev/null | sort -u >"$out/logs/known-bugs"
-if [[ -s $out/logs/known-bugs ]]; then
-	echo "known library bugs (not counted):"
-	sed 's/^/    /' "$out/logs/known-bugs"
-fi
-
 echo "$passed passed, $failed failed"
 ((failed == 0))

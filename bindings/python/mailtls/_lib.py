@@ -59,6 +59,20 @@ MESSAGE_CALLBACK = CFUNCTYPE(c_int, c_void_p, c_uint32, c_void_p, c_size_t)
 # mailtls_read_callback: (userdata, buf, len) -> bytes written, 0 at the end,
 # negative to cancel.
 READ_CALLBACK = CFUNCTYPE(c_int64, c_void_p, c_void_p, c_size_t)
+# mailtls_batch_callback(userdata, index, result, results, smtp_code, error)
+BATCH_CALLBACK = CFUNCTYPE(None, c_void_p, c_size_t, c_uint32, c_void_p, c_uint32, c_char_p)
+
+
+class SMTP_MESSAGE(ctypes.Structure):
+    """struct mailtls_smtp_message."""
+
+    _fields_ = [
+        ("from_", c_char_p),
+        ("recipients", POINTER(c_char_p)),
+        ("recipient_count", c_size_t),
+        ("data", c_char_p),
+        ("len", c_size_t),
+    ]
 
 _RESULT = c_uint32
 _HANDLE = c_void_p
@@ -153,6 +167,10 @@ _PROTOTYPES = {
         _RESULT,
         [_HANDLE, c_char_p, POINTER(c_char_p), c_size_t, READ_CALLBACK, c_void_p,
          c_uint64, POINTER(c_void_p)],
+    ),
+    "mailtls_smtp_send_batch": (
+        _RESULT,
+        [_HANDLE, POINTER(SMTP_MESSAGE), c_size_t, BATCH_CALLBACK, c_void_p],
     ),
     "mailtls_smtp_send_bytes": (
         _RESULT,

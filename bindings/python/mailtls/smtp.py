@@ -31,7 +31,7 @@ from ._session import (
     c_string,
     invalid,
 )
-from .errors import ConnectionError, Error, FileError, RecipientsRefused, Result
+from .errors import ConnectionError, Error, FileError, RecipientsRefused, Result, make_error
 
 Message = Union[bytes, bytearray, memoryview, str, email.message.Message, BinaryIO]
 Addresses = Union[str, Iterable[str]]
@@ -320,6 +320,78 @@ class SMTP(Session):
                 raise TypeError("a message file object must return bytes from read()")
         return self._send(self._fn("send_message"), (data, len(data)), dsn_args)
 
+    def send_many(
+        self,
+        messages: Iterable[Tuple[str, Addresses, Message]],
+        *,
+        dsn: Optional[Mapping[str, Any]] = None,
+    ) -> List[Union[List[RecipientResult], Error]]:
+        """Send several messages on this session: the fast way to empty an
+        outbox. Each item is ``(from_addr, to_addrs, message)`` as for
+        send(), with ``message`` in memory (bytes, str or
+        ``email.message.Message``). When the server offers PIPELINING, one
+        write carries a message's content with the next message's envelope,
+        so each message costs a single round trip.
+
+        Returns one entry per message, in order: its list of
+        :class:`RecipientResult` when it was sent, or the exception send()
+        would have raised for it (returned, not raised: one refused message
+        does not stop the others). A failure of the session itself (timeout,
+        dropped connection, 421) is raised, with the entries of the
+        messages done so far as its ``outcomes``; the messages after those
+        may or may not have been delivered.
+        """
+        dsn_args = _dsn_args(dsn)
+        outcomes: List[Union[List[RecipientResult], Error]] = []
+        batch: list = []
+        for item in messages:
+            batch.append(_batch_item(item))
+            if len(batch) == self._BATCH:
+                self._send_batch(batch, dsn_args, outcomes)
+                batch = []
+        if batch:
+            self._send_batch(batch, dsn_args, outcomes)
+        return outcomes
+
+    #: Messages handed to the library per call of send_many().
+    _BATCH = 256
+
+    def _send_batch(self, batch: list, dsn: Optional[tuple], outcomes: list) -> None:
+        array = (_lib.SMTP_MESSAGE * len(batch))()
+        for slot, (from_c, recipients, count, data) in zip(array, batch):
+            slot.from_, slot.recipients, slot.recipient_count = from_c, recipients, count
+            slot.data, slot.len = data, len(data)
+        done: list = []
+
+        def report(_userdata, index, rc, results, smtp_code, error):
+            # Runs inside the library: never let an exception escape.
+            try:
+                rows = self._take_results(results, free=False)
+                if rc == Result.OK:
+                    done.append(rows)
+                else:
+                    exc = make_error(rc, _text(error) or "", smtp_code=smtp_code or None)
+                    if isinstance(exc, RecipientsRefused):
+                        exc.results = rows
+                    done.append(exc)
+            except BaseException as e:  # pragma: no cover - defensive
+                done.append(e if isinstance(e, Error) else Error(repr(e), Result.PANIC))
+
+        callback = _lib.BATCH_CALLBACK(report)
+        with self._lock:
+            if dsn is not None:
+                self._call(self._fn("set_dsn"), *dsn)
+            try:
+                self._call(self._fn("send_batch"), array, len(batch), callback, None)
+            except Error as e:
+                outcomes.extend(done)
+                e.outcomes = list(outcomes)
+                raise
+            finally:
+                if dsn is not None:
+                    self._clear_dsn()
+        outcomes.extend(done)
+
     def _send(
         self,
         fn: Any,
@@ -351,7 +423,9 @@ class SMTP(Session):
         if handle is not None and not self._busy:
             self._fn("set_dsn")(handle, None, None, None, False)
 
-    def _take_results(self, results: Optional[int]) -> List[RecipientResult]:
+    def _take_results(self, results: Optional[int], free: bool = True) -> List[RecipientResult]:
+        """The per-recipient results as RecipientResult rows; the C object is
+        freed unless it is borrowed (``free`` False)."""
         if not results:
             return []
         lib = self._lib
@@ -370,7 +444,8 @@ class SMTP(Session):
                 ))
             return rows
         finally:
-            lib.mailtls_smtp_results_free(results)
+            if free:
+                lib.mailtls_smtp_results_free(results)
 
     # ---- session ---------------------------------------------------------------
 
@@ -429,6 +504,22 @@ def _optional_text(dsn: Mapping[str, Any], key: str) -> Optional[bytes]:
     if not isinstance(value, str):
         raise TypeError(f"dsn[{key!r}] must be a str, not {type(value).__name__}")
     return c_string(value, f"dsn[{key!r}]")
+
+
+def _batch_item(item: Any) -> tuple:
+    """One send_many() item as (from, recipients array, count, data)."""
+    try:
+        from_addr, to_addrs, message = item
+    except (TypeError, ValueError):
+        raise TypeError("each message is a (from_addr, to_addrs, message) tuple") from None
+    data = _message_bytes(message)
+    if data is None:
+        raise TypeError(
+            "send_many() takes messages in memory (bytes, str or email.message.Message), "
+            f"not {type(message).__name__}"
+        )
+    recipients, count = _recipients(to_addrs)
+    return c_string(from_addr, "from_addr"), recipients, count, data
 
 
 def _dsn_args(dsn: Optional[Mapping[str, Any]]) -> Optional[tuple]:

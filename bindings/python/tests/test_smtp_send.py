@@ -605,3 +605,33 @@ def test_send_after_close_is_connection_error(smtp_server):
     with pytest.raises(mailtls.ConnectionError) as info:
         smtp.send(SENDER, addr(U_READ_ONLY), b"x", dsn={"notify": "NEVER"})
     assert info.value.code == Result.NOT_CONNECTED
+
+
+U_OUTBOX = smtp_user(69)  # shared with test_readme.py, which empties it first
+
+
+def test_send_many_returns_each_outcome_in_order_and_delivers(smtp_server):
+    smtp_server.clear(U_OUTBOX)
+    good = [(SENDER, addr(U_OUTBOX), b"Subject: outbox %d\r\n\r\n.dot %d\r\n" % (i, i)) for i in range(40)]
+    messages = good[:10] + [(SENDER, ["nobody-here@localhost"], b"x"), (SENDER, ["bad address"], b"x")] + good[10:]
+    with smtp_server.smtp_login(LOGIN_USER) as smtp:
+        outcomes = smtp.send_many(iter(messages))
+        smtp.noop()
+    assert len(outcomes) == len(messages)
+    refused, invalid = outcomes[10], outcomes[11]
+    assert isinstance(refused, mailtls.RecipientsRefused) and refused.results[0].code == 550
+    assert isinstance(invalid, mailtls.InvalidArgument)
+    sent = outcomes[:10] + outcomes[12:]
+    assert all(isinstance(o, list) and o[0].accepted for o in sent), outcomes
+    delivered = smtp_server.wait_for(U_OUTBOX, len(good))
+    bodies = sorted(d.split(b"\n", 2)[2] for d in delivered)  # without the two added lines
+    assert bodies == sorted(m.replace(b"\r\n", b"\n") for _, _, m in good)
+
+
+def test_send_many_rejects_a_malformed_item_before_sending(smtp_server):
+    with smtp_server.smtp_login(LOGIN_USER) as smtp:
+        with pytest.raises(TypeError):
+            smtp.send_many([(SENDER, addr(U_OUTBOX))])
+        with pytest.raises(TypeError):
+            smtp.send_many([(SENDER, addr(U_OUTBOX), io.BytesIO(b"streams are for send()"))])
+        assert smtp.send_many([]) == []
