@@ -216,13 +216,16 @@ typedef struct {
  * The outcome of one message of mailtls_smtp_send_batch(), reported in
  * order: `index` into the caller's array, `result` as mailtls_smtp_send()
  * would return it, `results` the per-recipient results (NULL when the
- * failure came before any RCPT was answered) and `error` the failure's
- * message ("" on success). Both are borrowed for the duration of the call.
+ * failure came before any RCPT was answered), `smtp_code` the reply code
+ * of the server's refusal (0 when none: success, or a refusal of ours) and
+ * `error` the failure's message with the server's reply ("" on success).
+ * `results` and `error` are borrowed for the duration of the call.
  */
 typedef void (*mailtls_batch_callback)(void *userdata,
                                        size_t index,
                                        mailtls_result result,
                                        const mailtls_smtp_results *results,
+                                       uint32_t smtp_code,
                                        const char *error);
 
 

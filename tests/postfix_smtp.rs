@@ -308,10 +308,8 @@ fn an_outbox_batch_is_delivered_with_per_message_outcomes() {
     assert_eq!(outcomes, expected);
     client.quit().unwrap();
     wait_for_delivery(user, 30);
-    let mut subjects: Vec<String> = fetch_all(user)
-        .iter()
-        .map(|m| String::from_utf8_lossy(without_delivery_headers(m)).into_owned())
-        .collect();
+    let mut subjects: Vec<String> =
+        fetch_all(user).iter().map(|m| String::from_utf8_lossy(without_delivery_headers(m)).into_owned()).collect();
     subjects.sort();
     let mut expected = bodies.clone();
     expected.sort();
