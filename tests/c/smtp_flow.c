@@ -7,7 +7,7 @@
  * headers); per-recipient results; refusals; the SIZE limit; byte-exact
  * delivery, checked in the maildir and through Dovecot POP3 (the round
  * trip); many messages over one connection; DSN; cancellation; a wrong
- * password; the trace. Uses users user85..user88 and user90..user96 only
+ * password; the trace. Uses users user79, user85..user88 and user90..user96 only
  * (user89 belongs to the POP3 example run by tests/c/run.sh).
  *
  * Run by tests/c/run.sh with the env.sh of tests/servers/dovecot.sh and
@@ -705,6 +705,83 @@ static void many_test(mailtls_smtp *smtp)
 	}
 }
 
+/* The outbox path: a batch on one session, with a refused message and an
+ * invalid address among good ones, delivered to user79. */
+#define BATCH 12
+struct batch_outcome {
+	size_t calls;
+	size_t next_index;
+	mailtls_result result[BATCH + 2];
+	uint32_t smtp_code[BATCH + 2];
+	size_t accepted[BATCH + 2];
+};
+
+static void on_batch_result(void *userdata, size_t index, mailtls_result result, const mailtls_smtp_results *results,
+			    uint32_t smtp_code, const char *error)
+{
+	struct batch_outcome *out = userdata;
+	size_t i;
+	CHECK(index == out->next_index); /* in order, each once */
+	CHECK(error != NULL && (result == MAILTLS_RESULT_OK) == (error[0] == '\0'));
+	out->next_index = index + 1;
+	out->calls++;
+	if (index >= BATCH + 2)
+		return;
+	out->result[index] = result;
+	out->smtp_code[index] = smtp_code;
+	out->accepted[index] = 0;
+	for (i = 0; results != NULL && i < mailtls_smtp_results_count(results); i++)
+		out->accepted[index] += mailtls_smtp_results_accepted(results, i);
+}
+
+static void test_batch(void)
+{
+	mailtls_smtp *smtp = new_smtp(MAILTLS_SECURITY_AUTO);
+	static const char *const good[1] = {"user79@localhost"};
+	static const char *const unknown[1] = {"nobody-batch@localhost"};
+	static const char *const invalid[1] = {"not an address"};
+	char bodies[BATCH][128];
+	mailtls_smtp_message messages[BATCH + 2];
+	struct batch_outcome out = {0};
+	size_t i, m = 0;
+
+	for (i = 0; i < BATCH; i++) {
+		int n = snprintf(bodies[i], sizeof bodies[i], "Subject: batch %02zu\r\n\r\n.line %02zu\r\n", i, i);
+		if (i == 4)
+			messages[m++] = (mailtls_smtp_message){"user85@localhost", unknown, 1, (const uint8_t *)"x", 1};
+		if (i == 8)
+			messages[m++] = (mailtls_smtp_message){"user85@localhost", invalid, 1, (const uint8_t *)"x", 1};
+		messages[m++] = (mailtls_smtp_message){"user85@localhost", good, 1, (const uint8_t *)bodies[i], (size_t)n};
+	}
+	CHECK_RC(MAILTLS_RESULT_NULL_ARGUMENT, mailtls_smtp_send_batch(smtp, messages, m, NULL, &out));
+	CHECK_RC(MAILTLS_RESULT_NOT_CONNECTED, mailtls_smtp_send_batch(smtp, messages, m, on_batch_result, &out));
+	CHECK_OK(mailtls_smtp_connect(smtp, env.host, senv.submission_port));
+	CHECK_OK(mailtls_smtp_login(smtp, "user85", env.password, NULL));
+	trace_clear(&trace);
+	CHECK_OK(mailtls_smtp_send_batch(smtp, messages, m, on_batch_result, &out));
+	CHECK(out.calls == m);
+	for (i = 0; i < m; i++) {
+		if (i == 4) {
+			CHECK_RC(MAILTLS_RESULT_RECIPIENTS_REFUSED, out.result[i]);
+			CHECK(out.accepted[i] == 0);
+		} else if (i == 9) {
+			CHECK_RC(MAILTLS_RESULT_INVALID_ARGUMENT, out.result[i]);
+		} else {
+			CHECK_RC(MAILTLS_RESULT_OK, out.result[i]);
+			CHECK(out.accepted[i] == 1 && out.smtp_code[i] == 0);
+		}
+	}
+	CHECK_OK(mailtls_smtp_noop(smtp));
+	CHECK_OK(mailtls_smtp_quit(smtp));
+	close_smtp(smtp);
+	CHECK(test_wait_delivered(&env, "user79", NULL, BATCH, DELIVERY_MS) == BATCH);
+	for (i = 0; i < BATCH; i++) {
+		char subject[64];
+		snprintf(subject, sizeof subject, "\nSubject: batch %02zu\n", i);
+		CHECK(test_wait_delivered(&env, "user79", subject, 1, 0) == 1);
+	}
+}
+
 static void test_main_session(const char *dir)
 {
 	mailtls_smtp *smtp = new_smtp(MAILTLS_SECURITY_AUTO);
@@ -1066,8 +1143,8 @@ static void check_trace_secrets(void)
 int main(void)
 {
 	/* Not user89: the POP3 example of tests/c/run.sh has it. */
-	static const char *const users[] = {"user85", "user86", "user87", "user88", "user90", "user91",
-					    "user92", "user93", "user94", "user95", "user96"};
+	static const char *const users[] = {"user79", "user85", "user86", "user87", "user88", "user90",
+					    "user91", "user92", "user93", "user94", "user95", "user96"};
 	char dir[] = "/tmp/mailtls-c-smtp-flow-XXXXXX";
 	size_t i;
 
@@ -1093,6 +1170,7 @@ int main(void)
 	}
 
 	test_main_session(dir);
+	test_batch();
 	test_mechanisms();
 	test_plain_port_unauthenticated();
 	test_cancel();
