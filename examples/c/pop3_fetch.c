@@ -3,12 +3,13 @@
  * with mailtls, saving each one as DIR/<uid>.eml. Messages stay on the
  * server (nothing is deleted).
  *
- *   MAILTLS_PASSWORD=secret pop3_fetch HOST PORT USER [--ca-file PEM] [--out DIR]
+ *   MAILTLS_PASSWORD=secret pop3_fetch HOST PORT USER [--ca-file PEM] [--out DIR] [--tls]
  *
  * The password comes from the environment variable MAILTLS_PASSWORD, never
  * from the command line (where other users could read it with ps). Port
  * 995 means implicit TLS; any other port means plain POP3 upgraded with
- * STLS, which must succeed (MAILTLS_SECURITY_AUTO). --ca-file trusts an
+ * STLS, which must succeed (MAILTLS_SECURITY_AUTO); --tls asks for implicit
+ * TLS on another port. --ca-file trusts an
  * extra CA (e.g. a private one) besides the system store.
  *
  * Build, from the repository root, after `cargo build --release`:
@@ -23,6 +24,7 @@
  *   gcc -std=c11 -O2 -I include -o pop3_fetch examples/c/pop3_fetch.c \
  *       target/release/libmailtls.a -lssl -lcrypto -lpthread -ldl -lm
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +33,7 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: pop3_fetch HOST PORT USER [--ca-file PEM] [--out DIR]\n"
+	fprintf(stderr, "usage: pop3_fetch HOST PORT USER [--ca-file PEM] [--out DIR] [--tls]\n"
 			"The password is read from the environment variable "
 			"MAILTLS_PASSWORD.\n");
 	exit(2);
@@ -68,6 +70,7 @@ int main(int argc, char **argv)
 {
 	const char *host, *user, *ca_file = NULL, *out_dir = ".";
 	const char *password = getenv("MAILTLS_PASSWORD");
+	bool implicit_tls = false; /* --tls: TLS from the first byte on any port */
 	char *end;
 	long port;
 	int i, status = 1;
@@ -89,6 +92,8 @@ int main(int argc, char **argv)
 	for (i = 4; i < argc; i++) {
 		if (strcmp(argv[i], "--ca-file") == 0 && i + 1 < argc)
 			ca_file = argv[++i];
+		else if (strcmp(argv[i], "--tls") == 0)
+			implicit_tls = true;
 		else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
 			out_dir = argv[++i];
 		else
@@ -107,6 +112,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pop3_fetch: out of memory\n");
 		return 1;
 	}
+	if (implicit_tls)
+		mailtls_options_set_security(opts, MAILTLS_SECURITY_TLS);
 	if (ca_file != NULL && (rc = mailtls_options_add_ca_file(opts, ca_file)) != MAILTLS_RESULT_OK) {
 		char detail[512];
 		mailtls_options_last_error(opts, detail, sizeof detail, NULL);

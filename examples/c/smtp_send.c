@@ -3,7 +3,7 @@
  * verified TLS with mailtls, and show what the server said about each
  * recipient.
  *
- *   MAILTLS_PASSWORD=secret smtp_send HOST PORT USER FROM TO[,TO...] MESSAGE_FILE [--ca-file PEM]
+ *   MAILTLS_PASSWORD=secret smtp_send HOST PORT USER FROM TO[,TO...] MESSAGE_FILE [--ca-file PEM] [--tls]
  *
  * FROM is the envelope sender (bounces go there), TO one or more envelope
  * recipients separated by commas; the message file is sent as it is (a
@@ -12,7 +12,8 @@
  * variable MAILTLS_PASSWORD, never from the command line (where other
  * users could read it with ps). Port 465 means implicit TLS; any other
  * port (587, 25, ...) means plain SMTP upgraded with STARTTLS, which must
- * succeed (MAILTLS_SECURITY_AUTO). --ca-file trusts an extra CA (e.g. a
+ * succeed (MAILTLS_SECURITY_AUTO); --tls asks for implicit TLS on another
+ * port. --ca-file trusts an extra CA (e.g. a
  * private one) besides the system store.
  *
  * Exit status: 0 if at least one recipient accepted the message, 1 if
@@ -26,6 +27,7 @@
  * (or `make -C examples/c`); see pop3_fetch.c for linking the static
  * library.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +36,7 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: smtp_send HOST PORT USER FROM TO[,TO...] MESSAGE_FILE [--ca-file PEM]\n"
+	fprintf(stderr, "usage: smtp_send HOST PORT USER FROM TO[,TO...] MESSAGE_FILE [--ca-file PEM] [--tls]\n"
 			"The password is read from the environment variable MAILTLS_PASSWORD.\n");
 	exit(2);
 }
@@ -113,6 +115,7 @@ int main(int argc, char **argv)
 {
 	const char *host, *user, *from, *path, *ca_file = NULL;
 	const char *password = getenv("MAILTLS_PASSWORD");
+	bool implicit_tls = false; /* --tls: TLS from the first byte on any port */
 	char *end, **recipients;
 	long port;
 	int i, status = 1;
@@ -136,6 +139,8 @@ int main(int argc, char **argv)
 	for (i = 7; i < argc; i++) {
 		if (strcmp(argv[i], "--ca-file") == 0 && i + 1 < argc)
 			ca_file = argv[++i];
+		else if (strcmp(argv[i], "--tls") == 0)
+			implicit_tls = true;
 		else
 			usage();
 	}
@@ -158,6 +163,8 @@ int main(int argc, char **argv)
 		free(recipients);
 		return 1;
 	}
+	if (implicit_tls)
+		mailtls_options_set_security(opts, MAILTLS_SECURITY_TLS);
 	if (ca_file != NULL && (rc = mailtls_options_add_ca_file(opts, ca_file)) != MAILTLS_RESULT_OK) {
 		char detail[512];
 		mailtls_options_last_error(opts, detail, sizeof detail, NULL);
