@@ -241,8 +241,9 @@ class POP3(Session):
         self._call(self._fn("dele"), message_number(n))
 
     def dele_many(self, numbers: Iterable[int]) -> None:
-        """DELE for many messages, pipelined where the server allows. Stops
-        at the first refusal (ServerError); the ones before stay marked."""
+        """DELE for many messages, pipelined where the server allows. Every
+        message is attempted: ServerError names the refused ones, and all
+        the others stay marked (RSET undoes that)."""
         array = u32_array(numbers)
         self._call(self._fn("dele_many"), array, len(array))
 
