@@ -17,6 +17,12 @@ mail_gid=65534
 
 die() { echo "dovecot.sh: $*" >&2; exit 1; }
 
+# shellcheck source=tests/servers/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+# This instance's processes (see group_pids).
+instance_pids() { group_pids "$1" '^(/usr/sbin/dovecot|/usr/lib/dovecot/)'; }
+
 usage() { die "usage: $0 start|stop STATE_DIR"; }
 
 # --- installation (fresh CI machines only) -----------------------------------
@@ -47,20 +53,6 @@ install_missing() {
 
 # --- helpers -------------------------------------------------------------------
 
-# Two distinct free loopback ports. Both sockets are held open at the same time
-# so the kernel cannot hand out the same port twice.
-free_ports() {
-	python3 - <<-'EOF'
-		import socket
-		socks = [socket.socket() for _ in range(2)]
-		for s in socks:
-		    s.bind(("127.0.0.1", 0))
-		print(*(s.getsockname()[1] for s in socks))
-	EOF
-}
-
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-
 # Dovecot drops privileges to 65534 (mail) and dovenull (login chroot), so
 # every directory from / down to STATE_DIR must be traversable by others.
 make_traversable() {
@@ -71,34 +63,7 @@ make_traversable() {
 	done
 }
 
-# PIDs of this instance: the master's process group (Dovecot daemonizes with
-# setsid, children inherit the group and keep it after the master is gone),
-# restricted to Dovecot executables in case the PID number was reused.
-instance_pids() {
-	local pgid=$1 p stat rest pg
-	for p in /proc/[0-9]*; do
-		read -r stat 2>/dev/null <"$p/stat" || continue
-		rest=${stat##*) }           # skip "pid (comm) ", comm may hold spaces
-		read -r _ _ pg _ <<<"$rest" # state ppid pgrp ...
-		[[ $pg == "$pgid" ]] || continue
-		case $(readlink "$p/exe" 2>/dev/null) in
-		/usr/sbin/dovecot | /usr/lib/dovecot/*) echo "${p#/proc/}" ;;
-		esac
-	done
-}
-
 # --- stop ----------------------------------------------------------------------
-
-# Wait up to $2 tenths of a second for group $1 to be gone; print leftovers.
-wait_gone() {
-	local pids i
-	for ((i = 0; i < $2; i++)); do
-		pids=$(instance_pids "$1")
-		[[ -n $pids ]] || return 0
-		sleep 0.1
-	done
-	echo "${pids//$'\n'/ }"
-}
 
 stop() {
 	local pgid_file=$1/dovecot/master.pgid pgid pids i
@@ -296,7 +261,7 @@ start() {
 			port=${MAILTLS_POP3_PORT:?set both MAILTLS_POP3_PORT and MAILTLS_POP3S_PORT}
 			ports=${MAILTLS_POP3S_PORT:?set both MAILTLS_POP3_PORT and MAILTLS_POP3S_PORT}
 		else
-			read -r port ports < <(free_ports) || true
+			read -r port ports < <(free_ports 2) || true
 			[[ -n ${ports:-} ]] || die "could not pick free ports"
 		fi
 		write_config "$state" "$port" "$ports"

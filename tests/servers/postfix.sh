@@ -57,6 +57,12 @@ size_limit=1048576
 
 die() { echo "postfix.sh: $*" >&2; exit 1; }
 
+# shellcheck source=tests/servers/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+# This instance's processes (see group_pids).
+instance_pids() { group_pids "$1" '^/usr/lib/postfix/sbin/'; }
+
 usage() { die "usage: $0 install | start STATE_DIR | stop STATE_DIR"; }
 
 # --- installation --------------------------------------------------------------
@@ -88,20 +94,6 @@ install_postfix() {
 
 # --- helpers -------------------------------------------------------------------
 
-# Three distinct free loopback ports, all held open at once so the kernel
-# cannot hand out the same one twice.
-free_ports() {
-	python3 - <<-'EOF'
-		import socket
-		socks = [socket.socket() for _ in range(3)]
-		for s in socks:
-		    s.bind(("127.0.0.1", 0))
-		print(*(s.getsockname()[1] for s in socks))
-	EOF
-}
-
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-
 # Whether nothing listens on 127.0.0.1 port $1 or on the wildcard address.
 port_free() {
 	python3 - "$1" <<-'EOF'
@@ -122,33 +114,6 @@ listeners() {
 	local hex
 	hex=$(printf '0100007F:%04X' "$1")
 	awk -v a="$hex" '$2 == a && $4 == "0A"' /proc/net/tcp | wc -l
-}
-
-# PIDs of this instance: the master daemonizes with setsid, so its PID is the
-# process group of all its children. Restricted to Postfix daemons in case
-# the number was reused; other Postfix instances have other groups.
-instance_pids() {
-	local pgid=$1 p stat rest pg
-	for p in /proc/[0-9]*; do
-		read -r stat 2>/dev/null <"$p/stat" || continue
-		rest=${stat##*) }           # skip "pid (comm) ", comm may hold spaces
-		read -r _ _ pg _ <<<"$rest" # state ppid pgrp ...
-		[[ $pg == "$pgid" ]] || continue
-		case $(readlink "$p/exe" 2>/dev/null) in
-		/usr/lib/postfix/sbin/*) echo "${p#/proc/}" ;;
-		esac
-	done
-}
-
-# Wait up to $2 tenths of a second for group $1 to be gone; print leftovers.
-wait_gone() {
-	local pids i
-	for ((i = 0; i < $2; i++)); do
-		pids=$(instance_pids "$1")
-		[[ -n $pids ]] || return 0
-		sleep 0.1
-	done
-	echo "${pids//$'\n'/ }"
 }
 
 # --- stop ----------------------------------------------------------------------
@@ -376,7 +341,7 @@ start() {
 	local fixed='' started='' attempt busy p
 	[[ -z ${MAILTLS_SMTP_SUBMISSION_PORT:-}${MAILTLS_SMTPS_PORT:-}${MAILTLS_SMTP_PLAIN_PORT:-} ]] || fixed=1
 	for attempt in 1 2 3; do
-		read -r port_sub port_smtps port_plain < <(free_ports) || true
+		read -r port_sub port_smtps port_plain < <(free_ports 3) || true
 		[[ -n ${port_plain:-} ]] || die "could not pick free ports"
 		port_sub=${MAILTLS_SMTP_SUBMISSION_PORT:-$port_sub}
 		port_smtps=${MAILTLS_SMTPS_PORT:-$port_smtps}
