@@ -773,6 +773,26 @@ mailtls_result mailtls_pop3_retr_many(mailtls_pop3 *pop3,
                                       void *userdata);
 
 /**
+ * RETR for `count` messages into one buffer, pipelined as
+ * mailtls_pop3_retr_many(): the way to download many small messages with
+ * the least work for the caller (one call, no callback). On success
+ * `*buffer_out` gets the messages one after the other, byte-exact, and
+ * `ends_out[i]` (an array of `count` the caller provides) the offset where
+ * message `i` ends; message `i` starts where `i - 1` ends (0 for the
+ * first). `*count_out` gets the number of messages retrieved. Each message
+ * is held to the options' max_message_bytes (MESSAGE_TOO_LARGE, which
+ * closes the connection). On SERVER_ERROR (a message refused) the outputs
+ * are written too, with the messages before the refused one, and the
+ * session goes on. Free the buffer with mailtls_buffer_free().
+ */
+mailtls_result mailtls_pop3_retr_batch(mailtls_pop3 *pop3,
+                                       const uint32_t *numbers,
+                                       size_t count,
+                                       mailtls_buffer **buffer_out,
+                                       uint64_t *ends_out,
+                                       size_t *count_out);
+
+/**
  * DELE: mark message `number` deleted. QUIT commits; RSET undoes.
  */
 mailtls_result mailtls_pop3_dele(mailtls_pop3 *pop3, uint32_t number);

@@ -600,3 +600,45 @@ fn list_uidl_goes_out_together_and_a_refusal_keeps_the_session_in_step() {
     client.noop().expect("in step");
     server.finish();
 }
+
+#[test]
+fn retr_many_into_memory_keeps_what_arrived_whole() {
+    let capa = "+OK\r\nUSER\r\nPIPELINING\r\n.\r\n";
+    let (server, mut client) = logged_in(
+        capa,
+        vec![
+            Step::Expect("RETR 1"),
+            Step::Expect("RETR 2"),
+            Step::Expect("RETR 9"),
+            Step::Expect("RETR 3"),
+            send("+OK\r\none\r\n.\r\n+OK\r\n..two\r\n.\r\n-ERR no message 9\r\n+OK\r\nthree\r\n.\r\n"),
+        ],
+    );
+    let mut out = mailtls::pop3::Retrieved::default();
+    let err = client.retr_many_to_vec(&[1, 2, 9, 3], &mut out).expect_err("9 is refused");
+    assert!(matches!(err, Error::Server(_)), "{err:?}");
+    assert_eq!(out.data, b"one\r\n.two\r\n");
+    assert_eq!(out.ends, vec![5, 11]);
+    server.finish();
+}
+
+#[test]
+fn retr_many_into_memory_holds_each_message_to_the_limit() {
+    let mut opts = plain_options();
+    opts.max_message_bytes = 10;
+    let (server, mut client) = logged_in_with(
+        opts,
+        CAPA_BASIC,
+        vec![
+            Step::Expect("RETR 1"),
+            send("+OK\r\nshort\r\n.\r\n"),
+            Step::Expect("RETR 2"),
+            send("+OK\r\nmuch too long\r\n.\r\n"),
+        ],
+    );
+    let mut out = mailtls::pop3::Retrieved::default();
+    let err = client.retr_many_to_vec(&[1, 2], &mut out).expect_err("2 is too large");
+    assert!(matches!(err, Error::MessageTooLarge { limit: 10 }), "{err:?}");
+    assert_eq!((out.data.as_slice(), out.ends.as_slice()), (&b"short\r\n"[..], &[7][..]));
+    server.finish();
+}

@@ -647,7 +647,8 @@ fn login_after_a_refused_send_resets_the_transaction_first() {
 
 #[test]
 fn a_503_to_auth_is_not_taken_for_a_mechanism_problem() {
-    let server = start(EHLO_FULL, vec![Step::Expect("AUTH CRAM-MD5"), send("503 5.5.1 bad sequence\r\n"), Step::ExpectEof]);
+    let server =
+        start(EHLO_FULL, vec![Step::Expect("AUTH CRAM-MD5"), send("503 5.5.1 bad sequence\r\n"), Step::ExpectEof]);
     let mut client = connect(&server).unwrap();
     assert!(matches!(client.login("u", "p", None), Err(Error::AuthFailed(_))));
     drop(client);

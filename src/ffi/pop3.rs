@@ -13,7 +13,7 @@ use super::{
     to_cstring, with_handle, write_out,
 };
 use crate::error::Error;
-use crate::pop3::{Entry, Part, Pop3Client};
+use crate::pop3::{Entry, Part, Pop3Client, Retrieved};
 
 /// A POP3 session. Create with mailtls_pop3_new(), connect with
 /// mailtls_pop3_connect(), free with mailtls_pop3_free().
@@ -357,6 +357,48 @@ pub extern "C" fn mailtls_pop3_retr_many(
             flow(unsafe { callback(userdata, number, data, len) })
         };
         Ok(h.client()?.retr_many(numbers, &mut sink)?)
+    })
+}
+
+/// RETR for `count` messages into one buffer, pipelined as
+/// mailtls_pop3_retr_many(): the way to download many small messages with
+/// the least work for the caller (one call, no callback). On success
+/// `*buffer_out` gets the messages one after the other, byte-exact, and
+/// `ends_out[i]` (an array of `count` the caller provides) the offset where
+/// message `i` ends; message `i` starts where `i - 1` ends (0 for the
+/// first). `*count_out` gets the number of messages retrieved. Each message
+/// is held to the options' max_message_bytes (MESSAGE_TOO_LARGE, which
+/// closes the connection). On SERVER_ERROR (a message refused) the outputs
+/// are written too, with the messages before the refused one, and the
+/// session goes on. Free the buffer with mailtls_buffer_free().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_retr_batch(
+    pop3: *mut mailtls_pop3,
+    numbers: *const u32,
+    count: usize,
+    buffer_out: *mut *mut mailtls_buffer,
+    ends_out: *mut u64,
+    count_out: *mut usize,
+) -> mailtls_result {
+    with_handle(pop3, |h| {
+        let numbers = numbers_arg(numbers, count)?;
+        if buffer_out.is_null() || count_out.is_null() || (count > 0 && ends_out.is_null()) {
+            return Err(Failure::Null("buffer_out, ends_out or count_out"));
+        }
+        let mut retrieved = Retrieved::default();
+        let r = h.client()?.retr_many_to_vec(numbers, &mut retrieved);
+        if matches!(r, Ok(()) | Err(Error::Server(_))) {
+            // SAFETY: checked non-NULL; `ends_out` holds `count` >= the
+            // number of messages retrieved.
+            unsafe {
+                for (i, end) in retrieved.ends.iter().enumerate() {
+                    ends_out.add(i).write(*end as u64);
+                }
+                count_out.write(retrieved.ends.len());
+                buffer_out.write(mailtls_buffer::into_raw(retrieved.data));
+            }
+        }
+        Ok(r?)
     })
 }
 

@@ -39,6 +39,14 @@ pub enum Part<'a> {
     End,
 }
 
+/// Messages retrieved into memory by [`Pop3Client::retr_many_to_vec`]:
+/// message `i` is `data[ends[i - 1]..ends[i]]` (from 0 for the first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retrieved {
+    pub data: Vec<u8>,
+    pub ends: Vec<usize>,
+}
+
 /// One mailbox entry of LIST and/or UIDL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -434,6 +442,37 @@ impl Pop3Client {
         match r {
             Err(Error::Cancelled) if too_large => Err(Error::MessageTooLarge { limit }),
             r => r.map(|_| out),
+        }
+    }
+
+    /// RETR for many messages into memory, pipelined as [`Self::retr_many`]:
+    /// the messages are appended to `out.data` one after the other, each
+    /// one's end offset to `out.ends`. Each message is held to the
+    /// `max_message_bytes` option. On an error, `out` keeps the messages
+    /// that arrived whole.
+    pub fn retr_many_to_vec(&mut self, numbers: &[u32], out: &mut Retrieved) -> Result<()> {
+        let limit = self.opts.max_message_bytes;
+        let mut start = out.data.len();
+        let mut too_large = false;
+        let r = self.retr_many(numbers, &mut |_, part| match part {
+            Part::Data(chunk) if (out.data.len() - start + chunk.len()) as u64 > limit => {
+                too_large = true;
+                ControlFlow::Break(())
+            }
+            Part::Data(chunk) => {
+                out.data.extend_from_slice(chunk);
+                ControlFlow::Continue(())
+            }
+            Part::End => {
+                out.ends.push(out.data.len());
+                start = out.data.len();
+                ControlFlow::Continue(())
+            }
+        });
+        out.data.truncate(start);
+        match r {
+            Err(Error::Cancelled) if too_large => Err(Error::MessageTooLarge { limit }),
+            r => r,
         }
     }
 

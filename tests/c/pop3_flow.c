@@ -416,6 +416,39 @@ static void test_retr_many(mailtls_pop3 *pop3)
 	many_free(&m);
 }
 
+/* retr_batch: the same messages in one buffer, with their end offsets. */
+static void test_retr_batch(mailtls_pop3 *pop3)
+{
+	static const uint32_t shuffled[3] = {5, 1, 3};
+	static const uint32_t refused[3] = {2, 99, 4};
+	uint64_t ends[3] = {0, 0, 0};
+	size_t count = 42, i;
+	uint64_t begin = 0;
+	mailtls_buffer *buffer = NULL;
+
+	CHECK_RC(MAILTLS_RESULT_NULL_ARGUMENT, mailtls_pop3_retr_batch(pop3, shuffled, 3, NULL, ends, &count));
+	CHECK_RC(MAILTLS_RESULT_NULL_ARGUMENT, mailtls_pop3_retr_batch(pop3, shuffled, 3, &buffer, NULL, &count));
+	CHECK(buffer == NULL && count == 42);
+	CHECK_OK(mailtls_pop3_retr_batch(pop3, shuffled, 3, &buffer, ends, &count));
+	CHECK(count == 3);
+	for (i = 0; i < count; i++) {
+		const struct bytes *want = &wire[shuffled[i] - 1];
+		CHECK(ends[i] - begin == want->len);
+		CHECK(memcmp(mailtls_buffer_data(buffer) + begin, want->data, want->len) == 0);
+		begin = ends[i];
+	}
+	CHECK(mailtls_buffer_len(buffer) == begin);
+	mailtls_buffer_free(buffer);
+
+	/* A refused message: the ones before it come back, the session goes on. */
+	buffer = NULL;
+	CHECK_RC(MAILTLS_RESULT_SERVER_ERROR, mailtls_pop3_retr_batch(pop3, refused, 3, &buffer, ends, &count));
+	CHECK(count == 1 && buffer != NULL);
+	CHECK(ends[0] == wire[1].len && mailtls_buffer_len(buffer) == wire[1].len);
+	mailtls_buffer_free(buffer);
+	CHECK_OK(mailtls_pop3_noop(pop3));
+}
+
 /* Implicit TLS: the main read-only session of user70. */
 static void test_main_session(const char *dir)
 {
@@ -430,6 +463,7 @@ static void test_main_session(const char *dir)
 	test_listings(pop3);
 	test_retrieval(pop3, dir);
 	test_retr_many(pop3);
+	test_retr_batch(pop3);
 	CHECK_OK(mailtls_pop3_noop(pop3));
 	CHECK(trace_has_command(&trace, "NOOP"));
 	CHECK(trace_has_command(&trace, "UIDL"));

@@ -132,6 +132,10 @@ _PROTOTYPES = {
     "mailtls_pop3_top": (_RESULT, [_HANDLE, c_uint32, c_uint32, DATA_CALLBACK, c_void_p]),
     "mailtls_pop3_retr_bytes": (_RESULT, [_HANDLE, c_uint32, POINTER(c_void_p)]),
     "mailtls_pop3_retr_to_file": (_RESULT, [_HANDLE, c_uint32, c_char_p]),
+    "mailtls_pop3_retr_batch": (
+        _RESULT,
+        [_HANDLE, POINTER(c_uint32), c_size_t, POINTER(c_void_p), POINTER(c_uint64), POINTER(c_size_t)],
+    ),
     "mailtls_pop3_retr_many": (
         _RESULT,
         [_HANDLE, POINTER(c_uint32), c_size_t, MESSAGE_CALLBACK, c_void_p],

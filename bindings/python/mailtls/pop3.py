@@ -17,7 +17,7 @@ from ._session import (
     message_number,
     u32_array,
 )
-from .errors import ConnectionError, FileError, Result
+from .errors import ConnectionError, FileError, Result, ServerError
 
 Sink = Callable[[bytes], Any]
 
@@ -61,7 +61,7 @@ class POP3(Session):
     _TLS_PORT = 995
     # retr_many() asks the library for this many messages per call, so at
     # most this many messages are held in memory at once.
-    _RETR_MANY_BATCH = 256
+    _RETR_MANY_BATCH = 64
 
     # ---- authentication ------------------------------------------------------
 
@@ -205,34 +205,25 @@ class POP3(Session):
         return self._retr_many(numbers)
 
     def _retr_many(self, numbers: List[int]) -> Iterator[Tuple[int, bytes]]:
+        # One library call per batch fills one buffer with the batch's
+        # messages: no Python callback per message or chunk.
         batch_size = self._RETR_MANY_BATCH
         for start in range(0, len(numbers), batch_size):
             batch = numbers[start:start + batch_size]
-            done: List[Tuple[int, bytes]] = []
-            chunks: List[bytes] = []
-            pending = _Pending()
-
-            def on_message(_userdata, number, data, length):
-                try:
-                    if data is None:  # end of this message
-                        done.append((number, b"".join(chunks)))
-                        chunks.clear()
-                    elif length:
-                        chunks.append(ctypes.string_at(data, length))
-                    return 0
-                except BaseException as e:  # noqa: B036 - MemoryError, Ctrl-C
-                    pending.exc = e
-                    return 1
-
-            callback = _lib.MESSAGE_CALLBACK(on_message)
-            array = u32_array(batch)
+            buffer = ctypes.c_void_p()
+            ends = (ctypes.c_uint64 * len(batch))()
+            count = ctypes.c_size_t()
             error = None
             try:
-                self._call(self._fn("retr_many"), array, len(batch), callback, None,
-                           pending=pending)
-            except Exception as e:
-                error = e  # hand over what arrived whole first
-            yield from done
+                self._call(self._fn("retr_batch"), u32_array(batch), len(batch),
+                           ctypes.byref(buffer), ends, ctypes.byref(count))
+            except ServerError as e:
+                error = e  # the messages before the refused one came whole
+            data = self._take_buffer(buffer.value) if buffer.value else b""
+            begin = 0
+            for number, end in zip(batch, ends[:count.value]):
+                yield number, data[begin:end]
+                begin = end
             if error is not None:
                 raise error
 
