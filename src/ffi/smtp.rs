@@ -422,11 +422,11 @@ pub extern "C" fn mailtls_smtp_send_batch(
     })
 }
 
-/// The messages of a batch as (from, recipients, data), checked.
-fn batch_arg<'a>(
-    messages: *const mailtls_smtp_message,
-    count: usize,
-) -> FfiResult<Vec<(&'a str, Vec<&'a str>, &'a [u8])>> {
+/// One message of a batch, checked: (from, recipients, data).
+type BatchItem<'a> = (&'a str, Vec<&'a str>, &'a [u8]);
+
+/// The messages of a batch, checked.
+fn batch_arg<'a>(messages: *const mailtls_smtp_message, count: usize) -> FfiResult<Vec<BatchItem<'a>>> {
     if count == 0 {
         return Ok(Vec::new());
     }
