@@ -12,7 +12,6 @@ works (and ``help(mailtls)`` reads) even where the library is missing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 import threading
@@ -229,6 +228,8 @@ def _candidates() -> list[tuple[str, str]]:
         path = os.path.join(here, name)
         if os.path.exists(path):
             found.append((path, "the package directory"))
+    import ctypes.util  # only here: it pulls in shutil and subprocess
+
     system = ctypes.util.find_library("mailtls")
     if system:
         found.append((system, "the system search path"))

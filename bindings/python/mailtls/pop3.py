@@ -59,9 +59,12 @@ class POP3(Session):
     _PROTOCOL = "pop3"
     _PORT = 110
     _TLS_PORT = 995
-    # retr_many() asks the library for this many messages per call, so at
-    # most this many messages are held in memory at once.
+    # retr_many() asks the library for this many messages in its first call;
+    # later calls take as many as fit in about _RETR_MANY_BUDGET bytes (going
+    # by the messages so far), up to _RETR_MANY_MAX_BATCH.
     _RETR_MANY_BATCH = 64
+    _RETR_MANY_BUDGET = 16 * 1024 * 1024
+    _RETR_MANY_MAX_BATCH = 1024
 
     # ---- authentication ------------------------------------------------------
 
@@ -206,16 +209,20 @@ class POP3(Session):
 
     def _retr_many(self, numbers: List[int]) -> Iterator[Tuple[int, bytes]]:
         # One library call per batch fills one buffer with the batch's
-        # messages: no Python callback per message or chunk.
+        # messages: no Python callback per message or chunk. Batches grow
+        # while messages are small, so the pipeline rarely drains, and
+        # stay near _RETR_MANY_BUDGET bytes.
         batch_size = self._RETR_MANY_BATCH
-        for start in range(0, len(numbers), batch_size):
+        start = 0
+        while start < len(numbers):
             batch = numbers[start:start + batch_size]
+            start += len(batch)
             buffer = ctypes.c_void_p()
             ends = (ctypes.c_uint64 * len(batch))()
             count = ctypes.c_size_t()
             error = None
             try:
-                self._call(self._fn("retr_batch"), u32_array(batch), len(batch),
+                self._call(self._fn("retr_batch"), (ctypes.c_uint32 * len(batch))(*batch), len(batch),
                            ctypes.byref(buffer), ends, ctypes.byref(count))
             except ServerError as e:
                 error = e  # the messages before the refused one came whole
@@ -226,6 +233,9 @@ class POP3(Session):
                 begin = end
             if error is not None:
                 raise error
+            average = len(data) // max(count.value, 1)
+            batch_size = max(self._RETR_MANY_BATCH,
+                             min(self._RETR_MANY_MAX_BATCH, self._RETR_MANY_BUDGET // max(average, 1)))
 
     def dele(self, n: int) -> None:
         """DELE: mark message ``n`` deleted (QUIT commits, RSET undoes)."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ctypes
-import email.message
 import io
 import os
 import stat
+import sys
 from dataclasses import dataclass
 from typing import (
+    TYPE_CHECKING,
     Any,
     BinaryIO,
     Iterable,
@@ -33,7 +34,10 @@ from ._session import (
 )
 from .errors import ConnectionError, Error, FileError, RecipientsRefused, Result, make_error
 
-Message = Union[bytes, bytearray, memoryview, str, email.message.Message, BinaryIO]
+if TYPE_CHECKING:  # email is imported only when a Message object is sent
+    import email.message
+
+Message = Union[bytes, bytearray, memoryview, str, "email.message.Message", BinaryIO]
 Addresses = Union[str, Iterable[str]]
 
 _DSN_KEYS = ("notify", "ret", "envid", "orcpt")
@@ -292,7 +296,7 @@ class SMTP(Session):
 
     def send_message(
         self,
-        message: Union[bytes, bytearray, memoryview, str, email.message.Message, BinaryIO],
+        message: Message,
         *,
         dsn: Optional[Mapping[str, Any]] = None,
     ) -> List[RecipientResult]:
@@ -570,7 +574,9 @@ def _message_bytes(message: Any) -> Optional[bytes]:
             return message.encode("utf-8")
         except UnicodeEncodeError:
             raise invalid("the message is not valid Unicode text") from None
-    if isinstance(message, email.message.Message):
+    # A Message object means its module is loaded already: no import here.
+    email_message = sys.modules.get("email.message")
+    if email_message is not None and isinstance(message, email_message.Message):
         return message.as_bytes()
     return None
 

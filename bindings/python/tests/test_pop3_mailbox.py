@@ -242,6 +242,28 @@ def test_retr_many_in_the_given_order_and_in_batches(server, many, monkeypatch):
     assert all(m == many[n - 1] for n, m in got)
 
 
+def test_retr_many_batches_grow_to_the_byte_budget(server, many, monkeypatch):
+    """After the first batch, as many messages as fit in the budget (going
+    by the sizes so far) are asked for at once, and never more."""
+    size = max(len(m) for m in many)
+    monkeypatch.setattr(mailtls.POP3, "_RETR_MANY_BATCH", 2)
+    monkeypatch.setattr(mailtls.POP3, "_RETR_MANY_BUDGET", 5 * size)
+    batches = []
+    real_call = mailtls.POP3._call
+
+    def counting_call(self, fn, *args, **kw):
+        if fn is self._fn("retr_batch"):
+            batches.append(args[1])
+        return real_call(self, fn, *args, **kw)
+
+    monkeypatch.setattr(mailtls.POP3, "_call", counting_call)
+    with server.login(U_MANY) as pop:
+        got = list(pop.retr_many(range(1, 21)))
+    assert [m for _, m in got] == many[:20]
+    assert batches[0] == 2 and all(5 <= b <= 6 for b in batches[1:-1]), batches
+    assert sum(batches) == 20
+
+
 def test_retr_many_stops_at_a_refusal(server, many, monkeypatch):
     monkeypatch.setattr(mailtls.POP3, "_RETR_MANY_BATCH", 4)
     got = []
