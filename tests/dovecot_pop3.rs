@@ -373,3 +373,45 @@ fn implicit_tls_port_reached_with_stls_times_out_with_a_hint() {
     let err = Pop3Client::connect("127.0.0.1", pop3s(), &opts).err().expect("must fail");
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
 }
+
+/// A TLS server on loopback with the test certificate that speaks only the
+/// versions from `min` to `max`, for one handshake.
+fn tls_server_with_versions(min: native_tls::Protocol, max: native_tls::Protocol) -> u16 {
+    let ca = std::path::PathBuf::from(env("MAILTLS_TEST_STATE")).join("ca");
+    let read = |name: &str| std::fs::read(ca.join(name)).unwrap();
+    let identity = native_tls::Identity::from_pkcs8(&read("server.pem"), &read("server.key")).unwrap();
+    let acceptor = native_tls::TlsAcceptor::builder(identity)
+        .min_protocol_version(Some(min))
+        .max_protocol_version(Some(max))
+        .build()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            let _ = acceptor.accept(stream);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_server_without_tls_1_2_is_refused() {
+    use native_tls::Protocol;
+    let port = tls_server_with_versions(Protocol::Tlsv10, Protocol::Tlsv11);
+    let mut opts = tls_options();
+    opts.security = Security::Tls;
+    let err = Pop3Client::connect("localhost", port, &opts).err().expect("TLS 1.1 at most");
+    assert!(matches!(err, Error::TlsVersion { .. }), "{err:?}");
+}
+
+#[test]
+fn a_tls_1_3_minimum_refuses_a_tls_1_2_server() {
+    use native_tls::Protocol;
+    let port = tls_server_with_versions(Protocol::Tlsv12, Protocol::Tlsv12);
+    let mut opts = tls_options();
+    opts.security = Security::Tls;
+    opts.tls.min_version = TlsVersion::Tls13;
+    let err = Pop3Client::connect("localhost", port, &opts).err().expect("TLS 1.2 only");
+    assert!(matches!(err, Error::TlsVersion { .. }), "{err:?}");
+}
