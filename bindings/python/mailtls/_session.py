@@ -388,6 +388,13 @@ class Session:
         if error is not None:
             raise error
 
+    def _login(self, user: str, password: str, mechanism: Optional[str]) -> None:
+        mech = None if mechanism is None else c_string(mechanism, "mechanism")
+        self._call(self._fn("login"), c_string(user, "user"), c_string(password, "password"), mech)
+
+    def _login_oauth2(self, user: str, token: str) -> None:
+        self._call(self._fn("login_oauth2"), c_string(user, "user"), c_string(token, "token"))
+
     def _error(self, rc: int) -> Error:
         """The exception for `rc`, with the handle's detail (call it before
         the next call on the handle replaces the detail)."""

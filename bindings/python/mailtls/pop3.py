@@ -11,7 +11,6 @@ from ._session import (
     Session,
     _Pending,
     c_path,
-    c_string,
     invalid,
     make_data_sink,
     message_number,
@@ -77,18 +76,12 @@ class POP3(Session):
         Raises AuthError when refused (``reply`` and ``response_code`` say
         why); the session goes on and login may be tried again.
         """
-        mech = None if mechanism is None else c_string(mechanism, "mechanism")
-        self._call(
-            self._fn("login"),
-            c_string(user, "user"),
-            c_string(password, "password"),
-            mech,
-        )
+        self._login(user, password, mechanism)
 
     def login_oauth2(self, user: str, token: str) -> None:
         """Log in with an OAuth 2 bearer token (OAUTHBEARER or XOAUTH2, as
         the server offers)."""
-        self._call(self._fn("login_oauth2"), c_string(user, "user"), c_string(token, "token"))
+        self._login_oauth2(user, token)
 
     def capabilities(self) -> dict:
         """The server's capabilities (CAPA; after STLS, those sent over TLS)

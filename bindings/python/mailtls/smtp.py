@@ -180,18 +180,12 @@ class SMTP(Session):
         common mechanism exists, or when the connection is not encrypted
         and ``allow_plaintext_auth`` is off (nothing is sent then).
         """
-        mech = None if mechanism is None else c_string(mechanism, "mechanism")
-        self._call(
-            self._fn("login"),
-            c_string(user, "user"),
-            c_string(password, "password"),
-            mech,
-        )
+        self._login(user, password, mechanism)
 
     def login_oauth2(self, user: str, token: str) -> None:
         """AUTH with an OAuth 2 bearer token (OAUTHBEARER, else XOAUTH2, as
         the server offers)."""
-        self._call(self._fn("login_oauth2"), c_string(user, "user"), c_string(token, "token"))
+        self._login_oauth2(user, token)
 
     def extensions(self) -> dict:
         """The server's EHLO extensions (after STARTTLS, those announced
