@@ -135,11 +135,6 @@ impl Connection {
         Ok(())
     }
 
-    /// Queue raw bytes (message data) without tracing them.
-    pub fn queue_raw(&mut self, data: &[u8]) {
-        self.out.extend_from_slice(data);
-    }
-
     /// Queue bytes that `f` appends (encoded message data), untraced.
     pub fn queue_with(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
         f(&mut self.out);
