@@ -24,8 +24,10 @@ pub(crate) const POP3S_PORT: u16 = 995;
 /// commands always fit in the socket buffer (so a write never blocks while
 /// the server waits for us to read), large enough to hide the round trip.
 const PIPELINE_WINDOW: usize = 128;
-/// Most entries accepted in one LIST or UIDL listing.
-pub(crate) const MAX_LISTING_ENTRIES: usize = 10_000_000;
+/// Most entries accepted in one LIST or UIDL listing: far beyond any real
+/// POP3 mailbox, and at most about 100 MB of UIDs held for a server that
+/// sends listings without end.
+pub(crate) const MAX_LISTING_ENTRIES: usize = 1_000_000;
 const MAX_CAPA_LINES: usize = 1024;
 /// RFC 1939: a unique-id is 1 to 70 printable characters.
 const MAX_UID_LEN: usize = 70;
