@@ -679,3 +679,15 @@ fn a_connect_that_gets_no_answer_times_out() {
     // SAFETY: the descriptor from full_listener, closed once.
     unsafe { libc::close(fd) };
 }
+
+#[test]
+fn a_listing_without_end_is_cut_off() {
+    let mut capa = String::from("+OK\r\n");
+    for i in 0..2000 {
+        capa.push_str(&format!("X-CAP-{i}\r\n"));
+    }
+    let server = FakeServer::start(vec![send(GREETING), Step::Expect("CAPA"), send(&capa), Step::Close]);
+    let err = connect(&server).err().expect("too many lines");
+    assert!(matches!(&err, Error::Protocol(m) if m.contains("more than 1024 lines")), "{err:?}");
+    server.finish();
+}
