@@ -1,7 +1,7 @@
 //! `mailtls_smtp`: an SMTP submission session handle.
 
 use std::ffi::{c_char, c_void};
-use std::io::Read;
+use std::io::{Read, Seek};
 
 use super::capabilities::mailtls_capabilities;
 use super::options::mailtls_options;
@@ -300,20 +300,20 @@ pub extern "C" fn mailtls_smtp_send_file(
         || unsafe { Ok((arg_str(from, "from")?, recipients_arg(recipients, count)?, arg_str(path, "path")?)) },
         |client, (from, recipients, path), dsn| {
             let file_err = |e: std::io::Error| Error::LocalFile(format!("{path}: {e}"));
-            let size = std::fs::metadata(path).map_err(file_err)?.len();
-            let eight_bit = file_has_8bit(path).map_err(file_err)?;
             let mut file = std::fs::File::open(path).map_err(file_err)?;
+            let size = file.metadata().map_err(file_err)?.len();
+            // BODY=8BITMIME goes with MAIL, before the content: look ahead.
+            let eight_bit = has_8bit(&mut file).and_then(|b| file.rewind().map(|_| b)).map_err(file_err)?;
             let source = MessageSource { reader: &mut file, size: Some(size), eight_bit: Some(eight_bit) };
             client.send(from, &recipients, source, dsn)
         },
     )
 }
 
-fn file_has_8bit(path: &str) -> std::io::Result<bool> {
-    let mut file = std::fs::File::open(path)?;
+fn has_8bit(reader: &mut impl Read) -> std::io::Result<bool> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = file.read(&mut buf)?;
+        let n = reader.read(&mut buf)?;
         if n == 0 {
             return Ok(false);
         }
