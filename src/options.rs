@@ -55,15 +55,12 @@ pub struct TlsOptions {
 impl TlsOptions {
     /// Add every certificate of a PEM bundle as a trusted root.
     pub fn add_ca_pem(&mut self, pem: &[u8]) -> Result<()> {
-        let certs = native_tls::Certificate::stack_from_pem(pem)
+        let certs = crate::transport::certs_from_pem(pem)
             .map_err(|e| Error::InvalidArgument(format!("CA certificates are not valid PEM: {e}")))?;
         if certs.is_empty() {
             return Err(Error::InvalidArgument("no certificate found in the CA PEM data".into()));
         }
-        for cert in certs {
-            let der = cert.to_der().map_err(|e| Error::InvalidArgument(format!("CA certificate unreadable: {e}")))?;
-            self.extra_roots_der.push(der);
-        }
+        self.extra_roots_der.extend(certs);
         Ok(())
     }
 
@@ -216,7 +213,7 @@ mod tests {
 
     #[test]
     fn pins_parse_with_or_without_colons() {
-        let hex = "AB:cd".repeat(1) + &"00".repeat(30);
+        let hex = "AB:cd".to_string() + &"00".repeat(30);
         assert_eq!(parse_sha256_hex(&hex).unwrap()[..2], [0xab, 0xcd]);
         assert!(parse_sha256_hex("abc").is_err());
         assert!(parse_sha256_hex(&"zz".repeat(32)).is_err());

@@ -287,6 +287,60 @@ fn untrusted_ca_is_refused() {
     }
 }
 
+/// The system's trusted roots come from where OpenSSL looks for them
+/// (`SSL_CERT_DIR`, a directory of hash links read lazily, and
+/// `SSL_CERT_FILE`, a bundle): with the test CA in either place, a client
+/// given no CA of its own connects; with only another CA there, it is
+/// refused. Each case runs in a child process, since the variables and the
+/// context cache are per process.
+#[test]
+fn system_roots_come_from_the_openssl_locations() {
+    if let Ok(expect) = std::env::var("MAILTLS_ROOTS_CHILD") {
+        let opts = ClientOptions { security: Security::Tls, ..ClientOptions::default() };
+        match (expect.as_str(), Pop3Client::connect("localhost", pop3s(), &opts)) {
+            ("trusted", Ok(_)) => {}
+            ("untrusted", Err(Error::CertificateUntrusted(_))) => {}
+            (expect, result) => panic!("expected {expect}, got {:?}", result.err()),
+        }
+        return;
+    }
+    let ca = std::path::PathBuf::from(env("MAILTLS_TEST_CA"));
+    let other_ca = env("MAILTLS_TEST_OTHER_CA");
+    let hashed = std::env::temp_dir().join(format!("mailtls-hashed-roots-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&hashed);
+    std::fs::create_dir_all(&hashed).unwrap();
+    let hash = std::process::Command::new("openssl").args(["x509", "-hash", "-noout", "-in"]).arg(&ca).output();
+    let hash = String::from_utf8(hash.expect("openssl x509 -hash").stdout).unwrap();
+    std::os::unix::fs::symlink(&ca, hashed.join(format!("{}.0", hash.trim()))).unwrap();
+    let empty = std::env::temp_dir().join(format!("mailtls-no-roots-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+
+    let hashed_dir = hashed.to_str().unwrap();
+    let empty_dir = empty.to_str().unwrap();
+    let ca_file = ca.to_str().unwrap();
+    for (cert_dir, cert_file, expect) in [
+        (hashed_dir, "/nonexistent/mailtls-bundle.pem", "trusted"),
+        (empty_dir, ca_file, "trusted"),
+        (empty_dir, other_ca.as_str(), "untrusted"),
+    ] {
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "system_roots_come_from_the_openssl_locations", "--nocapture"])
+            .env("MAILTLS_ROOTS_CHILD", expect)
+            .env("SSL_CERT_DIR", cert_dir)
+            .env("SSL_CERT_FILE", cert_file)
+            .output()
+            .expect("run the child test");
+        assert!(
+            child.status.success(),
+            "SSL_CERT_DIR={cert_dir} SSL_CERT_FILE={cert_file}: expected {expect}\n{}{}",
+            String::from_utf8_lossy(&child.stdout),
+            String::from_utf8_lossy(&child.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&hashed);
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
 /// Forward one connection from 127.0.0.2 to Dovecot, so the client reaches
 /// it under an address the certificate does not name.
 fn forwarder_on_127_0_0_2(target: u16) -> u16 {

@@ -26,8 +26,12 @@ bash tests/servers/postfix.sh start "$state" >/dev/null
 echo "== Rust: unit, fake-server, Dovecot, Postfix and header tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --no-fail-fast
+    echo "== Rust: the TLS tests again through native-tls (the Windows/macOS code path)"
+    cargo nextest run --locked --no-fail-fast --features native-tls-backend -E 'kind(lib) | binary(dovecot_pop3)'
 else
     cargo test --locked --no-fail-fast
+    echo "== Rust: the TLS tests again through native-tls (the Windows/macOS code path)"
+    cargo test --locked --no-fail-fast --features native-tls-backend --lib --test dovecot_pop3
 fi
 
 # The C and Python tests load the library the Rust tests just built.

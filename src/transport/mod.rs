@@ -3,11 +3,11 @@
 
 mod tls;
 
+pub(crate) use tls::certs_from_pem;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
-
-use native_tls::TlsStream;
 
 use crate::error::{Error, Result};
 use crate::options::ClientOptions;
@@ -22,7 +22,7 @@ const READ_BUFFER: usize = 64 * 1024;
 
 enum Stream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<tls::Stream>),
     Closed,
 }
 

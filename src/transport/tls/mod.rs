@@ -1,39 +1,66 @@
-//! TLS on top of a connected TCP stream, with the platform's TLS library.
+//! TLS on top of a connected TCP stream, with the platform's TLS library:
+//! OpenSSL driven directly where it is the system's library (see
+//! `openssl.rs` for why not through native-tls there), native-tls on
+//! Windows and Apple systems. What is common to both lives here: the
+//! connector cache, the pin check and the sorting of failures.
 
 use std::net::TcpStream;
 use std::sync::Mutex;
 
-use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::options::{TlsOptions, TlsVersion, sha256_hex};
 
+#[cfg(any(windows, target_vendor = "apple", feature = "native-tls-backend"))]
+#[path = "native.rs"]
+mod backend;
+#[cfg(not(any(windows, target_vendor = "apple", feature = "native-tls-backend")))]
+#[path = "openssl.rs"]
+mod backend;
+#[cfg(not(any(windows, target_vendor = "apple", feature = "native-tls-backend")))]
+mod roots;
+
+pub(crate) use backend::Stream;
+
 pub(crate) struct Established {
-    pub stream: TlsStream<TcpStream>,
+    pub stream: Stream,
     pub peer_sha256: Option<[u8; 32]>,
 }
 
-/// Connectors already built, by the options they were built from. Building
-/// one loads the system's trusted roots, which costs OpenSSL 3 tens of
-/// milliseconds, several times a whole handshake on a fast network; a mail
-/// program connects again and again with the same options. Like curl's CA
-/// cache, roots added to the system later are seen by new processes.
-static CONNECTORS: Mutex<Vec<(TlsOptions, TlsConnector)>> = Mutex::new(Vec::new());
-/// Distinct option sets remembered; the oldest is dropped past this.
-const CACHED_CONNECTORS: usize = 8;
+/// A handshake that did not complete, as a backend reports it.
+pub(crate) enum Failure {
+    Timeout,
+    /// The TLS library's own words, sorted by `classify`.
+    Other(String),
+}
 
-fn connector(opts: &TlsOptions) -> Result<TlsConnector> {
-    let cached = |list: &Vec<(TlsOptions, TlsConnector)>| list.iter().find(|(o, _)| o == opts).map(|(_, c)| c.clone());
-    if let Some(c) = cached(&CONNECTORS.lock().unwrap_or_else(|e| e.into_inner())) {
+/// Every certificate of a PEM bundle, as DER.
+pub(crate) fn certs_from_pem(pem: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
+    backend::certs_from_pem(pem)
+}
+
+/// Contexts already built, by the options they were built from. Building
+/// one can cost tens of milliseconds (trusted roots, OpenSSL 3's set-up),
+/// several times a whole handshake on a fast network; a mail program
+/// connects again and again with the same options. Like curl's CA cache,
+/// roots added to the system later are seen by new processes.
+static CONTEXTS: Mutex<Vec<(TlsOptions, backend::Context)>> = Mutex::new(Vec::new());
+/// Distinct option sets remembered; the oldest is dropped past this.
+const CACHED_CONTEXTS: usize = 8;
+
+fn context(opts: &TlsOptions) -> Result<backend::Context> {
+    let cached =
+        |list: &Vec<(TlsOptions, backend::Context)>| list.iter().find(|(o, _)| o == opts).map(|(_, c)| c.clone());
+    if let Some(c) = cached(&CONTEXTS.lock().unwrap_or_else(|e| e.into_inner())) {
         return Ok(c);
     }
     // Built without holding the lock: another thread may build the same
     // one meanwhile, which costs time but nothing else.
-    let built = build_connector(opts)?;
-    let mut list = CONNECTORS.lock().unwrap_or_else(|e| e.into_inner());
+    let built = backend::build(opts).map_err(Error::Tls)?;
+    let mut list = CONTEXTS.lock().unwrap_or_else(|e| e.into_inner());
     if cached(&list).is_none() {
-        if list.len() == CACHED_CONNECTORS {
+        if list.len() == CACHED_CONTEXTS {
             list.remove(0);
         }
         list.push((opts.clone(), built.clone()));
@@ -41,47 +68,16 @@ fn connector(opts: &TlsOptions) -> Result<TlsConnector> {
     Ok(built)
 }
 
-fn build_connector(opts: &TlsOptions) -> Result<TlsConnector> {
-    let mut builder = TlsConnector::builder();
-    // native-tls would accept TLS 1.0 by default.
-    builder.min_protocol_version(Some(match opts.min_version {
-        TlsVersion::Tls12 => Protocol::Tlsv12,
-        TlsVersion::Tls13 => Protocol::Tlsv13,
-    }));
-    for der in &opts.extra_roots_der {
-        let cert = Certificate::from_der(der).map_err(|e| Error::Tls(format!("CA certificate: {e}")))?;
-        builder.add_root_certificate(cert);
-    }
-    // A pin replaces chain and name checks with an exact match on the
-    // certificate, checked right after the handshake and before any byte of
-    // the protocol is sent.
-    if opts.danger_accept_invalid_certs || opts.pin_sha256.is_some() {
-        builder.danger_accept_invalid_certs(true);
-        builder.danger_accept_invalid_hostnames(true);
-    }
-    builder.build().map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))
-}
-
-/// Run the TLS handshake over `tcp` and check the pin, if any.
+/// Run the TLS handshake over `tcp` and check the pin, if any. A pin
+/// replaces chain and name checks with an exact match on the certificate,
+/// checked here, before any byte of the protocol is sent.
 pub(crate) fn handshake(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result<Established> {
-    let connector = connector(opts)?;
-    let stream = match connector.connect(host, tcp) {
-        Ok(s) => s,
-        // The socket is blocking with timeouts, so "would block" is a timeout.
-        Err(HandshakeError::WouldBlock(_)) => {
-            return Err(Error::Timeout("no answer from the server during the TLS handshake".into()));
-        }
-        Err(HandshakeError::Failure(e)) => {
-            return Err(classify(host, opts.min_version, &e.to_string()));
-        }
-    };
-    let peer_sha256 = match stream.peer_certificate() {
-        Ok(Some(cert)) => {
-            let der = cert.to_der().map_err(|e| Error::Tls(format!("peer certificate: {e}")))?;
-            Some(Sha256::digest(&der).into())
-        }
-        _ => None,
-    };
+    let context = context(opts)?;
+    let stream = backend::connect(&context, host, tcp, opts).map_err(|failure| match failure {
+        Failure::Timeout => Error::Timeout("no answer from the server during the TLS handshake".into()),
+        Failure::Other(detail) => classify(host, opts.min_version, &detail),
+    })?;
+    let peer_sha256 = backend::peer_certificate_der(&stream).map(|der| Sha256::digest(&der).into());
     if let Some(expected) = opts.pin_sha256 {
         if peer_sha256 != Some(expected) {
             return Err(Error::CertificatePinMismatch {
@@ -130,17 +126,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn connectors_are_reused_and_the_cache_is_bounded() {
+    fn contexts_are_reused_and_the_cache_is_bounded() {
         let pinned = |i: u8| TlsOptions { pin_sha256: Some([i; 32]), ..TlsOptions::default() };
-        let cached = || CONNECTORS.lock().unwrap().iter().filter(|(o, _)| o.pin_sha256.is_some()).count();
-        connector(&pinned(0)).unwrap();
+        let cached = || CONTEXTS.lock().unwrap().iter().filter(|(o, _)| o.pin_sha256.is_some()).count();
+        context(&pinned(0)).unwrap();
         let before = cached();
-        connector(&pinned(0)).unwrap();
-        assert_eq!(cached(), before, "the same options reuse their connector");
-        for i in 1..=CACHED_CONNECTORS as u8 + 2 {
-            connector(&pinned(i)).unwrap();
+        context(&pinned(0)).unwrap();
+        assert_eq!(cached(), before, "the same options reuse their context");
+        for i in 1..=CACHED_CONTEXTS as u8 + 2 {
+            context(&pinned(i)).unwrap();
         }
-        assert!(CONNECTORS.lock().unwrap().len() <= CACHED_CONNECTORS);
+        assert!(CONTEXTS.lock().unwrap().len() <= CACHED_CONTEXTS);
     }
 
     #[test]
