@@ -23,7 +23,6 @@ included).
 
 import json
 import os
-import ssl
 import sys
 import time
 
@@ -107,10 +106,12 @@ def mailtls_batch(host, port, ca, user, pw, sender, rcpt, directory, count):
 
 
 # ---- Python's standard library ------------------------------------------------------
+# ssl is imported here, not at the top: a mailtls client does not need it.
 
 
 def poplib_bulk(host, port, ca, user, pw):
     import poplib
+    import ssl
 
     t0 = time.perf_counter()
     pop = poplib.POP3_SSL(host, port, context=ssl.create_default_context(cafile=ca))
@@ -129,6 +130,7 @@ def poplib_bulk(host, port, ca, user, pw):
 
 def poplib_file(host, port, ca, user, pw, n, path):
     import poplib
+    import ssl
 
     t0 = time.perf_counter()
     pop = poplib.POP3_SSL(host, port, context=ssl.create_default_context(cafile=ca))
@@ -146,6 +148,7 @@ def poplib_file(host, port, ca, user, pw, n, path):
 
 def poplib_setup(host, port, ca, user, pw, count):
     import poplib
+    import ssl
 
     times = []
     for _ in range(int(count)):
@@ -161,6 +164,7 @@ def poplib_setup(host, port, ca, user, pw, count):
 
 def smtplib_outbox(host, port, ca, user, pw, sender, rcpt, directory, count):
     import smtplib
+    import ssl
 
     msgs = outbox(directory, int(count))
     t0 = time.perf_counter()

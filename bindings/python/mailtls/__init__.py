@@ -48,7 +48,26 @@ from .errors import (
     TlsError,
 )
 from .pop3 import POP3
-from .smtp import SMTP, RecipientResult
+
+# The SMTP module (and the dataclasses module it needs) is imported on first
+# use of SMTP or RecipientResult, so a program that only fetches mail does
+# not pay for it at start-up (PEP 562).
+_LAZY = {"SMTP": "smtp", "RecipientResult": "smtp"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module("." + _LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

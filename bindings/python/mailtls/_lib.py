@@ -14,7 +14,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-import threading
+import _thread
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -266,7 +266,7 @@ def _declare(cdll: ctypes.CDLL, origin: str) -> None:
         fn.argtypes = argtypes
 
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _loaded: ctypes.CDLL | None = None
 _loaded_path: str | None = None
 

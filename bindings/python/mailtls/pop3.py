@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
 from . import _lib
 from ._session import (
-    PathLike,
     Session,
     _Pending,
     c_path,
@@ -18,7 +16,13 @@ from ._session import (
 )
 from .errors import ConnectionError, FileError, Result, ServerError
 
-Sink = Callable[[bytes], Any]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see _session.py)
+    from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
+
+    from ._session import PathLike
+
+    Sink = Callable[[bytes], Any]
 
 
 class POP3(Session):

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
+import collections.abc
 import ctypes
 import io
 import os
 import stat
 import sys
 from dataclasses import dataclass
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    BinaryIO,
-    Iterable,
-    List,
-    Mapping,
-    Optional,
-    Sequence,
-    Tuple,
-    Union,
-)
 
 from . import _lib
 from ._session import (
-    PathLike,
     Session,
-    TraceCallback,
     _options_error,
     _Pending,
     c_path,
@@ -34,11 +21,15 @@ from ._session import (
 )
 from .errors import ConnectionError, Error, FileError, RecipientsRefused, Result, make_error
 
-if TYPE_CHECKING:  # email is imported only when a Message object is sent
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see _session.py); email is imported only when a Message object is sent
     import email.message
+    from typing import Any, BinaryIO, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-Message = Union[bytes, bytearray, memoryview, str, "email.message.Message", BinaryIO]
-Addresses = Union[str, Iterable[str]]
+    from ._session import PathLike, TraceCallback
+
+    Message = Union[bytes, bytearray, memoryview, str, email.message.Message, BinaryIO]
+    Addresses = Union[str, Iterable[str]]
 
 _DSN_KEYS = ("notify", "ret", "envid", "orcpt")
 
@@ -526,7 +517,7 @@ def _dsn_args(dsn: Optional[Mapping[str, Any]]) -> Optional[tuple]:
     library when sending."""
     if dsn is None:
         return None
-    if not isinstance(dsn, Mapping):
+    if not isinstance(dsn, collections.abc.Mapping):
         raise TypeError(f"dsn must be a dict, not {type(dsn).__name__}")
     unknown = [k for k in dsn if k not in _DSN_KEYS]
     if unknown:

@@ -53,6 +53,28 @@ def test_missing_library_named_by_env_is_a_clear_error(tmp_path):
     assert "LOADERROR" in r.stdout and "nope.so" in r.stdout and "MAILTLS_LIBRARY" in r.stdout
 
 
+def test_import_is_lean_and_smtp_loads_on_first_use(tmp_path):
+    # A mail check started from cron pays the import on every run: importing
+    # mailtls must not pull in typing, logging, threading or dataclasses
+    # (about 15 ms together), nor the SMTP half before it is used.
+    env = dict(os.environ, PYTHONPATH=str(BINDING))
+    r = subprocess.run(
+        [sys.executable, "-S", "-c",
+         "import sys, mailtls\n"
+         "heavy = {'typing', 'logging', 'threading', 'dataclasses', 'mailtls.smtp'}\n"
+         "print(sorted(heavy & set(sys.modules)))\n"
+         "from mailtls import SMTP, RecipientResult\n"
+         "assert 'SMTP' in dir(mailtls) and mailtls.SMTP is SMTP\n"
+         "assert RecipientResult('a', True, 250, None, 'Ok').code == 250\n"
+         "print('mailtls.smtp' in sys.modules)\n"],
+        env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["[]", "True"]
+    with pytest.raises(AttributeError):
+        mailtls.no_such_name
+
+
 def test_library_next_to_the_package_is_found(tmp_path):
     # A copy of the package with the library inside it, and no MAILTLS_LIBRARY.
     shutil.copytree(BINDING / "mailtls", tmp_path / "mailtls",

@@ -7,11 +7,12 @@
 //! process's first TLS context slow (tens of milliseconds for ~150
 //! certificates). Debian, Ubuntu, Alpine and others keep both from one
 //! source: `update-ca-certificates` writes the hash links and the bundle
-//! into the same directory. When the default bundle lives inside a hashed
-//! default directory it adds nothing, so only the directory is used.
-//! Everywhere else (Fedora's separate bundle, a bundle named by
-//! `SSL_CERT_FILE`, a directory without hash links) the bundle is loaded as
-//! OpenSSL would.
+//! into the same directory. When the system's bundle (OpenSSL's default,
+//! also when `SSL_CERT_FILE` names that same file, as containers often do)
+//! lives inside a hashed directory that is searched, it adds nothing, so
+//! only the directory is used. Everywhere else (Fedora's separate bundle,
+//! any other bundle `SSL_CERT_FILE` names, a directory without hash links)
+//! the bundle is loaded as OpenSSL would.
 
 use std::ffi::{CStr, OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -71,19 +72,19 @@ pub(crate) fn locate(
     let dir_list = env_dir.unwrap_or(default_dir);
     let dirs: Vec<PathBuf> =
         std::env::split_paths(&dir_list).filter(|d| !d.as_os_str().is_empty() && d.is_dir()).collect();
-    let bundle = match env_file {
-        // Named explicitly: always honoured.
-        Some(file) => Some(PathBuf::from(file)),
-        None if covered_by_hashed_dir(&default_file, &dirs) => None,
-        None => Some(default_file),
-    };
-    RootLocations { dirs, bundle: bundle.filter(|f| f.is_file()) }
+    let system_bundle = default_file.canonicalize().ok();
+    let bundle = env_file.map(PathBuf::from).unwrap_or(default_file);
+    let canonical = bundle.canonicalize().ok();
+    // Only the system's own bundle is known to be kept with the hash links;
+    // any other bundle may hold roots they lack.
+    let covered = canonical.is_some() && canonical == system_bundle && in_hashed_dir(canonical.as_deref(), &dirs);
+    RootLocations { dirs, bundle: Some(bundle).filter(|f| !covered && f.is_file()) }
 }
 
-/// Whether `bundle` sits in one of `dirs` that holds hash links, so that
-/// both were written together from the same certificates.
-fn covered_by_hashed_dir(bundle: &Path, dirs: &[PathBuf]) -> bool {
-    let Ok(bundle) = bundle.canonicalize() else { return false };
+/// Whether `bundle` (canonical) sits in one of `dirs` that holds hash
+/// links, so that both were written together from the same certificates.
+fn in_hashed_dir(bundle: Option<&Path>, dirs: &[PathBuf]) -> bool {
+    let Some(bundle) = bundle else { return false };
     dirs.iter()
         .any(|dir| dir.canonicalize().is_ok_and(|dir| bundle.parent() == Some(dir.as_path())) && has_hash_links(dir))
 }
@@ -165,11 +166,16 @@ mod tests {
     fn the_environment_replaces_the_defaults_and_missing_places_are_dropped() {
         let certs = Scratch::new("env");
         certs.file("1a2b3c4d.0");
-        let named = certs.file("ca-certificates.crt");
+        let system = certs.file("ca-certificates.crt");
+        let own = certs.file("my-roots.pem");
         let list = std::env::join_paths([certs.0.clone(), PathBuf::from("/nonexistent/mailtls")]).unwrap();
-        let found = locate(Some(named.clone().into_os_string()), Some(list), "/nonexistent/cert.pem".into(), "".into());
-        // SSL_CERT_FILE is honoured even beside hash links.
-        assert_eq!(found, RootLocations { dirs: vec![certs.0.clone()], bundle: Some(named) });
+        let found = |env_file: &Path| {
+            locate(Some(env_file.as_os_str().to_owned()), Some(list.clone()), system.clone(), "".into())
+        };
+        // Another bundle named by SSL_CERT_FILE is loaded, even beside hash links...
+        assert_eq!(found(&own), RootLocations { dirs: vec![certs.0.clone()], bundle: Some(own.clone()) });
+        // ...but naming the system's own bundle again changes nothing.
+        assert_eq!(found(&system), RootLocations { dirs: vec![certs.0.clone()], bundle: None });
 
         let none = locate(None, None, "/nonexistent/cert.pem".into(), "/nonexistent/certs".into());
         assert_eq!(none, RootLocations { dirs: vec![], bundle: None });
