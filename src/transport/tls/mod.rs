@@ -35,9 +35,33 @@ pub(crate) enum Failure {
     Other(String),
 }
 
+/// PEM bundles already parsed, with their certificates as DER. A mail
+/// program typically adds the same CA file to fresh options for every
+/// connection, and OpenSSL 3 spends about 2 million instructions decoding
+/// one certificate (a sixth of a whole session's client-side work).
+static PARSED_PEM: Mutex<Vec<(Vec<u8>, Vec<Vec<u8>>)>> = Mutex::new(Vec::new());
+/// Bundles remembered (the oldest is dropped past this), and the largest
+/// remembered: a system-sized bundle of 200 KiB is parsed every time.
+const CACHED_PEM: usize = 8;
+const CACHED_PEM_MAX_BYTES: usize = 64 * 1024;
+
 /// Every certificate of a PEM bundle, as DER.
 pub(crate) fn certs_from_pem(pem: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
-    backend::certs_from_pem(pem)
+    let cached = |list: &Vec<(Vec<u8>, Vec<Vec<u8>>)>| list.iter().find(|(p, _)| p == pem).map(|(_, d)| d.clone());
+    if let Some(ders) = cached(&PARSED_PEM.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(ders);
+    }
+    let ders = backend::certs_from_pem(pem)?;
+    if pem.len() <= CACHED_PEM_MAX_BYTES && !ders.is_empty() {
+        let mut list = PARSED_PEM.lock().unwrap_or_else(|e| e.into_inner());
+        if cached(&list).is_none() {
+            if list.len() == CACHED_PEM {
+                list.remove(0);
+            }
+            list.push((pem.to_vec(), ders.clone()));
+        }
+    }
+    Ok(ders)
 }
 
 /// Contexts already built, by the options they were built from. Building
@@ -137,6 +161,21 @@ mod tests {
             context(&pinned(i)).unwrap();
         }
         assert!(CONTEXTS.lock().unwrap().len() <= CACHED_CONTEXTS);
+    }
+
+    #[test]
+    fn parsed_pem_is_remembered_and_bad_pem_is_not() {
+        let pem = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample-ca.pem")).unwrap();
+        let first = certs_from_pem(&pem).unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0][0], 0x30, "DER starts with a SEQUENCE");
+        assert!(PARSED_PEM.lock().unwrap().iter().any(|(p, _)| *p == pem));
+        assert_eq!(certs_from_pem(&pem).unwrap(), first);
+
+        let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(certs_from_pem(garbage).is_err());
+        assert!(certs_from_pem(b"no PEM here").unwrap_or_default().is_empty());
+        assert!(!PARSED_PEM.lock().unwrap().iter().any(|(p, _)| p == garbage || p == b"no PEM here"));
     }
 
     #[test]
