@@ -39,7 +39,9 @@ pub(crate) enum Failure {
 /// program typically adds the same CA file to fresh options for every
 /// connection, and OpenSSL 3 spends about 2 million instructions decoding
 /// one certificate (a sixth of a whole session's client-side work).
-static PARSED_PEM: Mutex<Vec<(Vec<u8>, Vec<Vec<u8>>)>> = Mutex::new(Vec::new());
+static PARSED_PEM: Mutex<Vec<ParsedPem>> = Mutex::new(Vec::new());
+/// A PEM bundle and its certificates as DER.
+type ParsedPem = (Vec<u8>, Vec<Vec<u8>>);
 /// Bundles remembered (the oldest is dropped past this), and the largest
 /// remembered: a system-sized bundle of 200 KiB is parsed every time.
 const CACHED_PEM: usize = 8;
@@ -47,7 +49,7 @@ const CACHED_PEM_MAX_BYTES: usize = 64 * 1024;
 
 /// Every certificate of a PEM bundle, as DER.
 pub(crate) fn certs_from_pem(pem: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
-    let cached = |list: &Vec<(Vec<u8>, Vec<Vec<u8>>)>| list.iter().find(|(p, _)| p == pem).map(|(_, d)| d.clone());
+    let cached = |list: &Vec<ParsedPem>| list.iter().find(|(p, _)| p == pem).map(|(_, d)| d.clone());
     if let Some(ders) = cached(&PARSED_PEM.lock().unwrap_or_else(|e| e.into_inner())) {
         return Ok(ders);
     }
