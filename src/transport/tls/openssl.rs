@@ -11,6 +11,7 @@
 //! `SslConnector` do.
 
 use std::net::{IpAddr, TcpStream};
+use std::sync::Mutex;
 
 use openssl::ssl::{
     HandshakeError, Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslStream, SslVerifyMode,
@@ -36,13 +37,12 @@ pub(crate) fn build(opts: &TlsOptions) -> Result<Context, String> {
     // Part of ALL, but it only works around bugs of SSL 3 / TLS 1.0 peers.
     options &= !SslOptions::DONT_INSERT_EMPTY_FRAGMENTS;
     ctx.set_options(options);
-    ctx.set_mode(
-        SslMode::AUTO_RETRY
-            | SslMode::ACCEPT_MOVING_WRITE_BUFFER
-            | SslMode::ENABLE_PARTIAL_WRITE
-            | SslMode::RELEASE_BUFFERS,
-    );
+    ctx.set_mode(SslMode::AUTO_RETRY | SslMode::ACCEPT_MOVING_WRITE_BUFFER | SslMode::ENABLE_PARTIAL_WRITE);
     ctx.set_cipher_list(CIPHERS).map_err(setup)?;
+    // Read whole socket buffers, not a 5-byte record header and then its
+    // body: half the system calls when fetching mail. The socket belongs to
+    // TLS until it is closed, so nothing else could miss the bytes read ahead.
+    ctx.set_read_ahead(true);
     ctx.set_min_proto_version(Some(match opts.min_version {
         TlsVersion::Tls12 => SslVersion::TLS1_2,
         TlsVersion::Tls13 => SslVersion::TLS1_3,
@@ -56,7 +56,7 @@ pub(crate) fn build(opts: &TlsOptions) -> Result<Context, String> {
         ctx.set_verify(SslVerifyMode::PEER);
         roots::add_system_roots(&mut ctx);
         for der in &opts.extra_roots_der {
-            let cert = X509::from_der(der).map_err(|e| format!("CA certificate: {e}"))?;
+            let cert = parsed_root(der).map_err(|e| format!("CA certificate: {e}"))?;
             // Adding a root the system already trusts fails harmlessly.
             let _ = ctx.cert_store_mut().add_cert(cert);
         }
@@ -105,11 +105,34 @@ pub(crate) fn peer_certificate_der(stream: &Stream) -> Option<Vec<u8>> {
     stream.ssl().peer_certificate()?.to_der().ok()
 }
 
+/// Certificates decoded from PEM, by their DER, so that building a context
+/// from the same options does not decode them a second time (OpenSSL 3
+/// spends about 2 million instructions on one).
+static DECODED: Mutex<Vec<(Vec<u8>, X509)>> = Mutex::new(Vec::new());
+const DECODED_KEPT: usize = 32;
+
 /// Every certificate of a PEM bundle, as DER.
 pub(crate) fn certs_from_pem(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    X509::stack_from_pem(pem)
-        .map_err(|e| e.to_string())?
-        .iter()
-        .map(|c| c.to_der().map_err(|e| e.to_string()))
-        .collect()
+    let certs = X509::stack_from_pem(pem).map_err(|e| e.to_string())?;
+    let mut ders = Vec::with_capacity(certs.len());
+    let mut decoded = DECODED.lock().unwrap_or_else(|e| e.into_inner());
+    for cert in certs {
+        let der = cert.to_der().map_err(|e| e.to_string())?;
+        if !decoded.iter().any(|(d, _)| *d == der) {
+            if decoded.len() == DECODED_KEPT {
+                decoded.remove(0);
+            }
+            decoded.push((der.clone(), cert));
+        }
+        ders.push(der);
+    }
+    Ok(ders)
+}
+
+fn parsed_root(der: &[u8]) -> Result<X509, openssl::error::ErrorStack> {
+    let decoded = DECODED.lock().unwrap_or_else(|e| e.into_inner());
+    match decoded.iter().find(|(d, _)| d == der) {
+        Some((_, cert)) => Ok(cert.clone()),
+        None => X509::from_der(der),
+    }
 }
