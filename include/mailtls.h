@@ -652,10 +652,13 @@ void mailtls_pop3_free(mailtls_pop3 *pop3);
 mailtls_result mailtls_pop3_connect(mailtls_pop3 *pop3, const char *host, uint16_t port);
 
 /**
- * Log in with a password. `mechanism` is NULL to pick the strongest one
- * both sides support (CRAM-MD5, PLAIN, LOGIN, APOP, USER, limited by
- * mailtls_options_set_mechanisms()), or one of "USER", "APOP", "PLAIN",
- * "LOGIN", "CRAM-MD5" to force it. Returns PLAINTEXT_AUTH_REFUSED (nothing
+ * Log in with a password. `mechanism` is NULL to pick one both sides
+ * support, limited by mailtls_options_set_mechanisms(): over TLS with a
+ * verified or pinned certificate PLAIN, CRAM-MD5, LOGIN, APOP, USER in that
+ * order; otherwise (danger_accept_invalid_certs, or no TLS) CRAM-MD5 first,
+ * so that the password itself never goes to a server that did not prove
+ * who it is. Or one of "USER", "APOP", "PLAIN", "LOGIN", "CRAM-MD5" to
+ * force it. Returns PLAINTEXT_AUTH_REFUSED (nothing
  * sent), NO_COMMON_MECHANISM, AUTH_FAILED (see the last reply and its
  * response code, e.g. "AUTH", "IN-USE", "LOGIN-DELAY", "SYS/TEMP"), or
  * INVALID_ARGUMENT for CR, LF or NUL in an argument.
@@ -896,9 +899,11 @@ void mailtls_smtp_free(mailtls_smtp *smtp);
 mailtls_result mailtls_smtp_connect(mailtls_smtp *smtp, const char *host, uint16_t port);
 
 /**
- * AUTH with a password. `mechanism` is NULL to pick the strongest one both
- * sides support (CRAM-MD5, PLAIN, LOGIN, limited by
- * mailtls_options_set_mechanisms()), or "PLAIN", "LOGIN" or "CRAM-MD5". If
+ * AUTH with a password. `mechanism` is NULL to pick one both sides
+ * support, limited by mailtls_options_set_mechanisms(): over TLS with a
+ * verified or pinned certificate PLAIN, CRAM-MD5, LOGIN in that order;
+ * otherwise CRAM-MD5 first (the password itself never goes to a server
+ * that did not prove who it is). Or "PLAIN", "LOGIN" or "CRAM-MD5". If
  * the server turns a mechanism itself down (504, 534, or a refusal before
  * any credential was sent), the next common one is tried; refused
  * credentials give AUTH_FAILED at once. Also PLAINTEXT_AUTH_REFUSED

@@ -63,19 +63,33 @@ fn every_password_mechanism_logs_in_over_stls_and_implicit_tls() {
     }
 }
 
+/// Without a named mechanism: PLAIN to a verified or pinned server (one
+/// round trip), CRAM-MD5 to one whose certificate was not checked (the
+/// password itself never goes to a server that did not prove who it is).
 #[test]
-fn automatic_choice_is_cram_md5_and_restrictions_are_honoured() {
+fn automatic_choice_depends_on_a_verified_server_and_restrictions_are_honoured() {
     seed("user02", &[]);
-    let (tracer, log) = recording_tracer();
-    let mut opts = tls_options();
-    opts.tracer = tracer;
-    let mut client = Pop3Client::connect("127.0.0.1", pop3_plain(), &opts).unwrap();
-    client.login("user02", &password(), None).unwrap();
-    client.quit().unwrap();
     let sent_auth = |log: &[(TraceKind, Vec<u8>)], what: &str| {
         log.iter().any(|(k, d)| *k == TraceKind::Command && String::from_utf8_lossy(d).starts_with(what))
     };
-    assert!(sent_auth(&log.lock().unwrap(), "AUTH CRAM-MD5"));
+    let pinned = || {
+        let mut opts = ClientOptions::default();
+        opts.tls.set_pin_sha256_hex(&env("MAILTLS_TEST_SERVER_SHA256")).unwrap();
+        opts
+    };
+    let unchecked = || ClientOptions {
+        tls: mailtls::options::TlsOptions { danger_accept_invalid_certs: true, ..Default::default() },
+        ..ClientOptions::default()
+    };
+    for (opts, expected) in [(tls_options(), "AUTH PLAIN "), (pinned(), "AUTH PLAIN "), (unchecked(), "AUTH CRAM-MD5")]
+    {
+        let (tracer, log) = recording_tracer();
+        let opts = ClientOptions { tracer, ..opts };
+        let mut client = Pop3Client::connect("127.0.0.1", pop3_plain(), &opts).unwrap();
+        client.login("user02", &password(), None).unwrap();
+        client.quit().unwrap();
+        assert!(sent_auth(&log.lock().unwrap(), expected), "expected {expected}");
+    }
 
     let (tracer, log) = recording_tracer();
     let mut opts = tls_options();

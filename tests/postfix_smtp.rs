@@ -119,6 +119,28 @@ fn every_mechanism_authenticates() {
     }
 }
 
+/// Without a named mechanism: PLAIN with an initial response to a verified
+/// server, CRAM-MD5 to one whose certificate was not checked.
+#[test]
+fn automatic_choice_depends_on_a_verified_server() {
+    let unchecked = ClientOptions {
+        tls: mailtls::options::TlsOptions { danger_accept_invalid_certs: true, ..Default::default() },
+        ..ClientOptions::default()
+    };
+    for (opts, expected) in [(tls_options(), "AUTH PLAIN "), (unchecked, "AUTH CRAM-MD5")] {
+        let (tracer, log) = recording_tracer();
+        let opts = ClientOptions { tracer, ..opts };
+        let mut client = SmtpClient::connect("localhost", submission(), &opts).unwrap();
+        client.login("user20", &password(), None).unwrap();
+        client.quit().unwrap();
+        let log = log.lock().unwrap();
+        let sent = |what: &str| {
+            log.iter().any(|(k, d)| *k == TraceKind::Command && String::from_utf8_lossy(d).starts_with(what))
+        };
+        assert!(sent(expected), "expected {expected}");
+    }
+}
+
 #[test]
 fn extensions_are_typed_and_fresh_after_starttls() {
     let client = SmtpClient::connect("localhost", submission(), &tls_options()).unwrap();

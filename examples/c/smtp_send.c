@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 		report(smtp, "connecting", rc);
 		goto done;
 	}
-	/* The strongest mechanism both sides support. */
+	/* A mechanism both sides support: PLAIN to this verified server. */
 	if ((rc = mailtls_smtp_login(smtp, user, password, NULL)) != MAILTLS_RESULT_OK) {
 		report(smtp, "logging in", rc);
 		goto done;

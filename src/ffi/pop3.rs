@@ -97,10 +97,13 @@ pub extern "C" fn mailtls_pop3_connect(pop3: *mut mailtls_pop3, host: *const c_c
     session::connect(pop3, host, port)
 }
 
-/// Log in with a password. `mechanism` is NULL to pick the strongest one
-/// both sides support (CRAM-MD5, PLAIN, LOGIN, APOP, USER, limited by
-/// mailtls_options_set_mechanisms()), or one of "USER", "APOP", "PLAIN",
-/// "LOGIN", "CRAM-MD5" to force it. Returns PLAINTEXT_AUTH_REFUSED (nothing
+/// Log in with a password. `mechanism` is NULL to pick one both sides
+/// support, limited by mailtls_options_set_mechanisms(): over TLS with a
+/// verified or pinned certificate PLAIN, CRAM-MD5, LOGIN, APOP, USER in that
+/// order; otherwise (danger_accept_invalid_certs, or no TLS) CRAM-MD5 first,
+/// so that the password itself never goes to a server that did not prove
+/// who it is. Or one of "USER", "APOP", "PLAIN", "LOGIN", "CRAM-MD5" to
+/// force it. Returns PLAINTEXT_AUTH_REFUSED (nothing
 /// sent), NO_COMMON_MECHANISM, AUTH_FAILED (see the last reply and its
 /// response code, e.g. "AUTH", "IN-USE", "LOGIN-DELAY", "SYS/TEMP"), or
 /// INVALID_ARGUMENT for CR, LF or NUL in an argument.

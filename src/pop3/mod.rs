@@ -205,7 +205,7 @@ impl Pop3Client {
                 return Err(self.no_common("APOP (the greeting has no valid timestamp)"));
             }
             Some(m) => m,
-            None => Mechanism::PASSWORD_PREFERENCE
+            None => Mechanism::password_preference(self.conn.server_verified())
                 .into_iter()
                 .filter(|m| self.opts.allows(*m))
                 .find(|m| self.server_offers(*m))
@@ -231,7 +231,7 @@ impl Pop3Client {
     }
 
     fn no_common(&self, wanted: &str) -> Error {
-        let offered: Vec<&str> = Mechanism::PASSWORD_PREFERENCE
+        let offered: Vec<&str> = Mechanism::PASSWORD_MECHANISMS
             .iter()
             .chain(&[Mechanism::OAuthBearer, Mechanism::XOAuth2])
             .filter(|m| self.server_offers(**m))

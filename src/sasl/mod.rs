@@ -22,10 +22,24 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
-    /// Password mechanisms, strongest first: challenge-response ones never
-    /// reveal the password, even to a server that is not who it claims to be.
-    pub const PASSWORD_PREFERENCE: [Mechanism; 5] =
+    /// Password mechanisms, in the order of `password_preference(false)`.
+    pub const PASSWORD_MECHANISMS: [Mechanism; 5] =
         [Mechanism::CramMd5, Mechanism::Plain, Mechanism::Login, Mechanism::Apop, Mechanism::User];
+
+    /// The order in which a login without a named mechanism tries password
+    /// mechanisms. To a server whose certificate was verified (or pinned),
+    /// PLAIN first: one round trip, and it works however the server stores
+    /// passwords (CRAM-MD5 fails for accounts whose password is stored
+    /// hashed). To any other server, challenge-response first: CRAM-MD5 and
+    /// APOP never reveal the password to a server that is not who it claims
+    /// to be.
+    pub fn password_preference(server_verified: bool) -> [Mechanism; 5] {
+        if server_verified {
+            [Mechanism::Plain, Mechanism::CramMd5, Mechanism::Login, Mechanism::Apop, Mechanism::User]
+        } else {
+            Mechanism::PASSWORD_MECHANISMS
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {

@@ -232,7 +232,7 @@ impl SmtpClient {
                     return Err(Error::InvalidArgument(format!("{} is a POP3 mechanism", m.name())));
                 }
                 Some(m) => vec![m],
-                None => Mechanism::PASSWORD_PREFERENCE
+                None => Mechanism::password_preference(self.conn.server_verified())
                     .into_iter()
                     .filter(|m| m.is_sasl() && self.opts.allows(*m) && self.ext.auth(*m))
                     .collect(),

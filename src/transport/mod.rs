@@ -35,6 +35,8 @@ pub struct Connection {
     out: Vec<u8>,
     host: String,
     peer_sha256: Option<[u8; 32]>,
+    /// TLS is active and the certificate was verified or pinned.
+    server_verified: bool,
     tracer: Tracer,
 }
 
@@ -64,6 +66,7 @@ impl Connection {
             out: Vec::with_capacity(4096),
             host: host.to_string(),
             peer_sha256: None,
+            server_verified: false,
             tracer,
         };
         if implicit_tls {
@@ -90,6 +93,7 @@ impl Connection {
         };
         let established = tls::handshake(tcp, &self.host, &opts.tls)?;
         self.peer_sha256 = established.peer_sha256;
+        self.server_verified = opts.tls.pin_sha256.is_some() || !opts.tls.danger_accept_invalid_certs;
         self.stream = Stream::Tls(Box::new(established.stream));
         self.tracer.info("TLS established");
         Ok(())
@@ -101,6 +105,12 @@ impl Connection {
 
     pub fn is_open(&self) -> bool {
         !matches!(self.stream, Stream::Closed)
+    }
+
+    /// Whether the server proved who it is: TLS with a verified or pinned
+    /// certificate.
+    pub fn server_verified(&self) -> bool {
+        self.server_verified && self.is_tls()
     }
 
     pub fn peer_sha256(&self) -> Option<[u8; 32]> {

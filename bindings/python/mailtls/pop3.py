@@ -74,8 +74,10 @@ class POP3(Session):
     def login(self, user: str, password: str, mechanism: Optional[str] = None) -> None:
         """Log in with a password.
 
-        ``mechanism`` is None to let the library pick the strongest one both
-        sides support (CRAM-MD5, PLAIN, LOGIN, APOP, USER), or one of
+        ``mechanism`` is None to let the library pick one both sides support
+        (to a verified or pinned server PLAIN, CRAM-MD5, LOGIN, APOP, USER;
+        otherwise CRAM-MD5 first, so the password itself never goes to a
+        server that did not prove who it is), or one of
         ``"USER"``, ``"APOP"``, ``"PLAIN"``, ``"LOGIN"``, ``"CRAM-MD5"``.
         Raises AuthError when refused (``reply`` and ``response_code`` say
         why); the session goes on and login may be tried again.

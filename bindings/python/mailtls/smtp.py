@@ -162,9 +162,10 @@ class SMTP(Session):
     def login(self, user: str, password: str, mechanism: Optional[str] = None) -> None:
         """AUTH with a password.
 
-        ``mechanism`` is None to let the library pick the strongest one both
-        sides support (CRAM-MD5, PLAIN, LOGIN; if the server turns a
-        mechanism itself down, the next one is tried), or one of
+        ``mechanism`` is None to let the library pick one both sides support
+        (to a verified or pinned server PLAIN, CRAM-MD5, LOGIN; otherwise
+        CRAM-MD5 first; if the server turns a mechanism itself down, the
+        next one is tried), or one of
         ``"PLAIN"``, ``"LOGIN"``, ``"CRAM-MD5"``. Raises AuthError when the
         credentials are refused (``smtp_code`` e.g. 535, ``response_code``
         e.g. ``"5.7.8"``; not retried with another mechanism), when no
