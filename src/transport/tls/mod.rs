@@ -5,7 +5,6 @@
 //! connector cache, the pin check and the sorting of failures.
 
 use std::net::TcpStream;
-use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
@@ -18,8 +17,11 @@ mod backend;
 #[cfg(not(any(windows, target_vendor = "apple", feature = "native-tls-backend")))]
 #[path = "openssl.rs"]
 mod backend;
+mod memo;
 #[cfg(not(any(windows, target_vendor = "apple", feature = "native-tls-backend")))]
 mod roots;
+
+use memo::Memo;
 
 pub(crate) use backend::Stream;
 
@@ -38,59 +40,39 @@ pub(crate) enum Failure {
 /// PEM bundles already parsed, with their certificates as DER. A mail
 /// program typically adds the same CA file to fresh options for every
 /// connection, and OpenSSL 3 spends about 2 million instructions decoding
-/// one certificate (a sixth of a whole session's client-side work).
-static PARSED_PEM: Mutex<Vec<ParsedPem>> = Mutex::new(Vec::new());
-/// A PEM bundle and its certificates as DER.
-type ParsedPem = (Vec<u8>, Vec<Vec<u8>>);
-/// Bundles remembered (the oldest is dropped past this), and the largest
-/// remembered: a system-sized bundle of 200 KiB is parsed every time.
-const CACHED_PEM: usize = 8;
-const CACHED_PEM_MAX_BYTES: usize = 64 * 1024;
+/// one certificate (a quarter of a whole session's client-side work).
+static PARSED_PEM: Memo<Vec<u8>, Vec<Vec<u8>>> = Memo::new(8);
+/// The largest bundle remembered: a system-sized one of 200 KiB is parsed
+/// every time.
+const PARSED_PEM_MAX_BYTES: usize = 64 * 1024;
 
 /// Every certificate of a PEM bundle, as DER.
 pub(crate) fn certs_from_pem(pem: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
-    let cached = |list: &Vec<ParsedPem>| list.iter().find(|(p, _)| p == pem).map(|(_, d)| d.clone());
-    if let Some(ders) = cached(&PARSED_PEM.lock().unwrap_or_else(|e| e.into_inner())) {
+    if let Some(ders) = PARSED_PEM.get(pem) {
         return Ok(ders);
     }
     let ders = backend::certs_from_pem(pem)?;
-    if pem.len() <= CACHED_PEM_MAX_BYTES && !ders.is_empty() {
-        let mut list = PARSED_PEM.lock().unwrap_or_else(|e| e.into_inner());
-        if cached(&list).is_none() {
-            if list.len() == CACHED_PEM {
-                list.remove(0);
-            }
-            list.push((pem.to_vec(), ders.clone()));
-        }
+    if pem.len() <= PARSED_PEM_MAX_BYTES && !ders.is_empty() {
+        PARSED_PEM.insert(pem.to_vec(), ders.clone());
     }
     Ok(ders)
 }
 
 /// Contexts already built, by the options they were built from. Building
-/// one can cost tens of milliseconds (trusted roots, OpenSSL 3's set-up),
-/// several times a whole handshake on a fast network; a mail program
+/// one costs OpenSSL 3 a few milliseconds (more with a CA bundle to parse),
+/// a sizeable part of a whole session on a fast network; a mail program
 /// connects again and again with the same options. Like curl's CA cache,
 /// roots added to the system later are seen by new processes.
-static CONTEXTS: Mutex<Vec<(TlsOptions, backend::Context)>> = Mutex::new(Vec::new());
-/// Distinct option sets remembered; the oldest is dropped past this.
-const CACHED_CONTEXTS: usize = 8;
+static CONTEXTS: Memo<TlsOptions, backend::Context> = Memo::new(8);
 
 fn context(opts: &TlsOptions) -> Result<backend::Context> {
-    let cached =
-        |list: &Vec<(TlsOptions, backend::Context)>| list.iter().find(|(o, _)| o == opts).map(|(_, c)| c.clone());
-    if let Some(c) = cached(&CONTEXTS.lock().unwrap_or_else(|e| e.into_inner())) {
+    if let Some(c) = CONTEXTS.get(opts) {
         return Ok(c);
     }
     // Built without holding the lock: another thread may build the same
     // one meanwhile, which costs time but nothing else.
     let built = backend::build(opts).map_err(Error::Tls)?;
-    let mut list = CONTEXTS.lock().unwrap_or_else(|e| e.into_inner());
-    if cached(&list).is_none() {
-        if list.len() == CACHED_CONTEXTS {
-            list.remove(0);
-        }
-        list.push((opts.clone(), built.clone()));
-    }
+    CONTEXTS.insert(opts.clone(), built.clone());
     Ok(built)
 }
 
@@ -154,15 +136,15 @@ mod tests {
     #[test]
     fn contexts_are_reused_and_the_cache_is_bounded() {
         let pinned = |i: u8| TlsOptions { pin_sha256: Some([i; 32]), ..TlsOptions::default() };
-        let cached = || CONTEXTS.lock().unwrap().iter().filter(|(o, _)| o.pin_sha256.is_some()).count();
         context(&pinned(0)).unwrap();
-        let before = cached();
+        assert!(CONTEXTS.get(&pinned(0)).is_some());
+        let before = CONTEXTS.len();
         context(&pinned(0)).unwrap();
-        assert_eq!(cached(), before, "the same options reuse their context");
-        for i in 1..=CACHED_CONTEXTS as u8 + 2 {
+        assert_eq!(CONTEXTS.len(), before, "the same options reuse their context");
+        for i in 1..=10 {
             context(&pinned(i)).unwrap();
         }
-        assert!(CONTEXTS.lock().unwrap().len() <= CACHED_CONTEXTS);
+        assert!(CONTEXTS.len() <= 8);
     }
 
     #[test]
@@ -171,13 +153,13 @@ mod tests {
         let first = certs_from_pem(&pem).unwrap();
         assert_eq!(first.len(), 1);
         assert_eq!(first[0][0], 0x30, "DER starts with a SEQUENCE");
-        assert!(PARSED_PEM.lock().unwrap().iter().any(|(p, _)| *p == pem));
+        assert!(PARSED_PEM.get(&pem[..]).is_some());
         assert_eq!(certs_from_pem(&pem).unwrap(), first);
 
         let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         assert!(certs_from_pem(garbage).is_err());
         assert!(certs_from_pem(b"no PEM here").unwrap_or_default().is_empty());
-        assert!(!PARSED_PEM.lock().unwrap().iter().any(|(p, _)| p == garbage || p == b"no PEM here"));
+        assert!(PARSED_PEM.get(&garbage[..]).is_none() && PARSED_PEM.get(&b"no PEM here"[..]).is_none());
     }
 
     #[test]

@@ -11,7 +11,6 @@
 //! `SslConnector` do.
 
 use std::net::{IpAddr, TcpStream};
-use std::sync::Mutex;
 
 use openssl::ssl::{
     HandshakeError, Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslStream, SslVerifyMode,
@@ -20,6 +19,7 @@ use openssl::ssl::{
 use openssl::x509::X509;
 use openssl::x509::verify::X509CheckFlags;
 
+use super::memo::Memo;
 use super::{Failure, roots};
 use crate::options::{TlsOptions, TlsVersion};
 
@@ -108,31 +108,20 @@ pub(crate) fn peer_certificate_der(stream: &Stream) -> Option<Vec<u8>> {
 /// Certificates decoded from PEM, by their DER, so that building a context
 /// from the same options does not decode them a second time (OpenSSL 3
 /// spends about 2 million instructions on one).
-static DECODED: Mutex<Vec<(Vec<u8>, X509)>> = Mutex::new(Vec::new());
-const DECODED_KEPT: usize = 32;
+static DECODED: Memo<Vec<u8>, X509> = Memo::new(32);
 
 /// Every certificate of a PEM bundle, as DER.
 pub(crate) fn certs_from_pem(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let certs = X509::stack_from_pem(pem).map_err(|e| e.to_string())?;
     let mut ders = Vec::with_capacity(certs.len());
-    let mut decoded = DECODED.lock().unwrap_or_else(|e| e.into_inner());
     for cert in certs {
         let der = cert.to_der().map_err(|e| e.to_string())?;
-        if !decoded.iter().any(|(d, _)| *d == der) {
-            if decoded.len() == DECODED_KEPT {
-                decoded.remove(0);
-            }
-            decoded.push((der.clone(), cert));
-        }
+        DECODED.insert(der.clone(), cert);
         ders.push(der);
     }
     Ok(ders)
 }
 
 fn parsed_root(der: &[u8]) -> Result<X509, openssl::error::ErrorStack> {
-    let decoded = DECODED.lock().unwrap_or_else(|e| e.into_inner());
-    match decoded.iter().find(|(d, _)| d == der) {
-        Some((_, cert)) => Ok(cert.clone()),
-        None => X509::from_der(der),
-    }
+    DECODED.get(der).map_or_else(|| X509::from_der(der), Ok)
 }
