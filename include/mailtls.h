@@ -536,8 +536,11 @@ mailtls_result mailtls_options_set_min_tls_version(mailtls_options *options,
 
 /**
  * Trust the CA certificates of a PEM file, in addition to the system
- * store. `path` is UTF-8. The file is read now. Returns
- * MAILTLS_RESULT_INVALID_ARGUMENT if it cannot be read or holds no
+ * store (Windows: the system certificate store; macOS: the keychains;
+ * Linux and other OpenSSL systems: OpenSSL's locations, SSL_CERT_FILE and
+ * SSL_CERT_DIR if set, else the compiled-in defaults, read by the first
+ * connection of the process). `path` is UTF-8. The file is read now.
+ * Returns MAILTLS_RESULT_INVALID_ARGUMENT if it cannot be read or holds no
  * certificate.
  */
 mailtls_result mailtls_options_add_ca_file(mailtls_options *options, const char *path);

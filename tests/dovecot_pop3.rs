@@ -308,6 +308,7 @@ fn untrusted_ca_is_refused() {
 /// refused. Each case runs in a child process, since the variables and the
 /// context cache are per process.
 #[test]
+#[cfg(unix)]
 fn system_roots_come_from_the_openssl_locations() {
     if let Ok(expect) = std::env::var("MAILTLS_ROOTS_CHILD") {
         let opts = ClientOptions { security: Security::Tls, ..ClientOptions::default() };
