@@ -661,8 +661,8 @@ mailtls_result mailtls_pop3_connect(mailtls_pop3 *pop3, const char *host, uint16
  * order; otherwise (danger_accept_invalid_certs, or no TLS) CRAM-MD5 first,
  * so that the password itself never goes to a server that did not prove
  * who it is. Or one of "USER", "APOP", "PLAIN", "LOGIN", "CRAM-MD5" to
- * force it. Returns PLAINTEXT_AUTH_REFUSED (nothing
- * sent), NO_COMMON_MECHANISM, AUTH_FAILED (see the last reply and its
+ * force it. Returns PLAINTEXT_AUTH_REFUSED (nothing sent),
+ * NO_COMMON_MECHANISM, AUTH_FAILED (see the last reply and its
  * response code, e.g. "AUTH", "IN-USE", "LOGIN-DELAY", "SYS/TEMP"), or
  * INVALID_ARGUMENT for CR, LF or NUL in an argument.
  */

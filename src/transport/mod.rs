@@ -35,7 +35,8 @@ pub struct Connection {
     out: Vec<u8>,
     host: String,
     peer_sha256: Option<[u8; 32]>,
-    /// TLS is active and the certificate was verified or pinned.
+    /// The TLS handshake verified or pinned the certificate (see
+    /// `server_verified()`).
     server_verified: bool,
     tracer: Tracer,
 }

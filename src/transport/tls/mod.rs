@@ -2,7 +2,7 @@
 //! OpenSSL driven directly where it is the system's library (see
 //! `openssl.rs` for why not through native-tls there), native-tls on
 //! Windows and Apple systems. What is common to both lives here: the
-//! connector cache, the pin check and the sorting of failures.
+//! caches, the pin check and the sorting of failures.
 
 use std::net::TcpStream;
 

@@ -30,9 +30,12 @@ pub(crate) struct RootLocations {
 }
 
 pub(crate) fn add_system_roots(ctx: &mut SslContextBuilder) {
+    // The names are OpenSSL's own (SSL_CERT_FILE, SSL_CERT_DIR); var_os
+    // would panic on an empty one.
+    let env = |name: &str| if name.is_empty() { None } else { std::env::var_os(name) };
     let found = locate(
-        std::env::var_os(openssl_str(openssl_sys::X509_get_default_cert_file_env)),
-        std::env::var_os(openssl_str(openssl_sys::X509_get_default_cert_dir_env)),
+        env(openssl_str(openssl_sys::X509_get_default_cert_file_env)),
+        env(openssl_str(openssl_sys::X509_get_default_cert_dir_env)),
         PathBuf::from(openssl_str(openssl_sys::X509_get_default_cert_file)),
         OsString::from(openssl_str(openssl_sys::X509_get_default_cert_dir)),
     );
