@@ -419,18 +419,26 @@ class SMTP(Session):
         if not results:
             return []
         lib = self._lib
+        # Called once per message of an outbox, inside the library's send
+        # loop: the accessors are bound once, and their restypes already
+        # give bool, int and bytes.
+        address, accepted, code, enhanced, text = (
+            lib.mailtls_smtp_results_address,
+            lib.mailtls_smtp_results_accepted,
+            lib.mailtls_smtp_results_code,
+            lib.mailtls_smtp_results_enhanced,
+            lib.mailtls_smtp_results_text,
+        )
         try:
             rows = []
             for i in range(lib.mailtls_smtp_results_count(results)):
-                address = lib.mailtls_smtp_results_address(results, i)
-                enhanced = lib.mailtls_smtp_results_enhanced(results, i)
-                text = lib.mailtls_smtp_results_text(results, i)
+                status = enhanced(results, i)
                 rows.append(RecipientResult(
-                    address=_text(address) or "",
-                    accepted=bool(lib.mailtls_smtp_results_accepted(results, i)),
-                    code=int(lib.mailtls_smtp_results_code(results, i)),
-                    enhanced=_text(enhanced),
-                    text=_text(text) or "",
+                    (address(results, i) or b"").decode("utf-8", "replace"),
+                    accepted(results, i),
+                    code(results, i),
+                    None if status is None else status.decode("utf-8", "replace"),
+                    (text(results, i) or b"").decode("utf-8", "replace"),
                 ))
             return rows
         finally:
