@@ -16,9 +16,9 @@ PYTHONPATH and MAILTLS_LIBRARY) or "stdlib" (poplib / smtplib). MODE:
 
 Prints one JSON object: the elapsed seconds of the measured part, from
 before connecting (the module is imported, the library loaded and the
-outbox read before the clock starts) to after QUIT. Each client is written as a user of that
-library would write it, with the library's defaults (login mechanism
-included).
+outbox read before the clock starts) to after QUIT. Each client is
+written as a user of that library would write it, with the library's
+defaults (login mechanism included).
 """
 
 import json
