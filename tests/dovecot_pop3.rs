@@ -7,11 +7,12 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::ops::ControlFlow;
 
-use common::{as_served, env, password, port, recording_tracer, seed, tls_options};
+use common::{
+    as_served, env, password, port, recording_tracer, seed, sent_command, tls_options, unchecked_tls_options,
+};
 use mailtls::options::TlsVersion;
 use mailtls::pop3::{Part, Pop3Client};
 use mailtls::sasl::Mechanism;
-use mailtls::trace::TraceKind;
 use mailtls::{ClientOptions, Error, Security};
 
 fn pop3s() -> u16 {
@@ -69,26 +70,20 @@ fn every_password_mechanism_logs_in_over_stls_and_implicit_tls() {
 #[test]
 fn automatic_choice_depends_on_a_verified_server_and_restrictions_are_honoured() {
     seed("user02", &[]);
-    let sent_auth = |log: &[(TraceKind, Vec<u8>)], what: &str| {
-        log.iter().any(|(k, d)| *k == TraceKind::Command && String::from_utf8_lossy(d).starts_with(what))
-    };
     let pinned = || {
         let mut opts = ClientOptions::default();
         opts.tls.set_pin_sha256_hex(&env("MAILTLS_TEST_SERVER_SHA256")).unwrap();
         opts
     };
-    let unchecked = || ClientOptions {
-        tls: mailtls::options::TlsOptions { danger_accept_invalid_certs: true, ..Default::default() },
-        ..ClientOptions::default()
-    };
-    for (opts, expected) in [(tls_options(), "AUTH PLAIN "), (pinned(), "AUTH PLAIN "), (unchecked(), "AUTH CRAM-MD5")]
+    for (opts, expected) in
+        [(tls_options(), "AUTH PLAIN "), (pinned(), "AUTH PLAIN "), (unchecked_tls_options(), "AUTH CRAM-MD5")]
     {
         let (tracer, log) = recording_tracer();
         let opts = ClientOptions { tracer, ..opts };
         let mut client = Pop3Client::connect("127.0.0.1", pop3_plain(), &opts).unwrap();
         client.login("user02", &password(), None).unwrap();
         client.quit().unwrap();
-        assert!(sent_auth(&log.lock().unwrap(), expected), "expected {expected}");
+        assert!(sent_command(&log.lock().unwrap(), expected), "expected {expected}");
     }
 
     let (tracer, log) = recording_tracer();
@@ -97,7 +92,7 @@ fn automatic_choice_depends_on_a_verified_server_and_restrictions_are_honoured()
     opts.allowed_mechanisms = Some(vec![Mechanism::Login, Mechanism::User]);
     let mut client = Pop3Client::connect("127.0.0.1", pop3_plain(), &opts).unwrap();
     client.login("user02", &password(), None).unwrap();
-    assert!(sent_auth(&log.lock().unwrap(), "AUTH LOGIN"));
+    assert!(sent_command(&log.lock().unwrap(), "AUTH LOGIN"));
 
     let mut opts = tls_options();
     opts.allowed_mechanisms = Some(vec![Mechanism::XOAuth2]);

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{env, password, port, recording_tracer, seed, tls_options};
+use common::{env, password, port, recording_tracer, seed, sent_command, tls_options, unchecked_tls_options};
 use mailtls::pop3::Pop3Client;
 use mailtls::sasl::Mechanism;
 use mailtls::smtp::{MessageSource, RecipientResult, SmtpClient};
@@ -123,21 +123,13 @@ fn every_mechanism_authenticates() {
 /// server, CRAM-MD5 to one whose certificate was not checked.
 #[test]
 fn automatic_choice_depends_on_a_verified_server() {
-    let unchecked = ClientOptions {
-        tls: mailtls::options::TlsOptions { danger_accept_invalid_certs: true, ..Default::default() },
-        ..ClientOptions::default()
-    };
-    for (opts, expected) in [(tls_options(), "AUTH PLAIN "), (unchecked, "AUTH CRAM-MD5")] {
+    for (opts, expected) in [(tls_options(), "AUTH PLAIN "), (unchecked_tls_options(), "AUTH CRAM-MD5")] {
         let (tracer, log) = recording_tracer();
         let opts = ClientOptions { tracer, ..opts };
         let mut client = SmtpClient::connect("localhost", submission(), &opts).unwrap();
         client.login("user20", &password(), None).unwrap();
         client.quit().unwrap();
-        let log = log.lock().unwrap();
-        let sent = |what: &str| {
-            log.iter().any(|(k, d)| *k == TraceKind::Command && String::from_utf8_lossy(d).starts_with(what))
-        };
-        assert!(sent(expected), "expected {expected}");
+        assert!(sent_command(&log.lock().unwrap(), expected), "expected {expected}");
     }
 }
 

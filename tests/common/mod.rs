@@ -161,6 +161,19 @@ pub fn recording_tracer() -> (Tracer, Arc<Mutex<Vec<(TraceKind, Vec<u8>)>>>) {
     (tracer, log)
 }
 
+/// Whether the recorded trace shows a command starting with `prefix`.
+pub fn sent_command(log: &[(TraceKind, Vec<u8>)], prefix: &str) -> bool {
+    log.iter().any(|(k, d)| *k == TraceKind::Command && String::from_utf8_lossy(d).starts_with(prefix))
+}
+
+/// Options that accept any certificate (the danger switch, no pin).
+pub fn unchecked_tls_options() -> ClientOptions {
+    ClientOptions {
+        tls: mailtls::options::TlsOptions { danger_accept_invalid_certs: true, ..Default::default() },
+        ..ClientOptions::default()
+    }
+}
+
 // ---------------------------------------------------------------- Dovecot
 
 /// A MAILTLS_TEST_* variable set by tests/run.sh (via the env.sh that
