@@ -2,6 +2,7 @@
 
 mod body;
 mod capa;
+mod listing;
 mod reply;
 
 use std::io::Write;
@@ -15,7 +16,8 @@ use crate::error::{Error, Result, ServerReply};
 use crate::options::{ClientOptions, Security};
 use crate::sasl::{self, Credentials, Mechanism, SaslClient};
 use crate::transport::Connection;
-use reply::{Status, parse_status, quote};
+use listing::{parse_two_numbers, parse_uid_line};
+use reply::{Status, parse_status};
 
 pub(crate) const POP3_PORT: u16 = 110;
 pub(crate) const POP3S_PORT: u16 = 995;
@@ -29,8 +31,6 @@ const PIPELINE_WINDOW: usize = 128;
 /// sends listings without end.
 pub(crate) const MAX_LISTING_ENTRIES: usize = 1_000_000;
 const MAX_CAPA_LINES: usize = 1024;
-/// RFC 1939: a unique-id is 1 to 70 printable characters.
-const MAX_UID_LEN: usize = 70;
 /// RFC 5034: an AUTH command with initial response stays within 255 octets.
 const MAX_AUTH_COMMAND: usize = 255;
 
@@ -726,28 +726,4 @@ fn unexpected_continuation() -> Error {
 
 fn check_number(n: u32) -> Result<()> {
     if n == 0 { Err(Error::InvalidArgument("message numbers start at 1".into())) } else { Ok(()) }
-}
-
-/// "n m" as in STAT, LIST and their one-message forms.
-fn parse_two_numbers(text: &str, what: &str) -> Result<(u32, u64)> {
-    let mut words = text.split_ascii_whitespace();
-    let a = words.next().and_then(|w| w.parse().ok());
-    let b = words.next().and_then(|w| w.parse().ok());
-    match (a, b) {
-        (Some(a), Some(b)) => Ok((a, b)),
-        _ => Err(Error::Protocol(format!("malformed {what} reply {}", quote(text.as_bytes())))),
-    }
-}
-
-/// "n uid" as in UIDL.
-fn parse_uid_line(line: &[u8]) -> Result<(u32, String)> {
-    let bad = || Error::Protocol(format!("malformed UIDL line {}", quote(line)));
-    let text = std::str::from_utf8(line).map_err(|_| bad())?;
-    let mut words = text.split_ascii_whitespace();
-    let number = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
-    let uid = words.next().ok_or_else(bad)?;
-    if uid.len() > MAX_UID_LEN || !uid.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(bad());
-    }
-    Ok((number, uid.to_string()))
 }

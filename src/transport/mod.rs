@@ -1,7 +1,10 @@
 //! TCP and TLS connection with timeouts, a bounded read buffer and batched
 //! writes. Shared by POP3 and SMTP; it knows nothing about either protocol.
 
+mod scripted;
 mod tls;
+
+pub use scripted::ScriptedStream;
 
 pub(crate) use tls::certs_from_pem;
 
@@ -23,6 +26,8 @@ const READ_BUFFER: usize = 64 * 1024;
 enum Stream {
     Plain(TcpStream),
     Tls(Box<tls::Stream>),
+    /// An in-memory peer (fuzzing and unit tests).
+    Scripted(Box<ScriptedStream>),
     Closed,
 }
 
@@ -59,8 +64,22 @@ impl Connection {
         let _ = tcp.set_nodelay(true);
         tcp.set_read_timeout(Some(opts.io_timeout)).map_err(|e| Error::Io(e.to_string()))?;
         tcp.set_write_timeout(Some(opts.io_timeout)).map_err(|e| Error::Io(e.to_string()))?;
-        let mut conn = Connection {
-            stream: Stream::Plain(tcp),
+        let mut conn = Connection::over(Stream::Plain(tcp), host, tracer);
+        if implicit_tls {
+            conn.start_tls(opts)?;
+        }
+        Ok(conn)
+    }
+
+    /// A connection to an in-memory peer that sends `stream`'s bytes: how
+    /// the fuzz targets and unit tests drive the parsers.
+    pub fn scripted(stream: ScriptedStream, tracer: Tracer) -> Connection {
+        Connection::over(Stream::Scripted(Box::new(stream)), "scripted", tracer)
+    }
+
+    fn over(stream: Stream, host: &str, tracer: Tracer) -> Connection {
+        Connection {
+            stream,
             buf: vec![0u8; READ_BUFFER].into_boxed_slice(),
             pos: 0,
             end: 0,
@@ -69,11 +88,7 @@ impl Connection {
             peer_sha256: None,
             server_verified: false,
             tracer,
-        };
-        if implicit_tls {
-            conn.start_tls(opts)?;
         }
-        Ok(conn)
     }
 
     /// Upgrade the plain connection to TLS (implicit TLS or after STLS /
@@ -163,6 +178,7 @@ impl Connection {
         let result = match &mut self.stream {
             Stream::Plain(s) => s.write_all(&self.out).and_then(|_| s.flush()),
             Stream::Tls(s) => s.write_all(&self.out).and_then(|_| s.flush()),
+            Stream::Scripted(s) => s.write_all(&self.out),
             Stream::Closed => return Err(Error::NotConnected("the connection is closed")),
         };
         self.out.clear();
@@ -205,6 +221,7 @@ impl Connection {
         let n = match &mut self.stream {
             Stream::Plain(s) => s.read(target),
             Stream::Tls(s) => s.read(target),
+            Stream::Scripted(s) => s.read(target),
             Stream::Closed => return Err(Error::NotConnected("the connection is closed")),
         }
         .map_err(|e| Error::from_io(e, "waiting for the server's reply"))?;
