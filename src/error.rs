@@ -4,26 +4,8 @@
 //! contain a password, token or SASL payload: only our own words and the
 //! server's status lines end up here.
 
-use std::fmt;
-
-/// A status reply from the server that was not a success.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ServerReply {
-    /// The reply line(s) as the server sent them, without the final CRLF
-    /// (lossy UTF-8).
-    pub text: String,
-    /// SMTP's three-digit reply code; `None` for POP3.
-    pub status: Option<u16>,
-    /// POP3's bracketed response code (RFC 2449/3206, e.g. `SYS/TEMP`), or
-    /// SMTP's enhanced status code (e.g. `5.1.1`).
-    pub response_code: Option<String>,
-}
-
-impl fmt::Display for ServerReply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
+use crate::reply::RecipientResult;
+pub use crate::reply::ServerReply;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -41,8 +23,12 @@ pub enum Error {
     Timeout(String),
     #[error("the server closed the connection {0}")]
     ConnectionClosed(&'static str),
-    #[error("network error: {0}")]
-    Io(String),
+    #[error("network error while {doing}: {source}")]
+    Io {
+        doing: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("TLS handshake failed: {0}")]
     Tls(String),
     #[error("no TLS version in common with the server (this client requires {required} or newer): {detail}")]
@@ -68,18 +54,23 @@ pub enum Error {
     #[error("a reply line from the server is longer than {0} bytes")]
     ReplyTooLong(usize),
     #[error("every recipient was refused: {}", summarize_refusals(.0))]
-    RecipientsRefused(Vec<crate::smtp::RecipientResult>),
+    RecipientsRefused(Vec<RecipientResult>),
     #[error("{0}")]
     SmtpUtf8Unavailable(String),
     #[error("the message is larger than the limit of {limit} bytes")]
     MessageTooLarge { limit: u64 },
     #[error("cancelled by the callback")]
     Cancelled,
-    #[error("local file error: {0}")]
-    LocalFile(String),
+    #[error("local file error: {what}: {source}")]
+    LocalFile {
+        /// The file, or what was being done with it.
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-fn summarize_refusals(results: &[crate::smtp::RecipientResult]) -> String {
+fn summarize_refusals(results: &[RecipientResult]) -> String {
     let parts: Vec<String> =
         results.iter().map(|r| format!("{}: {}", r.address, r.reply.to_server_reply().text)).collect();
     parts.join("; ")
@@ -102,7 +93,7 @@ impl Error {
             self,
             Error::Timeout(_)
                 | Error::ConnectionClosed(_)
-                | Error::Io(_)
+                | Error::Io { .. }
                 | Error::Tls(_)
                 | Error::TlsVersion { .. }
                 | Error::CertificateUntrusted(_)
@@ -113,6 +104,16 @@ impl Error {
                 | Error::ReplyTooLong(_)
                 | Error::Cancelled
         )
+    }
+
+    /// Whether the session is over after this error: the stream is in an
+    /// unknown state ([`Self::breaks_connection`]), the connection is gone,
+    /// or the server said 421 (it is closing, RFC 5321 section 3.8). The
+    /// session core closes the connection on these.
+    pub fn ends_session(&self) -> bool {
+        self.breaks_connection()
+            || matches!(self, Error::NotConnected(_))
+            || self.reply().is_some_and(|reply| reply.code == Some(421))
     }
 
     /// A timeout while waiting for a greeting in clear usually means the
@@ -127,12 +128,18 @@ impl Error {
     }
 
     /// Map an I/O error of the socket into the error a person can act on.
-    pub(crate) fn from_io(err: std::io::Error, doing: &str) -> Error {
+    /// A local file failed: `what` names the file or the step.
+    pub(crate) fn local_file(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Error {
+        let what = what.to_string();
+        move |source| Error::LocalFile { what, source }
+    }
+
+    pub(crate) fn from_io(err: std::io::Error, doing: &'static str) -> Error {
         use std::io::ErrorKind::*;
         match err.kind() {
             WouldBlock | TimedOut => Error::Timeout(format!("no answer from the server while {doing}")),
             UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => Error::ConnectionClosed("unexpectedly"),
-            _ => Error::Io(format!("{doing}: {err}")),
+            _ => Error::Io { doing, source: err },
         }
     }
 }

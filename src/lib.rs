@@ -1,19 +1,27 @@
 //! mailtls: blocking POP3 and SMTP submission clients over verified TLS,
 //! with a C ABI (see `include/mailtls.h`).
 //!
-//! The protocol core (`transport`, `sasl`, `pop3`) is plain Rust; `ffi` is
-//! the C layer over it.
+//! Layers, each using only the ones below it: `ffi` (the C API) →
+//! `pop3`, `smtp` → `session` (what both protocols share) → `transport`
+//! (TCP, TLS, lines) → `options`, `sasl`, `capabilities`, `trace`,
+//! `durable` → `error` → `reply`, `fingerprint`.
 
 pub mod capabilities;
+mod durable;
 pub mod error;
+pub mod fingerprint;
 pub mod options;
 pub mod pop3;
+pub mod reply;
 pub mod sasl;
+pub mod session;
 pub mod smtp;
 pub mod trace;
 pub mod transport;
 
 pub mod ffi;
 
-pub use error::{Error, Result, ServerReply};
-pub use options::{ClientOptions, Security, TlsOptions, TlsVersion};
+pub use error::{Error, Result};
+pub use options::{ClientName, ClientOptions, Security, TlsOptions, TlsVersion};
+pub use reply::ServerReply;
+pub use session::Client;

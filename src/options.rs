@@ -72,28 +72,9 @@ impl TlsOptions {
 
     /// Set the pin from hex, with or without colons, any case.
     pub fn set_pin_sha256_hex(&mut self, hex: &str) -> Result<()> {
-        self.pin_sha256 = Some(parse_sha256_hex(hex)?);
+        self.pin_sha256 = Some(crate::fingerprint::parse_sha256_hex(hex)?);
         Ok(())
     }
-}
-
-pub fn parse_sha256_hex(hex: &str) -> Result<[u8; 32]> {
-    let digits: Vec<u8> = hex.bytes().filter(|b| *b != b':').collect();
-    let bad = || Error::InvalidArgument("a SHA-256 fingerprint is 64 hex digits (colons allowed)".into());
-    // from_str_radix alone would also take a sign.
-    if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
-        return Err(bad());
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in digits.chunks(2).enumerate() {
-        let s = std::str::from_utf8(pair).map_err(|_| bad())?;
-        out[i] = u8::from_str_radix(s, 16).map_err(|_| bad())?;
-    }
-    Ok(out)
-}
-
-pub fn sha256_hex(digest: &[u8; 32]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -116,7 +97,7 @@ pub struct ClientOptions {
     /// Largest message returned whole in memory (streaming is unlimited).
     pub max_message_bytes: u64,
     /// The name SMTP's EHLO gives for this host; `None`: this host's name.
-    pub client_name: Option<String>,
+    pub client_name: Option<ClientName>,
     pub tracer: Tracer,
 }
 
@@ -175,6 +156,28 @@ impl ClientOptions {
     }
 }
 
+/// The name this host gives in SMTP's EHLO: a domain or an address
+/// literal, checked when it is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientName(String);
+
+impl ClientName {
+    pub fn new(name: &str) -> Result<ClientName> {
+        let ok = !name.is_empty()
+            && name.len() <= 255
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
+        if ok {
+            Ok(ClientName(name.to_string()))
+        } else {
+            Err(Error::InvalidArgument(format!("the client name {name:?} is not a host name or address literal")))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Reject what would let an argument change the command it is part of.
 pub fn check_arg(what: &str, value: &str) -> Result<()> {
     if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
@@ -201,6 +204,14 @@ mod tests {
     }
 
     #[test]
+    fn client_names_are_checked_when_made() {
+        assert!(ClientName::new("mail.example.org").is_ok());
+        assert!(ClientName::new("[127.0.0.1]").is_ok());
+        assert!(ClientName::new("bad name").is_err());
+        assert!(ClientName::new("").is_err());
+    }
+
+    #[test]
     fn logins_are_checked_before_sending() {
         let opts = ClientOptions::default();
         assert!(opts.check_login("u", "p", true).is_ok());
@@ -209,14 +220,5 @@ mod tests {
         assert!(matches!(opts.check_login("u\r\nQUIT", "p", true), Err(Error::InvalidArgument(_))));
         let allowed = ClientOptions { allow_plaintext_auth: true, ..Default::default() };
         assert!(allowed.check_login("u", "p", false).is_ok());
-    }
-
-    #[test]
-    fn pins_parse_with_or_without_colons() {
-        let hex = "AB:cd".to_string() + &"00".repeat(30);
-        assert_eq!(parse_sha256_hex(&hex).unwrap()[..2], [0xab, 0xcd]);
-        assert!(parse_sha256_hex("abc").is_err());
-        assert!(parse_sha256_hex(&"zz".repeat(32)).is_err());
-        assert!(parse_sha256_hex(&"+0".repeat(32)).is_err());
     }
 }

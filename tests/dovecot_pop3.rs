@@ -10,6 +10,7 @@ use std::ops::ControlFlow;
 use common::{
     as_served, env, password, port, recording_tracer, seed, sent_command, tls_options, unchecked_tls_options,
 };
+use mailtls::Client;
 use mailtls::options::TlsVersion;
 use mailtls::pop3::{Part, Pop3Client};
 use mailtls::sasl::Mechanism;
@@ -400,7 +401,7 @@ fn pinned_certificate_is_accepted_without_the_ca_and_others_refused() {
     opts.tls.set_pin_sha256_hex(&with_colons).unwrap();
     let mut client = Pop3Client::connect("127.0.0.1", pop3s(), &opts).expect("pinned");
     client.login("user13", &password(), None).unwrap();
-    assert_eq!(mailtls::options::sha256_hex(&client.peer_cert_sha256().unwrap()), fingerprint);
+    assert_eq!(mailtls::fingerprint::sha256_hex(&client.peer_cert_sha256().unwrap()), fingerprint);
 
     opts.tls.set_pin_sha256_hex(&"ab".repeat(32)).unwrap();
     let err = Pop3Client::connect("127.0.0.1", pop3s(), &opts).err().expect("must fail");

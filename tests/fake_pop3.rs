@@ -7,6 +7,7 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use common::{FakeServer, Step, plain_options, recording_tracer, send};
+use mailtls::Client;
 use mailtls::pop3::{Part, Pop3Client};
 use mailtls::sasl::Mechanism;
 use mailtls::trace::TraceKind;

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{FakeServer, Step, plain_options, recording_tracer, send};
+use mailtls::Client;
 use mailtls::sasl::Mechanism;
 use mailtls::smtp::{Dsn, MessageSource, SmtpClient};
 use mailtls::trace::TraceKind;
@@ -17,7 +18,7 @@ const EHLO_BASIC: &str = "250-fake\r\n250 AUTH PLAIN\r\n";
 
 fn connect(server: &FakeServer) -> mailtls::Result<SmtpClient> {
     let mut opts = plain_options();
-    opts.client_name = Some("client.example".into());
+    opts.client_name = Some(mailtls::ClientName::new("client.example").unwrap());
     SmtpClient::connect("127.0.0.1", server.port, &opts)
 }
 
@@ -65,7 +66,7 @@ fn starttls_missing_in_required_mode_fails_and_sends_nothing_more() {
     let server = start(EHLO_BASIC, vec![Step::ExpectEof]);
     let mut opts = plain_options();
     opts.security = Security::StartTls;
-    opts.client_name = Some("client.example".into());
+    opts.client_name = Some(mailtls::ClientName::new("client.example").unwrap());
     let err = SmtpClient::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
     assert!(matches!(err, Error::StartTlsUnavailable { .. }), "{err:?}");
     server.finish();
@@ -79,7 +80,7 @@ fn starttls_advertised_then_refused_fails() {
     );
     let mut opts = plain_options();
     opts.security = Security::Auto; // port is not 465: STARTTLS required
-    opts.client_name = Some("client.example".into());
+    opts.client_name = Some(mailtls::ClientName::new("client.example").unwrap());
     let err = SmtpClient::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
     match err {
         Error::StartTlsUnavailable { detail, .. } => assert!(detail.contains("454"), "{detail}"),
@@ -94,7 +95,7 @@ fn code_421_mid_session_is_reported_and_closes() {
     let mut client = connect(&server).unwrap();
     let err = client.noop().err().expect("421");
     let reply = err.reply().expect("carries the reply");
-    assert_eq!(reply.status, Some(421));
+    assert_eq!(reply.code, Some(421));
     assert!(!client.is_open());
     drop(client);
     server.finish();
@@ -118,7 +119,7 @@ fn drop_during_data_is_reported() {
     let mut client = connect(&server).unwrap();
     let big = vec![b'x'; 4 * 1024 * 1024];
     let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], &big).err().expect("dropped");
-    assert!(matches!(err, Error::ConnectionClosed(_) | Error::Io(_)), "{err:?}");
+    assert!(matches!(err, Error::ConnectionClosed(_) | Error::Io { .. }), "{err:?}");
     assert!(!client.is_open());
     server.finish();
 }
@@ -127,7 +128,7 @@ fn drop_during_data_is_reported() {
 fn stalled_server_times_out() {
     let server = start(EHLO_BASIC, vec![Step::Expect("NOOP"), Step::Sleep(Duration::from_secs(1))]);
     let mut opts = plain_options();
-    opts.client_name = Some("client.example".into());
+    opts.client_name = Some(mailtls::ClientName::new("client.example").unwrap());
     opts.io_timeout = Duration::from_millis(300);
     let mut client = SmtpClient::connect("127.0.0.1", server.port, &opts).unwrap();
     assert!(matches!(client.noop(), Err(Error::Timeout(_))));
@@ -164,8 +165,10 @@ fn pipelined_envelope_goes_in_one_write_and_replies_may_arrive_in_one_read() {
     let mut client = connect(&server).unwrap();
     let results =
         send_bytes(&mut client, "a@x.org", &["b@x.org", "nobody@x.org", "c@x.org"], b"Subject: x\n\n\xe9\n").unwrap();
-    let summary: Vec<(&str, bool, u16, Option<&str>)> =
-        results.iter().map(|r| (r.address.as_str(), r.accepted, r.reply.code, r.reply.enhanced.as_deref())).collect();
+    let summary: Vec<(&str, bool, u16, Option<&str>)> = results
+        .iter()
+        .map(|r| (r.address.as_str(), r.accepted, r.reply.code, r.reply.enhanced_code.as_deref()))
+        .collect();
     assert_eq!(
         summary,
         vec![
@@ -202,7 +205,7 @@ fn all_recipients_refused_sends_no_content_and_resets_before_the_next_message() 
     match send_bytes(&mut client, "a@x.org", &["x@x.org"], b"secret content\n") {
         Err(Error::RecipientsRefused(results)) => {
             assert_eq!(results.len(), 1);
-            assert_eq!(results[0].reply.enhanced.as_deref(), Some("5.7.1"));
+            assert_eq!(results[0].reply.enhanced_code.as_deref(), Some("5.7.1"));
         }
         other => panic!("{other:?}"),
     }
@@ -262,12 +265,7 @@ fn dsn_parameters_are_sent_when_offered() {
         ],
     );
     let mut client = connect(&server).unwrap();
-    let dsn = Dsn {
-        notify: Some("success,failure".into()),
-        ret: Some("hdrs".into()),
-        envid: Some("id+1".into()),
-        orcpt: true,
-    };
+    let dsn = Dsn::new(Some("success,failure"), Some("hdrs"), Some("id+1"), true).unwrap();
     let mut body: &[u8] = b"x\n";
     client.send("a@x.org", &["b@x.org"], MessageSource::from_bytes(&mut body), Some(&dsn)).unwrap();
     server.finish();
@@ -308,11 +306,11 @@ fn a_mechanism_the_server_cannot_serve_is_skipped_but_a_wrong_password_is_not_re
     );
     let (tracer, log) = recording_tracer();
     let mut opts = plain_options();
-    opts.client_name = Some("client.example".into());
+    opts.client_name = Some(mailtls::ClientName::new("client.example").unwrap());
     opts.tracer = tracer;
     let mut client = SmtpClient::connect("127.0.0.1", server.port, &opts).unwrap();
     match client.login("u", "pw-secret", None) {
-        Err(Error::AuthFailed(reply)) => assert_eq!(reply.response_code.as_deref(), Some("5.7.8")),
+        Err(Error::AuthFailed(reply)) => assert_eq!(reply.enhanced_code.as_deref(), Some("5.7.8")),
         other => panic!("{other:?}"),
     }
     drop(client);
@@ -356,7 +354,7 @@ fn auth_refused_in_clear_without_permission() {
     let server = start(EHLO_FULL, vec![Step::ExpectEof]);
     let mut opts = plain_options();
     opts.allow_plaintext_auth = false;
-    opts.client_name = Some("client.example".into());
+    opts.client_name = Some(mailtls::ClientName::new("client.example").unwrap());
     let mut client = SmtpClient::connect("127.0.0.1", server.port, &opts).unwrap();
     assert!(matches!(client.login("u", "p", None), Err(Error::PlaintextAuthRefused)));
     drop(client);
@@ -426,7 +424,7 @@ fn code_421_in_a_pipelined_batch_is_reported_not_lost() {
     let mut client = connect(&server).unwrap();
     let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], b"x\n").expect_err("421");
     let reply = err.reply().expect("the 421 reply");
-    assert_eq!((reply.status, reply.response_code.as_deref()), (Some(421), Some("4.3.2")));
+    assert_eq!((reply.code, reply.enhanced_code.as_deref()), (Some(421), Some("4.3.2")));
     assert!(!client.is_open());
     server.finish();
 }
@@ -453,7 +451,7 @@ fn without_pipelining_all_refused_sends_no_data_and_resets_before_the_next_messa
     assert!(matches!(err, Error::RecipientsRefused(_)), "{err:?}");
     let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], b"content\n").expect_err("MAIL refused");
     let reply = err.reply().expect("the MAIL reply");
-    assert_eq!(reply.status, Some(452), "transient: {reply:?}");
+    assert_eq!(reply.code, Some(452), "transient: {reply:?}");
     client.noop().unwrap();
     server.finish();
 }
@@ -592,7 +590,7 @@ fn a_421_ends_the_batch_after_reporting_what_was_done() {
     let to = ["b@x.org"];
     let messages = [mailtls::smtp::Outgoing { from: "a@x.org", recipients: &to, message: b"m\n" }; 3];
     let (r, outcomes) = batch(&mut client, &messages);
-    assert_eq!(r.expect_err("421").reply().and_then(|r| r.status), Some(421));
+    assert_eq!(r.expect_err("421").reply().and_then(|r| r.code), Some(421));
     assert_eq!(outcomes, vec![(0, Ok(1))]);
     assert!(!client.is_open());
     server.finish();
@@ -619,7 +617,7 @@ fn a_source_failing_during_data_closes_the_connection() {
     let mut reader = Failing(2);
     let source = MessageSource { reader: &mut reader, size: None, eight_bit: None };
     let err = client.send("a@x.org", &["b@x.org"], source, None).expect_err("the source failed");
-    assert!(matches!(err, Error::LocalFile(_)), "{err:?}");
+    assert!(matches!(err, Error::LocalFile { .. }), "{err:?}");
     assert!(!client.is_open(), "a partial DATA can only be discarded by closing");
     server.finish();
 }

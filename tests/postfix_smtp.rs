@@ -8,6 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{env, password, port, recording_tracer, seed, sent_command, tls_options, unchecked_tls_options};
+use mailtls::Client;
 use mailtls::pop3::Pop3Client;
 use mailtls::sasl::Mechanism;
 use mailtls::smtp::{MessageSource, RecipientResult, SmtpClient};
@@ -151,8 +152,8 @@ fn wrong_password_is_reported_not_retried() {
     let mut client = SmtpClient::connect("localhost", submission(), &opts).unwrap();
     match client.login("user21", "wrong password", None) {
         Err(Error::AuthFailed(reply)) => {
-            assert_eq!(reply.status, Some(535), "{reply:?}");
-            assert!(reply.response_code.as_deref().unwrap_or("").starts_with("5.7."), "{reply:?}");
+            assert_eq!(reply.code, Some(535), "{reply:?}");
+            assert!(reply.enhanced_code.as_deref().unwrap_or("").starts_with("5.7."), "{reply:?}");
         }
         other => panic!("{other:?}"),
     }
@@ -172,7 +173,7 @@ fn auth_before_starttls_is_refused_by_the_server() {
     let mut body: &[u8] = b"x";
     let err =
         client.send("a@example.org", &["user21@localhost"], MessageSource::from_bytes(&mut body), None).err().unwrap();
-    assert_eq!(err.reply().and_then(|r| r.status), Some(530), "{err:?}");
+    assert_eq!(err.reply().and_then(|r| r.code), Some(530), "{err:?}");
 }
 
 #[test]
@@ -213,7 +214,7 @@ fn some_recipients_refused_the_others_get_the_message() {
     let summary: Vec<(bool, u16)> = results.iter().map(|r| (r.accepted, r.reply.code)).collect();
     assert_eq!(summary[0], (true, 250));
     assert_eq!(summary[2], (true, 250));
-    assert!(!results[1].accepted && results[1].reply.enhanced.as_deref() == Some("5.1.1"), "{:?}", results[1]);
+    assert!(!results[1].accepted && results[1].reply.enhanced_code.as_deref() == Some("5.1.1"), "{:?}", results[1]);
     assert!(!results[3].accepted, "relaying is refused: {:?}", results[3]);
     wait_for_delivery("user23", 1);
     wait_for_delivery("user24", 1);

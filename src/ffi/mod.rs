@@ -71,8 +71,9 @@ impl ErrorDetail {
         };
         self.message = to_cstring(message);
         self.reply = to_cstring(reply.map(|r| r.text.clone()).unwrap_or_default());
-        self.response_code = to_cstring(reply.and_then(|r| r.response_code.clone()).unwrap_or_default());
-        self.status = reply.and_then(|r| r.status).unwrap_or(0);
+        let code_text = reply.and_then(|r| r.response_code.clone().or_else(|| r.enhanced_code.clone()));
+        self.response_code = to_cstring(code_text.unwrap_or_default());
+        self.status = reply.and_then(|r| r.code).unwrap_or(0);
     }
 
     fn record_panic(&mut self) {

@@ -299,7 +299,7 @@ pub extern "C" fn mailtls_options_set_client_name(
         }
         // SAFETY: a NUL-terminated string.
         let name = unsafe { arg_str(name, "name") }?;
-        o.client_name = Some(crate::smtp::validate_client_name(name)?);
+        o.client_name = Some(crate::options::ClientName::new(name)?);
         Ok(())
     })
 }

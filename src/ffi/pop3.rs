@@ -76,7 +76,7 @@ fn flow(rc: c_int) -> ControlFlow<()> {
 /// Returns NULL only if memory is exhausted. Free with mailtls_pop3_free().
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_new(options: *const mailtls_options) -> *mut mailtls_pop3 {
-    session::new_handle(|| mailtls_pop3 { session: Session::new(options) })
+    session::new_handle(|| mailtls_pop3 { session: Session::new(options, "call mailtls_pop3_connect first") })
 }
 
 /// Free the handle, closing any connection without QUIT (so deletions are

@@ -119,7 +119,7 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
         Error::Connect { .. } => MAILTLS_RESULT_CONNECT_FAILED,
         Error::Timeout(_) => MAILTLS_RESULT_TIMEOUT,
         Error::ConnectionClosed(_) => MAILTLS_RESULT_CONNECTION_CLOSED,
-        Error::Io(_) => MAILTLS_RESULT_IO_ERROR,
+        Error::Io { .. } => MAILTLS_RESULT_IO_ERROR,
         Error::Tls(_) => MAILTLS_RESULT_TLS_ERROR,
         Error::TlsVersion { .. } => MAILTLS_RESULT_TLS_VERSION,
         Error::CertificateUntrusted(_) => MAILTLS_RESULT_CERTIFICATE_UNTRUSTED,
@@ -136,7 +136,7 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
         Error::Protocol(_) => MAILTLS_RESULT_PROTOCOL_ERROR,
         Error::ReplyTooLong(_) => MAILTLS_RESULT_REPLY_TOO_LONG,
         Error::Cancelled => MAILTLS_RESULT_CANCELLED,
-        Error::LocalFile(_) => MAILTLS_RESULT_FILE_ERROR,
+        Error::LocalFile { .. } => MAILTLS_RESULT_FILE_ERROR,
     }
 }
 

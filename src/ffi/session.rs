@@ -1,7 +1,8 @@
 //! What the POP3 and SMTP handles share: options, the connected client, the
 //! server's capability list, the certificate fingerprint and the error
 //! detail, with the entry points that work the same for both (new, free,
-//! connect, login, quit, capabilities, fingerprint).
+//! connect, login, quit, capabilities, fingerprint). The protocol clients
+//! are driven through the core's [`Client`] trait.
 
 use std::ffi::c_char;
 
@@ -11,68 +12,11 @@ use super::{
     ErrorDetail, FfiResult, Handle, MAILTLS_RESULT_NOT_CONNECTED, MAILTLS_RESULT_NULL_ARGUMENT, MAILTLS_RESULT_PANIC,
     arg_str, copy_out, guard, mailtls_result, to_cstring, with_handle,
 };
-use crate::capabilities::CapabilitySet;
 use crate::error::Error;
-use crate::options::{ClientOptions, sha256_hex};
-use crate::pop3::Pop3Client;
+use crate::fingerprint::sha256_hex;
+use crate::options::ClientOptions;
 use crate::sasl::Mechanism;
-use crate::smtp::SmtpClient;
-
-/// The protocol client behind a handle.
-pub(crate) trait ProtocolClient: Sized {
-    /// The call that makes the client, for "not connected" messages.
-    const CONNECT_FN: &'static str;
-    fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<Self, Error>;
-    fn capability_set(&self) -> &CapabilitySet;
-    fn peer_cert_sha256(&self) -> Option<[u8; 32]>;
-    fn login(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<(), Error>;
-    fn login_oauth2(&mut self, user: &str, token: &str) -> Result<(), Error>;
-    fn quit(&mut self) -> Result<(), Error>;
-}
-
-impl ProtocolClient for Pop3Client {
-    const CONNECT_FN: &'static str = "call mailtls_pop3_connect first";
-    fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<Self, Error> {
-        Pop3Client::connect(host, port, opts)
-    }
-    fn capability_set(&self) -> &CapabilitySet {
-        self.capabilities().set()
-    }
-    fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
-        Pop3Client::peer_cert_sha256(self)
-    }
-    fn login(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<(), Error> {
-        Pop3Client::login(self, user, password, mechanism)
-    }
-    fn login_oauth2(&mut self, user: &str, token: &str) -> Result<(), Error> {
-        Pop3Client::login_oauth2(self, user, token)
-    }
-    fn quit(&mut self) -> Result<(), Error> {
-        Pop3Client::quit(self)
-    }
-}
-
-impl ProtocolClient for SmtpClient {
-    const CONNECT_FN: &'static str = "call mailtls_smtp_connect first";
-    fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<Self, Error> {
-        SmtpClient::connect(host, port, opts)
-    }
-    fn capability_set(&self) -> &CapabilitySet {
-        self.extensions().set()
-    }
-    fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
-        SmtpClient::peer_cert_sha256(self)
-    }
-    fn login(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<(), Error> {
-        SmtpClient::login(self, user, password, mechanism)
-    }
-    fn login_oauth2(&mut self, user: &str, token: &str) -> Result<(), Error> {
-        SmtpClient::login_oauth2(self, user, token)
-    }
-    fn quit(&mut self) -> Result<(), Error> {
-        SmtpClient::quit(self)
-    }
-}
+use crate::session::Client;
 
 pub(crate) struct Session<C> {
     options: ClientOptions,
@@ -81,24 +25,33 @@ pub(crate) struct Session<C> {
     /// Kept after the connection ends, for the caller to show.
     peer_sha256: Option<[u8; 32]>,
     pub(crate) detail: ErrorDetail,
+    /// The call that makes the client, for "not connected" messages.
+    connect_fn: &'static str,
 }
 
-impl<C: ProtocolClient> Session<C> {
+impl<C: Client> Session<C> {
     /// A session with a copy of `options` (NULL: defaults).
-    pub(crate) fn new(options: *const mailtls_options) -> Self {
+    pub(crate) fn new(options: *const mailtls_options, connect_fn: &'static str) -> Self {
         // SAFETY: NULL or live options.
         let options = unsafe { options.as_ref() }.map(|o| o.inner.clone()).unwrap_or_default();
-        Session { options, client: None, capabilities: None, peer_sha256: None, detail: ErrorDetail::default() }
+        Session {
+            options,
+            client: None,
+            capabilities: None,
+            peer_sha256: None,
+            detail: ErrorDetail::default(),
+            connect_fn,
+        }
     }
 
     pub(crate) fn client(&mut self) -> Result<&mut C, Error> {
-        self.client.as_mut().ok_or(Error::NotConnected(C::CONNECT_FN))
+        self.client.as_mut().ok_or(Error::NotConnected(self.connect_fn))
     }
 }
 
 /// A C handle built on a [`Session`].
 pub(crate) trait SessionHandle: Handle {
-    type Client: ProtocolClient;
+    type Client: Client;
     fn session(&mut self) -> &mut Session<Self::Client>;
     fn session_ref(&self) -> &Session<Self::Client>;
 }
@@ -124,7 +77,7 @@ pub(crate) fn connect<H: SessionHandle>(ptr: *mut H, host: *const c_char, port: 
         s.client = None;
         s.capabilities = None;
         s.peer_sha256 = None;
-        let client = H::Client::connect(host, port, &s.options)?;
+        let client = <H::Client as Client>::connect(host, port, &s.options)?;
         s.capabilities = Some(mailtls_capabilities::from_set(client.capability_set()));
         s.peer_sha256 = client.peer_cert_sha256();
         s.client = Some(client);

@@ -12,7 +12,8 @@ use super::{
     result, to_cstring, with_handle,
 };
 use crate::error::Error;
-use crate::smtp::{Dsn, MessageSource, Outgoing, RecipientResult, SmtpClient, SourceCancelled};
+use crate::reply::RecipientResult;
+use crate::smtp::{Dsn, MessageSource, Outgoing, SmtpClient, SourceCancelled};
 
 /// Pass as `size` to mailtls_smtp_send() when the message size is unknown.
 // Written as a literal: cffi cannot read UINT64_MAX in a #define.
@@ -69,7 +70,10 @@ pub type mailtls_read_callback = Option<unsafe extern "C" fn(userdata: *mut c_vo
 /// Returns NULL only if memory is exhausted. Free with mailtls_smtp_free().
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_new(options: *const mailtls_options) -> *mut mailtls_smtp {
-    session::new_handle(|| mailtls_smtp { session: Session::new(options), dsn: None })
+    session::new_handle(|| mailtls_smtp {
+        session: Session::new(options, "call mailtls_smtp_connect first"),
+        dsn: None,
+    })
 }
 
 /// Free the handle, closing any connection without QUIT. NULL is ignored.
@@ -144,20 +148,15 @@ pub extern "C" fn mailtls_smtp_set_dsn(
     orcpt: bool,
 ) -> mailtls_result {
     with_handle(smtp, |h| {
-        let optional = |p: *const c_char, what: &'static str| -> FfiResult<Option<String>> {
+        let optional = |p: *const c_char, what: &'static str| -> FfiResult<Option<&str>> {
             if p.is_null() {
                 return Ok(None);
             }
             // SAFETY: a NUL-terminated string.
-            Ok(Some(unsafe { arg_str(p, what) }?.to_string()))
+            Ok(Some(unsafe { arg_str(p, what) }?))
         };
-        let dsn = Dsn {
-            notify: optional(notify, "notify")?,
-            ret: optional(ret, "ret")?,
-            envid: optional(envid, "envid")?,
-            orcpt,
-        };
-        h.dsn = if dsn == Dsn::default() { None } else { Some(dsn) };
+        let dsn = Dsn::new(optional(notify, "notify")?, optional(ret, "ret")?, optional(envid, "envid")?, orcpt)?;
+        h.dsn = if dsn.is_empty() { None } else { Some(dsn) };
         Ok(())
     })
 }
@@ -301,11 +300,11 @@ pub extern "C" fn mailtls_smtp_send_file(
         // SAFETY: NULL or NUL-terminated strings.
         || unsafe { Ok((arg_str(from, "from")?, recipients_arg(recipients, count)?, arg_str(path, "path")?)) },
         |client, (from, recipients, path), dsn| {
-            let file_err = |e: std::io::Error| Error::LocalFile(format!("{path}: {e}"));
-            let mut file = std::fs::File::open(path).map_err(file_err)?;
-            let size = file.metadata().map_err(file_err)?.len();
+            let file_err = || Error::local_file(path);
+            let mut file = std::fs::File::open(path).map_err(file_err())?;
+            let size = file.metadata().map_err(file_err())?.len();
             // BODY=8BITMIME goes with MAIL, before the content: look ahead.
-            let eight_bit = has_8bit(&mut file).and_then(|b| file.rewind().map(|_| b)).map_err(file_err)?;
+            let eight_bit = has_8bit(&mut file).and_then(|b| file.rewind().map(|_| b)).map_err(file_err())?;
             let source = MessageSource { reader: &mut file, size: Some(size), eight_bit: Some(eight_bit) };
             client.send(from, &recipients, source, dsn)
         },
@@ -409,7 +408,7 @@ pub extern "C" fn mailtls_smtp_send_batch(
                 Ok(results) => (MAILTLS_RESULT_OK, Some(results.as_slice()), 0, String::new()),
                 Err(e) => {
                     let results = if let Error::RecipientsRefused(r) = e { Some(r.as_slice()) } else { None };
-                    let smtp_code = e.reply().and_then(|r| r.status).unwrap_or(0);
+                    let smtp_code = e.reply().and_then(|r| r.code).unwrap_or(0);
                     (result::result_of(e), results, smtp_code.into(), e.to_string())
                 }
             };

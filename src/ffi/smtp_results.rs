@@ -28,7 +28,7 @@ impl mailtls_smtp_results {
                 address: to_cstring(r.address.clone()),
                 accepted: r.accepted,
                 code: r.reply.code,
-                enhanced: r.reply.enhanced.clone().map(to_cstring),
+                enhanced: r.reply.enhanced_code.clone().map(to_cstring),
                 text: to_cstring(r.reply.text()),
             })
             .collect();

@@ -1,52 +1,12 @@
-//! SMTP replies (RFC 5321 section 4.2) with enhanced status codes (RFC 2034,
-//! 3463).
+//! Reading SMTP replies (RFC 5321 section 4.2) with enhanced status codes
+//! (RFC 2034, 3463).
 
-use crate::error::{Error, Result, ServerReply};
+use crate::error::{Error, Result};
+use crate::reply::Reply;
 use crate::transport::Connection;
 
 /// Most lines accepted in one multi-line reply (EHLO lists a few dozen).
 const MAX_REPLY_LINES: usize = 512;
-
-/// One complete reply: its code, its enhanced status code if the server
-/// sent one, and the text of each line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub code: u16,
-    pub enhanced: Option<String>,
-    pub lines: Vec<String>,
-}
-
-impl Reply {
-    pub fn is_positive(&self) -> bool {
-        (200..400).contains(&self.code)
-    }
-
-    /// The text of all lines, joined with spaces, without the enhanced code.
-    pub fn text(&self) -> String {
-        self.lines.join(" ")
-    }
-
-    pub fn to_server_reply(&self) -> ServerReply {
-        let mut text = self.code.to_string();
-        for (i, line) in self.lines.iter().enumerate() {
-            if i > 0 {
-                text.push_str(" /");
-            }
-            text.push(' ');
-            if let (0, Some(e)) = (i, &self.enhanced) {
-                text.push_str(e);
-                text.push(' ');
-            }
-            text.push_str(line);
-        }
-        ServerReply { text: text.trim_end().to_string(), status: Some(self.code), response_code: self.enhanced.clone() }
-    }
-
-    /// The error for this reply when it was not the one expected.
-    pub fn into_error(self) -> Error {
-        Error::Server(self.to_server_reply())
-    }
-}
 
 /// Read one reply, multi-line or not. `enhanced` says whether the server
 /// announced ENHANCEDSTATUSCODES (only then is a leading `x.y.z` one).
@@ -68,7 +28,7 @@ pub(crate) fn read_reply(conn: &mut Connection, enhanced: bool) -> Result<Reply>
         }
         lines.push(text);
         if last {
-            return Ok(Reply { code: this_code, enhanced: first_enhanced, lines });
+            return Ok(Reply { code: this_code, enhanced_code: first_enhanced, lines });
         }
     }
 }
@@ -128,7 +88,7 @@ mod tests {
         let mut first = None;
         assert_eq!(strip_enhanced("2.1.0 Ok", 550, &mut first), "2.1.0 Ok");
         assert_eq!(first, None);
-        let reply = Reply { code: 550, enhanced: Some("5.1.1".into()), lines: vec!["User unknown".into()] };
+        let reply = Reply { code: 550, enhanced_code: Some("5.1.1".into()), lines: vec!["User unknown".into()] };
         assert_eq!(reply.to_server_reply().text, "550 5.1.1 User unknown");
     }
 }

@@ -62,8 +62,8 @@ impl Connection {
         let tcp = connect_any(&addrs, opts.connect_timeout, &tracer)
             .map_err(|reason| Error::Connect { target: format!("{host} port {port}"), reason })?;
         let _ = tcp.set_nodelay(true);
-        tcp.set_read_timeout(Some(opts.io_timeout)).map_err(|e| Error::Io(e.to_string()))?;
-        tcp.set_write_timeout(Some(opts.io_timeout)).map_err(|e| Error::Io(e.to_string()))?;
+        tcp.set_read_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;
+        tcp.set_write_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;
         let mut conn = Connection::over(Stream::Plain(tcp), host, tracer);
         if implicit_tls {
             conn.start_tls(opts)?;

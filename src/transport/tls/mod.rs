@@ -9,7 +9,8 @@ use std::net::TcpStream;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::options::{TlsOptions, TlsVersion, sha256_hex};
+use crate::fingerprint::sha256_hex;
+use crate::options::{TlsOptions, TlsVersion};
 
 #[cfg(any(windows, target_vendor = "apple", feature = "native-tls-backend"))]
 #[path = "native.rs"]

@@ -1,0 +1,197 @@
+//! Login, shared by POP3 and SMTP: which mechanism to use, the SASL
+//! exchange (RFC 4422), and going on to the next mechanism when the server
+//! turns one down as such. A protocol supplies only its framing, through
+//! [`Authenticate`].
+
+use super::Client;
+use crate::error::{Error, Result, ServerReply};
+use crate::sasl::{self, Credentials, Mechanism, SaslClient};
+
+/// What the server answered to an AUTH command or to a SASL response.
+pub(crate) enum Step {
+    Success,
+    /// A challenge, already base64-decoded.
+    Challenge(Vec<u8>),
+    Refused {
+        reply: ServerReply,
+        meaning: Refusal,
+    },
+}
+
+/// What a refusal says about the mechanism.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The mechanism is not available, whatever was sent (SMTP 504, 534).
+    OfMechanism,
+    /// Of the credentials once some were sent; before that, of the
+    /// mechanism (POP3 -ERR, SMTP 535).
+    OfCredentialsIfSent,
+    /// The login failed; another mechanism would not help.
+    Final,
+}
+
+/// How one attempt with one mechanism ended, when not in an error.
+pub(crate) enum Attempt {
+    Success,
+    /// The server cannot serve this mechanism: try the next one.
+    MechanismRefused(ServerReply),
+}
+
+/// A protocol's side of login.
+pub(crate) trait Authenticate: Client {
+    /// Whether this protocol can use `m` at all (SMTP has no USER or APOP).
+    fn can_use(m: Mechanism) -> bool;
+    /// Whether the server offers `m`.
+    fn offers(&self, m: Mechanism) -> bool;
+    /// Whether a caller may ask for `m` by name: the server offers it, or
+    /// announces nothing at all (an RFC 1939 POP3 server without CAPA).
+    fn may_offer(&self, m: Mechanism) -> bool {
+        self.offers(m)
+    }
+    /// The names of what the server offers, for messages.
+    fn offered(&self) -> Vec<String>;
+    /// Called once before the first AUTH (SMTP: end a transaction a failed
+    /// send left open, since AUTH is not allowed inside one).
+    fn before_auth(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Send the AUTH command, carrying `initial` (the initial response) if
+    /// the protocol allows it here. Returns whether it was carried.
+    fn send_auth(&mut self, m: Mechanism, initial: Option<&[u8]>) -> Result<bool>;
+    /// Read the server's answer to the AUTH command or to a response.
+    fn read_step(&mut self) -> Result<Step>;
+    /// Log in with a mechanism that is not SASL (POP3's USER and APOP).
+    fn login_without_sasl(&mut self, m: Mechanism, user: &str, secret: &str) -> Result<()>;
+}
+
+/// Log in with a password (see [`Client::login`]).
+pub(crate) fn login<C: Authenticate>(
+    client: &mut C,
+    user: &str,
+    password: &str,
+    requested: Option<Mechanism>,
+) -> Result<()> {
+    client.run(|c| {
+        check_can_authenticate(c, user, password)?;
+        let candidates: Vec<Mechanism> = match requested {
+            Some(m) if m.is_oauth() => {
+                return Err(Error::InvalidArgument(format!("{} takes a token: use login_oauth2", m.name())));
+            }
+            Some(m) if !C::can_use(m) => {
+                return Err(Error::InvalidArgument(format!("{} is not a mechanism of this protocol", m.name())));
+            }
+            // Sent anyway, it would come back as a refusal that reads like
+            // a wrong password.
+            Some(m) if !c.may_offer(m) => return Err(no_common(c, m.name())),
+            Some(m) => vec![m],
+            None => Mechanism::password_preference(c.session().conn.server_verified())
+                .into_iter()
+                .filter(|m| C::can_use(*m) && c.session().opts.allows(*m) && c.offers(*m))
+                .collect(),
+        };
+        first_that_works(c, &candidates, user, password, "any password mechanism")
+    })
+}
+
+/// Log in with an OAuth 2 bearer token (see [`Client::login_oauth2`]).
+pub(crate) fn login_oauth2<C: Authenticate>(client: &mut C, user: &str, token: &str) -> Result<()> {
+    client.run(|c| {
+        check_can_authenticate(c, user, token)?;
+        let candidates: Vec<Mechanism> = [Mechanism::OAuthBearer, Mechanism::XOAuth2]
+            .into_iter()
+            .filter(|m| c.session().opts.allows(*m) && c.offers(*m))
+            .collect();
+        first_that_works(c, &candidates, user, token, "OAUTHBEARER or XOAUTH2")
+    })
+}
+
+fn check_can_authenticate<C: Client>(c: &C, user: &str, secret: &str) -> Result<()> {
+    let session = c.session();
+    session.ensure_open()?;
+    if session.authenticated {
+        return Err(Error::InvalidArgument("already logged in".into()));
+    }
+    session.opts.check_login(user, secret, session.conn.is_tls())
+}
+
+fn no_common<C: Authenticate>(c: &C, wanted: &str) -> Error {
+    let offered = c.offered();
+    Error::NoCommonMechanism(if offered.is_empty() {
+        format!("wanted {wanted}; the server offers no login method here (it may require STARTTLS first)")
+    } else {
+        format!("wanted {wanted}; the server offers {}", offered.join(", "))
+    })
+}
+
+/// Try each candidate in turn until one logs in. A mechanism the server
+/// turns down as such makes it try the next; refused credentials end the
+/// login at once (trying others would only send them again).
+fn first_that_works<C: Authenticate>(
+    c: &mut C,
+    candidates: &[Mechanism],
+    user: &str,
+    secret: &str,
+    wanted: &str,
+) -> Result<()> {
+    if candidates.is_empty() {
+        return Err(no_common(c, wanted));
+    }
+    c.before_auth()?;
+    let mut last_refusal = None;
+    for &mechanism in candidates {
+        c.session().tracer().info(format!("authenticating with {}", mechanism.name()));
+        let attempt = if mechanism.is_sasl() {
+            exchange(c, mechanism, user, secret)?
+        } else {
+            c.login_without_sasl(mechanism, user, secret)?;
+            Attempt::Success
+        };
+        match attempt {
+            Attempt::Success => {
+                c.session_mut().authenticated = true;
+                return Ok(());
+            }
+            Attempt::MechanismRefused(reply) => {
+                c.session().tracer().info(format!("{} turned down; trying the next mechanism", mechanism.name()));
+                last_refusal = Some(reply);
+            }
+        }
+    }
+    Err(Error::AuthFailed(last_refusal.expect("at least one candidate was tried")))
+}
+
+/// One SASL exchange. A refusal before any credential went out means the
+/// server cannot serve the mechanism.
+fn exchange<C: Authenticate>(c: &mut C, mechanism: Mechanism, user: &str, secret: &str) -> Result<Attempt> {
+    let credentials = || Credentials { user, secret };
+    let mut sasl_client = SaslClient::new(mechanism, credentials())?;
+    let initial = sasl_client.initial_response();
+    let mut credentials_sent = c.send_auth(mechanism, initial.as_deref())?;
+    if initial.is_some() && !credentials_sent {
+        // Not carried by AUTH: answer the first challenge from the start.
+        sasl_client = SaslClient::new(mechanism, credentials())?;
+    }
+    loop {
+        match c.read_step()? {
+            Step::Success => return Ok(Attempt::Success),
+            Step::Challenge(challenge) => {
+                let response = sasl_client.respond(&challenge)?;
+                c.session_mut().conn.send_command(sasl::encode(&response).as_bytes(), Some(0))?;
+                credentials_sent = true;
+            }
+            Step::Refused { reply, meaning }
+                if meaning == Refusal::OfMechanism
+                    || (meaning == Refusal::OfCredentialsIfSent && !credentials_sent) =>
+            {
+                return Ok(Attempt::MechanismRefused(reply));
+            }
+            Step::Refused { reply, .. } => return Err(Error::AuthFailed(reply)),
+        }
+    }
+}
+
+/// The initial response as it goes on an AUTH command line (RFC 4954,
+/// 5034): base64, or "=" for an empty one.
+pub(crate) fn encode_initial(initial: &[u8]) -> String {
+    if initial.is_empty() { "=".to_string() } else { sasl::encode(initial) }
+}

@@ -1,0 +1,143 @@
+//! The session core that the POP3 and SMTP clients share: the connection
+//! and its options, the login state, the connect sequence (port choice,
+//! greeting, STARTTLS), login ([`auth`]), windowed pipelining
+//! ([`window`]), and the one rule for errors: an error that leaves the
+//! stream in an unknown state closes the connection ([`Client::run`]).
+
+pub(crate) mod auth;
+pub(crate) mod window;
+
+use crate::capabilities::CapabilitySet;
+use crate::error::{Error, Result};
+use crate::options::{ClientOptions, Security};
+use crate::sasl::Mechanism;
+use crate::trace::Tracer;
+use crate::transport::Connection;
+
+/// A protocol's well-known ports: the implicit-TLS one (995, 465) and the
+/// one that upgrades with STARTTLS (110, 587).
+pub(crate) struct Ports {
+    pub implicit_tls: u16,
+    pub starttls: u16,
+}
+
+/// One connection to a server, with what both protocols track about it.
+pub struct Session {
+    pub(crate) conn: Connection,
+    pub(crate) opts: ClientOptions,
+    pub(crate) authenticated: bool,
+}
+
+impl Session {
+    /// Connect as `opts.security` says on `port` (0: the mode's default
+    /// port), with TLS from the first byte when that is the mode. Returns
+    /// the session and the mode chosen (AUTO resolved by the port).
+    pub(crate) fn open(host: &str, port: u16, opts: &ClientOptions, ports: Ports) -> Result<(Session, Security)> {
+        let (security, port) = opts.endpoint(port, ports.implicit_tls, ports.starttls);
+        let conn = Connection::open(host, port, security == Security::Tls, opts)?;
+        Ok((Session { conn, opts: opts.clone(), authenticated: false }, security))
+    }
+
+    /// How reading the greeting went. In clear, a greeting that never came
+    /// usually means the port expects TLS from the first byte: say so.
+    pub(crate) fn hint_on_greeting<T>(&self, greeting: Result<T>) -> Result<T> {
+        let in_clear = !self.conn.is_tls();
+        greeting.map_err(|e| if in_clear { e.hint_implicit_tls() } else { e })
+    }
+
+    /// Upgrade to TLS once the server has agreed to STARTTLS/STLS.
+    pub(crate) fn start_tls(&mut self) -> Result<()> {
+        self.conn.start_tls(&self.opts)
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.conn.is_tls()
+    }
+    pub fn is_open(&self) -> bool {
+        self.conn.is_open()
+    }
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+    /// SHA-256 of the server certificate's DER, once TLS is up.
+    pub fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
+        self.conn.peer_sha256()
+    }
+    pub(crate) fn tracer(&self) -> &Tracer {
+        self.conn.tracer()
+    }
+
+    pub(crate) fn ensure_open(&self) -> Result<()> {
+        if self.conn.is_open() { Ok(()) } else { Err(Error::NotConnected("the connection is closed")) }
+    }
+
+    /// For commands that need a logged-in session.
+    pub(crate) fn ensure_logged_in(&self) -> Result<()> {
+        self.ensure_open()?;
+        if !self.authenticated {
+            return Err(Error::InvalidArgument("log in first".into()));
+        }
+        Ok(())
+    }
+
+    /// Drop the connection without a goodbye.
+    pub(crate) fn close(&mut self) {
+        self.conn.close();
+    }
+}
+
+/// What every protocol client offers on top of its [`Session`]: the C layer
+/// drives POP3 and SMTP handles through this one trait.
+pub trait Client: Sized {
+    /// Connect, read the greeting and capabilities, and secure the
+    /// connection as `opts.security` says. `port` 0 means the default port
+    /// of the mode.
+    fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<Self>;
+
+    fn session(&self) -> &Session;
+    fn session_mut(&mut self) -> &mut Session;
+
+    /// The capability (POP3 CAPA) or extension (SMTP EHLO) lines.
+    fn capability_set(&self) -> &CapabilitySet;
+
+    /// Log in with a password, using `mechanism` or else the best one both
+    /// sides support (and `allowed_mechanisms` permits).
+    fn login(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<()>;
+
+    /// Log in with an OAuth 2 bearer token (OAUTHBEARER, else XOAUTH2).
+    fn login_oauth2(&mut self, user: &str, token: &str) -> Result<()>;
+
+    /// End the session politely; the connection is closed whatever the
+    /// answer.
+    fn quit(&mut self) -> Result<()>;
+
+    /// Run one operation; if it fails in a way that leaves the stream
+    /// unknown (see [`Error::ends_session`]), close the connection, so no
+    /// later call reads replies out of step.
+    fn run<T>(&mut self, body: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let r = body(self);
+        if r.as_ref().is_err_and(Error::ends_session) {
+            self.session_mut().close();
+        }
+        r
+    }
+
+    fn is_tls(&self) -> bool {
+        self.session().is_tls()
+    }
+    fn is_open(&self) -> bool {
+        self.session().is_open()
+    }
+    fn is_authenticated(&self) -> bool {
+        self.session().is_authenticated()
+    }
+    /// SHA-256 of the server certificate's DER, once TLS is up.
+    fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
+        self.session().peer_cert_sha256()
+    }
+    /// Drop the connection without a goodbye (POP3: deletions are not
+    /// committed).
+    fn close(&mut self) {
+        self.session_mut().close();
+    }
+}
