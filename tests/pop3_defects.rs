@@ -1,0 +1,125 @@
+//! Defects of the POP3 client found in review (issue 8), each shown on the
+//! wire against a scripted fake server.
+
+mod common;
+
+use common::{FakeServer, Step, plain_options, send};
+use mailtls::Client;
+use mailtls::Error;
+use mailtls::pop3::Pop3Client;
+use mailtls::sasl::Mechanism;
+
+const GREETING: &str = "+OK ready\r\n";
+
+/// Defect 8: a mechanism the server rejects as such, before any
+/// credential went out, makes the login go on with the next one (as SMTP
+/// does), instead of failing as if the password were wrong.
+#[test]
+fn a_mechanism_the_server_turns_down_makes_it_try_the_next() {
+    let server = FakeServer::start(vec![
+        send(GREETING),
+        Step::Expect("CAPA"),
+        // No SASL capability: no initial response, so nothing is sent
+        // with the AUTH line.
+        send("+OK\r\nSASL CRAM-MD5 LOGIN\r\nUSER\r\n.\r\n"),
+        Step::Expect("AUTH CRAM-MD5"),
+        send("-ERR [SYS/PERM] CRAM-MD5 is disabled for this account\r\n"),
+        Step::Expect("AUTH LOGIN"),
+        send("+ VXNlcm5hbWU6\r\n"),
+        Step::Expect("dQ=="),
+        send("+ UGFzc3dvcmQ6\r\n"),
+        Step::Expect("cA=="),
+        send("+OK logged in\r\n"),
+    ]);
+    let mut client = Pop3Client::connect("127.0.0.1", server.port, &plain_options()).unwrap();
+    client.login("u", "p", None).unwrap();
+    assert!(client.is_authenticated());
+    server.finish();
+}
+
+/// Refused credentials are not sent again with another mechanism.
+#[test]
+fn refused_credentials_end_the_login_at_once() {
+    let server = FakeServer::start(vec![
+        send(GREETING),
+        Step::Expect("CAPA"),
+        send("+OK\r\nSASL CRAM-MD5 LOGIN\r\nUSER\r\n.\r\n"),
+        Step::Expect("AUTH CRAM-MD5"),
+        send("+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n"),
+        Step::Skip,
+        send("-ERR [AUTH] invalid credentials\r\n"),
+        Step::ExpectEof,
+    ]);
+    let mut client = Pop3Client::connect("127.0.0.1", server.port, &plain_options()).unwrap();
+    let err = client.login("u", "p", None).unwrap_err();
+    assert!(matches!(&err, Error::AuthFailed(r) if r.response_code.as_deref() == Some("AUTH")), "{err:?}");
+    drop(client);
+    server.finish();
+}
+
+/// Defect 8: a -ERR to UTF8 does not fail the connect; the session goes on
+/// without UTF-8 mode.
+#[test]
+fn a_refused_utf8_goes_on_without_it() {
+    let server = FakeServer::start(vec![
+        send(GREETING),
+        Step::Expect("CAPA"),
+        send("+OK\r\nUSER\r\nUTF8\r\n.\r\n"),
+        Step::Expect("UTF8"),
+        send("-ERR not now\r\n"),
+        Step::Expect("USER u"),
+        send("+OK\r\n"),
+        Step::Expect("PASS p"),
+        send("+OK\r\n"),
+    ]);
+    let mut opts = plain_options();
+    opts.utf8 = true;
+    let mut client = Pop3Client::connect("127.0.0.1", server.port, &opts).expect("connect goes on");
+    assert!(!client.utf8_active());
+    // The session is in step: the next commands get their own replies.
+    client.login("u", "p", Some(Mechanism::User)).unwrap();
+    server.finish();
+}
+
+/// Defect 16: a mechanism asked for by name that the server does not
+/// advertise is refused before anything is sent, with NoCommonMechanism
+/// (not sent anyway and reported as a wrong password).
+#[test]
+fn an_unadvertised_mechanism_asked_for_by_name_is_refused_before_sending() {
+    let server = FakeServer::start(vec![
+        send(GREETING),
+        Step::Expect("CAPA"),
+        send("+OK\r\nSASL PLAIN\r\nUSER\r\n.\r\n"),
+        Step::ExpectEof,
+    ]);
+    let mut client = Pop3Client::connect("127.0.0.1", server.port, &plain_options()).unwrap();
+    for m in [Mechanism::CramMd5, Mechanism::Login, Mechanism::Apop] {
+        let err = client.login("u", "p", Some(m)).unwrap_err();
+        match err {
+            Error::NoCommonMechanism(text) => {
+                assert!(text.contains(m.name()) && text.contains("PLAIN"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(client.is_open(), "nothing was sent, the session goes on");
+    drop(client);
+    server.finish();
+}
+
+/// A server without CAPA announces nothing: a mechanism asked for by name
+/// is tried (as before), since the server may well have it.
+#[test]
+fn without_capa_a_named_mechanism_is_still_tried() {
+    let server = FakeServer::start(vec![
+        send(GREETING),
+        Step::Expect("CAPA"),
+        send("-ERR unknown command\r\n"),
+        Step::Expect("AUTH CRAM-MD5"),
+        send("-ERR unknown mechanism\r\n"),
+    ]);
+    let mut client = Pop3Client::connect("127.0.0.1", server.port, &plain_options()).unwrap();
+    let err = client.login("u", "p", Some(Mechanism::CramMd5)).unwrap_err();
+    assert!(matches!(err, Error::AuthFailed(_)), "{err:?}");
+    server.finish();
+}
