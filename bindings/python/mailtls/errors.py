@@ -182,8 +182,9 @@ class ServerError(Error):
 
 
 class MessageTooLarge(ServerError):
-    """A message is larger than a limit: the in-memory limit of retr()
-    without a sink (stream it with a sink or ``retr_to_file`` instead), or
+    """A message is larger than a limit: POP3's in-memory limit
+    (``max_message_bytes``) of retr(), top() and retr_many() (stream it with
+    a sink or ``retr_to_file`` instead), or
     an SMTP server's SIZE (checked before any byte of the message is sent;
     the SMTP session goes on)."""
 
