@@ -26,7 +26,7 @@ import mailtls
 def safe_name(uid: str) -> str:
     # UIDs are printable ASCII, but may contain "/" and other characters a
     # file name should not.
-    return re.sub(r"[^A-Za-z0-9._-]", lambda m: "%%%02X" % ord(m.group()), uid)
+    return re.sub(r"[^A-Za-z0-9._-]", lambda m: f"%{ord(m.group()):02X}", uid)
 
 
 def main() -> int:

@@ -55,7 +55,7 @@ from .pop3 import POP3
 _LAZY = {"SMTP": "smtp", "RecipientResult": "smtp"}
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 
@@ -65,7 +65,7 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list:
     return sorted(set(globals()) | set(_LAZY))
 
 
@@ -108,4 +108,4 @@ def library_version() -> str:
 def library_path() -> str:
     """The path (or name) libmailtls was loaded from; loads it if needed."""
     _lib.load()
-    return _lib.loaded_path()
+    return _lib.loaded_path() or ""  # set by load()

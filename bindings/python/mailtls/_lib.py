@@ -11,10 +11,10 @@ works (and ``help(mailtls)`` reads) even where the library is missing.
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import os
 import sys
-import _thread
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -47,6 +47,8 @@ TRACE_INFO = 0
 TRACE_COMMAND = 1
 TRACE_REPLY = 2
 OCTETS_UNKNOWN = 2**64 - 1
+# The options' default in-memory message limit (mailtls_options_new()).
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 SIZE_UNKNOWN = 2**64 - 1
 
 # Callback types. Data pointers are c_void_p (not c_char_p, which would stop
@@ -106,6 +108,7 @@ _PROTOTYPES = {
     "mailtls_options_set_io_timeout_ms": (_RESULT, [_HANDLE, c_uint32]),
     "mailtls_options_set_allow_plaintext_auth": (_RESULT, [_HANDLE, c_bool]),
     "mailtls_options_set_client_name": (_RESULT, [_HANDLE, c_char_p]),
+    "mailtls_options_set_max_message_bytes": (_RESULT, [_HANDLE, c_uint64]),
     "mailtls_options_set_trace": (_RESULT, [_HANDLE, TRACE_CALLBACK, c_void_p]),
     "mailtls_options_last_error": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     # POP3 listings

@@ -22,7 +22,10 @@ from .errors import ConnectionError, Error, InvalidArgument, Result, make_error
 # Annotations are strings (the __future__ import), for type checkers only.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import TracebackType
     from typing import Any, Callable, Iterable, Optional, Union
+
+    from typing_extensions import Self
 
     PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
     TraceCallback = Callable[[str, bytes], Any]
@@ -91,7 +94,7 @@ def message_number(n: Any, what: str = "message number") -> int:
     return n
 
 
-def u32_array(numbers: Iterable[Any]) -> "ctypes.Array[ctypes.c_uint32]":
+def u32_array(numbers: Iterable[Any]) -> ctypes.Array[ctypes.c_uint32]:
     """Validated message numbers as a C uint32_t array."""
     checked = [message_number(n) for n in numbers]
     return (ctypes.c_uint32 * len(checked))(*checked)
@@ -127,9 +130,10 @@ def _many(value: Any) -> list:
 # ---- reading text out of the library ---------------------------------------
 
 
-def copy_text(fn: Callable, handle: int) -> str:
+def copy_text(fn: Callable, handle: Optional[int]) -> str:
     """Call a ``(handle, buf, buf_len, len_out)`` accessor; grow the buffer
-    when the text does not fit. Returns "" when the call fails otherwise."""
+    when the text does not fit. Returns "" when the call fails otherwise
+    (a NULL handle included)."""
     size = 256
     for _ in range(3):
         buf = ctypes.create_string_buffer(size)
@@ -176,16 +180,18 @@ def _make_trace(trace: TraceCallback, pending: _Pending) -> Any:
     """
     state = {"logged": False}
 
-    def callback(_userdata, kind, data, length):
+    def callback(_userdata: Optional[int], kind: int, data: Optional[int], length: int) -> None:
         try:
             name = _TRACE_KINDS.get(kind, f"unknown({kind})")
-            trace(name, ctypes.string_at(data, length) if length else b"")
+            trace(name, ctypes.string_at(data, length) if data and length else b"")
         except Exception:
             if not state["logged"]:
                 state["logged"] = True
                 import logging
 
-                logging.getLogger("mailtls").warning("exception in a mailtls trace callback (ignored)", exc_info=True)
+                logging.getLogger("mailtls").warning(
+                    "exception in a mailtls trace callback (ignored)", exc_info=True
+                )
         except BaseException as e:  # noqa: B036 - KeyboardInterrupt, SystemExit
             if pending.exc is None:
                 pending.exc = e
@@ -197,9 +203,9 @@ def make_data_sink(sink: Callable[[bytes], Any], pending: _Pending) -> Any:
     """A C data callback calling ``sink(chunk)``; if the sink raises, its
     exception is kept in ``pending`` and the transfer is cancelled."""
 
-    def callback(_userdata, data, length):
+    def callback(_userdata: Optional[int], data: Optional[int], length: int) -> int:
         try:
-            sink(ctypes.string_at(data, length) if length else b"")
+            sink(ctypes.string_at(data, length) if data and length else b"")
             return 0
         except BaseException as e:  # noqa: B036 - re-raised after the call
             pending.exc = e
@@ -300,9 +306,20 @@ class Session:
             self.close()
             raise
 
-    def _configure(self, options: int, *, security, ca_file, ca_pem, pin_sha256,
-                   min_tls, timeout, allow_plaintext_auth,
-                   danger_accept_invalid_certs, trace) -> None:
+    def _configure(
+        self,
+        options: int,
+        *,
+        security: int,
+        ca_file: Union[PathLike, list, tuple, None],
+        ca_pem: Union[str, bytes, list, tuple, None],
+        pin_sha256: Optional[str],
+        min_tls: str,
+        timeout: Optional[float],
+        allow_plaintext_auth: bool,
+        danger_accept_invalid_certs: bool,
+        trace: Optional[TraceCallback],
+    ) -> None:
         lib = self._lib
 
         def check(rc: int, what: str) -> None:
@@ -472,11 +489,16 @@ class Session:
             except Exception:
                 pass
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         """The session itself."""
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
         """QUIT (committing deletions) if the block ended normally; then, or
         if it ended by an exception, close() without QUIT."""
         try:

@@ -46,6 +46,12 @@ from __future__ import annotations
 import builtins
 import enum
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (see _session.py)
+    from typing import Any, Iterable, List, Union
+
+    from .smtp import RecipientResult
+
 
 class Result(enum.IntEnum):
     """The library's result codes (``MAILTLS_RESULT_*`` in mailtls.h)."""
@@ -82,6 +88,10 @@ class Result(enum.IntEnum):
 
 class Error(Exception):
     """Base class of every mailtls failure; see the module docstring."""
+
+    # Set only on the exception SMTP.send_many() raises: the outcomes of the
+    # messages done before it.
+    outcomes: List[Union[List[RecipientResult], Error]]
 
     def __init__(
         self,
@@ -123,7 +133,7 @@ class Error(Exception):
         code = self.code.name if isinstance(self.code, Result) else self.code
         return f"{type(self).__name__}({self.message!r}, code={code})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple:
         # The attribute dict goes along, so subclass attributes (e.g.
         # RecipientsRefused.results) survive pickling; so does OSError's
         # filename (FileError), which is not in __dict__.
@@ -172,8 +182,9 @@ class ServerError(Error):
 
 
 class MessageTooLarge(ServerError):
-    """A message is larger than a limit: the in-memory limit of retr()
-    without a sink (stream it with a sink or ``retr_to_file`` instead), or
+    """A message is larger than a limit: POP3's in-memory limit
+    (``max_message_bytes``) of retr(), top() and retr_many() (stream it with
+    a sink or ``retr_to_file`` instead), or
     an SMTP server's SIZE (checked before any byte of the message is sent;
     the SMTP session goes on)."""
 
@@ -184,7 +195,7 @@ class RecipientsRefused(ServerError):
     :class:`~mailtls.RecipientResult` (address, accepted, code, enhanced,
     text), in the order given. The session goes on."""
 
-    def __init__(self, *args, results=None, **kwargs) -> None:
+    def __init__(self, *args: Any, results: Iterable[RecipientResult] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.results = list(results) if results is not None else []
 

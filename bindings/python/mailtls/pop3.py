@@ -7,6 +7,7 @@ import ctypes
 from . import _lib
 from ._session import (
     Session,
+    _options_error,
     _Pending,
     c_path,
     invalid,
@@ -14,13 +15,13 @@ from ._session import (
     message_number,
     u32_array,
 )
-from .errors import ConnectionError, FileError, Result, ServerError
+from .errors import ConnectionError, FileError, MessageTooLarge, ProtocolError, Result, ServerError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see _session.py)
     from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
-    from ._session import PathLike
+    from ._session import PathLike, TraceCallback
 
     Sink = Callable[[bytes], Any]
 
@@ -30,7 +31,7 @@ class POP3(Session):
 
     ``POP3(host, port=None, *, security="auto", ca_file=None, ca_pem=None,
     pin_sha256=None, min_tls="1.2", timeout=60.0, allow_plaintext_auth=False,
-    danger_accept_invalid_certs=False, trace=None)``
+    danger_accept_invalid_certs=False, max_message_bytes=None, trace=None)``
 
     - ``port``: None means 995 for ``security="tls"`` and 110 otherwise.
     - ``security``: ``"auto"`` (implicit TLS on port 995, required STLS on
@@ -47,6 +48,9 @@ class POP3(Session):
     - ``timeout``: seconds, for connecting and for each read or write
       (None: the library's defaults, 30 s to connect and 60 s for I/O).
     - ``danger_accept_invalid_certs``: accept any certificate (insecure).
+    - ``max_message_bytes``: the most bytes retr(), top() and retr_many()
+      hold in memory for one message; a larger one raises MessageTooLarge
+      (None: 256 MiB). Streaming to a sink or a file has no limit.
     - ``trace``: ``trace(kind, data)`` with kind ``"info"``, ``"command"`` or
       ``"reply"`` and data the line as bytes; secrets are redacted by the
       library. Exceptions raised by it are ignored.
@@ -68,6 +72,51 @@ class POP3(Session):
     _RETR_MANY_BATCH = 64
     _RETR_MANY_BUDGET = 16 * 1024 * 1024
     _RETR_MANY_MAX_BATCH = 1024
+
+    def __init__(
+        self,
+        host: str,
+        port: Optional[int] = None,
+        *,
+        security: str = "auto",
+        ca_file: Union[PathLike, list, tuple, None] = None,
+        ca_pem: Union[str, bytes, list, tuple, None] = None,
+        pin_sha256: Optional[str] = None,
+        min_tls: str = "1.2",
+        timeout: Optional[float] = 60.0,
+        allow_plaintext_auth: bool = False,
+        danger_accept_invalid_certs: bool = False,
+        max_message_bytes: Optional[int] = None,
+        trace: Optional[TraceCallback] = None,
+    ) -> None:
+        """Connect to ``host`` (see the class docstring for the options).
+
+        Raises InvalidArgument for a bad option, and ConnectionError,
+        TimeoutError, TlsError/CertificateError/StartTlsUnavailable or
+        ServerError (negative greeting) when connecting fails.
+        """
+        # Set on the options whatever the value, so that the library's
+        # limit (retr, retr_many) and the one applied here (top) agree.
+        self._max_message_bytes = _message_limit(max_message_bytes)
+        super().__init__(
+            host,
+            port,
+            security=security,
+            ca_file=ca_file,
+            ca_pem=ca_pem,
+            pin_sha256=pin_sha256,
+            min_tls=min_tls,
+            timeout=timeout,
+            allow_plaintext_auth=allow_plaintext_auth,
+            danger_accept_invalid_certs=danger_accept_invalid_certs,
+            trace=trace,
+        )
+
+    def _configure(self, options: int, **kw: Any) -> None:
+        super()._configure(options, **kw)
+        rc = self._lib.mailtls_options_set_max_message_bytes(options, self._max_message_bytes)
+        if rc != Result.OK:
+            raise _options_error(self._lib, options, rc, "max_message_bytes")
 
     # ---- authentication ------------------------------------------------------
 
@@ -110,7 +159,7 @@ class POP3(Session):
             octets = ctypes.c_uint64()
             self._call(self._fn("list_one"), message_number(n), ctypes.byref(octets))
             return octets.value
-        return [(num, octets) for num, octets, _ in self._listing("list")]
+        return [(num, _size(num, octets)) for num, octets, _ in self._listing("list")]
 
     def uidl(self, n: Optional[int] = None) -> Union[List[Tuple[int, str]], str]:
         """UIDL: every message as ``(number, unique id)``; with ``n``, the
@@ -119,25 +168,30 @@ class POP3(Session):
             buf = ctypes.create_string_buffer(72)  # 71 bytes always suffice
             self._call(self._fn("uidl_one"), message_number(n), buf, len(buf), None)
             return buf.value.decode("utf-8", "replace")
-        return [(num, uid) for num, _, uid in self._listing("uidl")]
+        return [(num, _unique_id(num, uid)) for num, _, uid in self._listing("uidl")]
 
     def list_uidl(self) -> List[Tuple[int, Optional[int], Optional[str]]]:
         """LIST and UIDL together (pipelined when the server allows): every
-        message as ``(number, octets, unique id)``."""
-        return self._listing("list_uidl")
+        message as ``(number, octets, unique id)``; octets is None for a
+        message that UIDL named and LIST did not."""
+        return [
+            (num, None if octets == _lib.OCTETS_UNKNOWN else octets, uid)
+            for num, octets, uid in self._listing("list_uidl")
+        ]
 
-    def _listing(self, which: str) -> List[Tuple[int, Optional[int], Optional[str]]]:
+    def _listing(self, which: str) -> List[Tuple[int, int, Optional[str]]]:
+        """The entries of a listing as the library gives them: octets
+        _lib.OCTETS_UNKNOWN and uid None where not known."""
         out = ctypes.c_void_p()
         self._call(self._fn(which), ctypes.byref(out))
         lib, listing = self._lib, out.value
         try:
             entries = []
             for i in range(lib.mailtls_pop3_listing_count(listing)):
-                octets = lib.mailtls_pop3_listing_octets(listing, i)
                 uid = lib.mailtls_pop3_listing_uid(listing, i)
                 entries.append((
                     lib.mailtls_pop3_listing_number(listing, i),
-                    None if octets == _lib.OCTETS_UNKNOWN else octets,
+                    lib.mailtls_pop3_listing_octets(listing, i),
                     None if uid is None else uid.decode("utf-8", "replace"),
                 ))
             return entries
@@ -155,8 +209,10 @@ class POP3(Session):
         the connection is dropped without QUIT (deletions not committed),
         and the sink's exception propagates.
 
-        Without a sink the message is held in memory, up to the library's
-        limit (256 MiB); larger ones raise MessageTooLarge.
+        Without a sink the message is held in memory, up to
+        ``max_message_bytes`` (256 MiB unless set); a larger one raises
+        MessageTooLarge and drops the connection, as a cancelled transfer
+        does.
         """
         n = message_number(n)
         if sink is not None:
@@ -169,7 +225,7 @@ class POP3(Session):
     def top(self, n: int, lines: int, sink: Optional[Sink] = None) -> Optional[bytes]:
         """TOP: the headers, the blank line and the first ``lines`` body
         lines of message ``n`` as bytes (or streamed to ``sink`` as in
-        retr())."""
+        retr()), held to ``max_message_bytes`` as retr() is."""
         n = message_number(n)
         if isinstance(lines, bool) or not isinstance(lines, int):
             raise TypeError(f"lines must be an int, not {type(lines).__name__}")
@@ -179,7 +235,21 @@ class POP3(Session):
             self._stream(self._fn("top"), (n, lines), sink)
             return None
         chunks: List[bytes] = []
-        self._stream(self._fn("top"), (n, lines), chunks.append)
+        limit = self._max_message_bytes
+        held = 0
+
+        def gather(chunk: bytes) -> None:
+            # The library streams TOP without a limit: hold it to the one
+            # retr() has, or a hostile server could fill the memory.
+            nonlocal held
+            held += len(chunk)
+            if held > limit:
+                raise MessageTooLarge(
+                    f"the message is larger than the limit of {limit} bytes", Result.MESSAGE_TOO_LARGE
+                )
+            chunks.append(chunk)
+
+        self._stream(self._fn("top"), (n, lines), gather)
         return b"".join(chunks)
 
     def retr_to_file(self, n: int, path: PathLike) -> None:
@@ -201,7 +271,8 @@ class POP3(Session):
         Numbers are checked now; messages are fetched as the iterator is
         consumed, a batch at a time (so memory stays bounded). If the server
         refuses one (e.g. no such message), the messages before it are
-        yielded and then ServerError is raised.
+        yielded and then ServerError is raised. Each message is held to
+        ``max_message_bytes`` as in retr().
         """
         numbers = [message_number(n) for n in numbers]
         return self._retr_many(numbers)
@@ -285,3 +356,29 @@ class POP3(Session):
             return ctypes.string_at(lib.mailtls_buffer_data(buffer), length) if length else b""
         finally:
             lib.mailtls_buffer_free(buffer)
+
+
+# A LIST entry always has a size and a UIDL entry a unique id: the library's
+# "not known" markers must never reach the caller as a value (or as None).
+
+
+def _size(number: int, octets: int) -> int:
+    if octets == _lib.OCTETS_UNKNOWN:
+        raise ProtocolError(f"LIST gave no size for message {number}", Result.PROTOCOL_ERROR)
+    return octets
+
+
+def _unique_id(number: int, uid: Optional[str]) -> str:
+    if uid is None:
+        raise ProtocolError(f"UIDL gave no unique id for message {number}", Result.PROTOCOL_ERROR)
+    return uid
+
+
+def _message_limit(value: Optional[int]) -> int:
+    if value is None:
+        return _lib.DEFAULT_MAX_MESSAGE_BYTES
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_message_bytes must be an int or None, not {type(value).__name__}")
+    if not 1 <= value < 2**64:
+        raise invalid(f"max_message_bytes must be from 1 to {2**64 - 1}, not {value}")
+    return value

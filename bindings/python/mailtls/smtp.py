@@ -353,7 +353,8 @@ class SMTP(Session):
             slot.data, slot.len = data, len(data)
         done: list = []
 
-        def report(_userdata, index, rc, results, smtp_code, error):
+        def report(_userdata: Optional[int], index: int, rc: int, results: Optional[int],
+                   smtp_code: int, error: Optional[bytes]) -> None:
             # Runs inside the library: never let an exception escape.
             try:
                 rows = self._take_results(results, free=False)
@@ -476,7 +477,7 @@ def _text(value: Optional[bytes]) -> Optional[str]:
     return None if value is None else value.decode("utf-8", "replace")
 
 
-def _recipients(to_addrs: Addresses) -> Tuple["ctypes.Array[ctypes.c_char_p]", int]:
+def _recipients(to_addrs: Addresses) -> Tuple[ctypes.Array[ctypes.c_char_p], int]:
     """The recipients as a C array of strings (the array keeps the encoded
     strings alive) and their count."""
     if isinstance(to_addrs, (str, bytes, bytearray)):
@@ -612,7 +613,8 @@ def _make_reader(f: Any, pending: _Pending) -> Any:
     readinto = getattr(f, "readinto", None)
     read = f.read
 
-    def callback(_userdata, buf, length):
+    # `buf` is the library's buffer: never NULL.
+    def callback(_userdata: Optional[int], buf: int, length: int) -> int:
         try:
             if readinto is not None:
                 n = readinto((ctypes.c_ubyte * length).from_address(buf))

@@ -110,7 +110,7 @@ def test_header_constants_match_the_binding(lib):
     header_version = (lib.MAILTLS_VERSION_MAJOR, lib.MAILTLS_VERSION_MINOR,
                       lib.MAILTLS_VERSION_PATCH)
     assert header_version == (_lib.VERSION_MAJOR, _lib.VERSION_MINOR, _lib.VERSION_PATCH)
-    assert mailtls.library_version() == "%d.%d.%d" % header_version
+    assert mailtls.library_version() == "{}.{}.{}".format(*header_version)
 
 
 def test_every_result_code_of_the_header_is_known_to_the_binding():

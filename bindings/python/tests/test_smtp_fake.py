@@ -307,7 +307,7 @@ def test_default_ports(fake):
         trace = []
         try:
             mailtls.SMTP("127.0.0.1", security=security, timeout=1,
-                         trace=lambda k, d: trace.append((k, d))).close()
+                         trace=lambda k, d, seen=trace: seen.append((k, d))).close()
         except mailtls.Error:
             pass
         assert ("info", b"connecting to 127.0.0.1:%d" % port) in trace, trace

@@ -20,7 +20,6 @@ from conftest import BINDING
 from mailtls import Result
 from mailtls.errors import _CLASS_BY_CODE, make_error
 
-
 # ---- library ------------------------------------------------------------------
 
 
@@ -72,7 +71,7 @@ def test_import_is_lean_and_smtp_loads_on_first_use(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:2] == ["[]", "True"]
     with pytest.raises(AttributeError):
-        mailtls.no_such_name
+        _ = mailtls.no_such_name
 
 
 def test_library_next_to_the_package_is_found(tmp_path):
@@ -209,6 +208,8 @@ def test_recipient_result_is_frozen_and_comparable():
         {"ca_pem": "not a certificate"},
         {"host": "127.0.0.1\0evil"},
         {"host": "local\udc80host"},
+        {"max_message_bytes": 0},
+        {"max_message_bytes": 2**64},
     ],
 )
 def test_invalid_constructor_arguments(kw):
@@ -222,7 +223,8 @@ def test_invalid_constructor_arguments(kw):
 
 
 @pytest.mark.parametrize("kw", [{"timeout": "10"}, {"port": "110"}, {"trace": 42},
-                                {"ca_pem": 42}, {"ca_file": 42}])
+                                {"ca_pem": 42}, {"ca_file": 42},
+                                {"max_message_bytes": "1000"}, {"max_message_bytes": True}])
 def test_wrongly_typed_constructor_arguments(kw):
     kw.setdefault("port", 1)
     with pytest.raises((TypeError, mailtls.InvalidArgument)):
