@@ -9,15 +9,33 @@
  * - Handles are opaque and created by a mailtls_*_new function; release each
  *   with its mailtls_*_free function exactly once (NULL is accepted).
  * - Fallible functions return a mailtls_result; MAILTLS_RESULT_OK (0) is
- *   success. Outputs (`*_out`) are written only on success.
+ *   success. Outputs (`*_out`) are written only on success, except where a
+ *   function names other results on which it writes them too
+ *   (mailtls_pop3_retr_batch on SERVER_ERROR, the mailtls_smtp_send*
+ *   functions on RECIPIENTS_REFUSED); on any other failure they are left
+ *   unchanged.
+ * - Text copy rules (the functions that copy text into `buf`): the text is
+ *   copied NUL-terminated and truncated to fit `buf_len` bytes; when
+ *   `len_out` is not NULL it gets the full length without the NUL; the
+ *   result is MAILTLS_RESULT_BUFFER_TOO_SMALL when the text was truncated.
+ *   A NULL `buf` (or `buf_len` 0) only asks for the length: the result is
+ *   then OK for an empty text and BUFFER_TOO_SMALL otherwise.
  * - String arguments are NUL-terminated UTF-8 and are copied before the call
  *   returns. A NULL where a pointer is required gives
  *   MAILTLS_RESULT_NULL_ARGUMENT.
  * - Callbacks take the caller's `userdata` as their first argument and run
- *   on the calling thread, during the call that triggered them.
- * - Thread rules: a handle may move between threads, but must not be used
- *   from two threads at once. Distinct handles are independent. Functions
- *   without a handle (mailtls_version, mailtls_result_str) are thread-safe.
+ *   on the calling thread, during the call that triggered them. A callback
+ *   must return normally: it must not throw a C++ exception or longjmp out
+ *   of the library (catch inside the callback and return the cancel value).
+ *   A callback must not call into the handle whose call is running it: such
+ *   a call returns MAILTLS_RESULT_HANDLE_BUSY and does nothing, and a
+ *   mailtls_*_free of that handle is ignored.
+ * - Thread rules: a handle may move between threads, but takes one call at
+ *   a time; a call made while another is running on the same handle (from
+ *   another thread) returns MAILTLS_RESULT_HANDLE_BUSY, and an accessor
+ *   returns its "absent" value (NULL, 0, HANDLE_BUSY for the text copies).
+ *   Distinct handles are independent. Functions without a handle
+ *   (mailtls_version, mailtls_result_str) are thread-safe.
  * - No password, token or SASL payload ever appears in an error message or
  *   in a trace callback.
  */
@@ -307,6 +325,14 @@ typedef void (*mailtls_batch_callback)(void *userdata,
  * QUIT, or closed after an error that left the stream unusable).
  */
 #define MAILTLS_RESULT_NOT_CONNECTED 103
+
+/**
+ * A call on the handle was made while another call on the same handle
+ * was still running: from inside one of its callbacks, or from a second
+ * thread at the same time. The running call is not disturbed; nothing was
+ * done. Handles take one call at a time.
+ */
+#define MAILTLS_RESULT_HANDLE_BUSY 104
 
 /**
  * The host name could not be resolved.
@@ -634,7 +660,8 @@ mailtls_result mailtls_options_last_error(const mailtls_options *options,
 
 /**
  * Create a POP3 handle with a copy of `options` (NULL means defaults).
- * Returns NULL only if memory is exhausted. Free with mailtls_pop3_free().
+ * Returns NULL if memory is exhausted or if `options` is in use by a call
+ * on another thread at this moment. Free with mailtls_pop3_free().
  */
 mailtls_pop3 *mailtls_pop3_new(const mailtls_options *options);
 
@@ -881,7 +908,8 @@ const char *mailtls_result_str(mailtls_result result);
 
 /**
  * Create an SMTP handle with a copy of `options` (NULL means defaults).
- * Returns NULL only if memory is exhausted. Free with mailtls_smtp_free().
+ * Returns NULL if memory is exhausted or if `options` is in use by a call
+ * on another thread at this moment. Free with mailtls_smtp_free().
  */
 mailtls_smtp *mailtls_smtp_new(const mailtls_options *options);
 

@@ -1,6 +1,7 @@
 //! `mailtls_buffer`: bytes the library allocated for the caller.
 
-use super::guard;
+use super::guard::guard;
+use super::handle::free_boxed;
 
 /// A byte buffer returned by the library (e.g. a whole message). Read it
 /// with mailtls_buffer_data() and mailtls_buffer_len(); free it with
@@ -19,7 +20,7 @@ impl mailtls_buffer {
 /// mailtls_buffer_free(). NULL if `buffer` is NULL; never NULL otherwise.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_buffer_data(buffer: *const mailtls_buffer) -> *const u8 {
-    guard(std::ptr::null(), || {
+    guard(|| {
         // SAFETY: NULL or a live buffer.
         unsafe { buffer.as_ref() }.map_or(std::ptr::null(), |b| b.bytes.as_ptr())
     })
@@ -28,7 +29,7 @@ pub extern "C" fn mailtls_buffer_data(buffer: *const mailtls_buffer) -> *const u
 /// The number of bytes in the buffer; 0 if `buffer` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_buffer_len(buffer: *const mailtls_buffer) -> usize {
-    guard(0, || {
+    guard(|| {
         // SAFETY: NULL or a live buffer.
         unsafe { buffer.as_ref() }.map_or(0, |b| b.bytes.len())
     })
@@ -37,10 +38,5 @@ pub extern "C" fn mailtls_buffer_len(buffer: *const mailtls_buffer) -> usize {
 /// Free a buffer. NULL is ignored. Must not be called twice.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_buffer_free(buffer: *mut mailtls_buffer) {
-    guard((), || {
-        if !buffer.is_null() {
-            // SAFETY: from into_raw, freed once.
-            drop(unsafe { Box::from_raw(buffer) });
-        }
-    })
+    free_boxed(buffer)
 }

@@ -3,7 +3,9 @@
 
 use std::ffi::{CString, c_char};
 
-use super::{arg_str, guard, to_cstring};
+use super::arguments::arg_str;
+use super::detail::to_cstring;
+use super::guard::guard;
 use crate::capabilities::CapabilitySet;
 
 /// A capability list: names (upper case) with their arguments. Owned by the
@@ -30,14 +32,14 @@ impl mailtls_capabilities {
 /// The number of capabilities; 0 if `caps` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_capabilities_count(caps: *const mailtls_capabilities) -> usize {
-    guard(0, || mailtls_capabilities::get(caps).map_or(0, |c| c.entries.len()))
+    guard(|| mailtls_capabilities::get(caps).map_or(0, |c| c.entries.len()))
 }
 
 /// The name of capability `index` (upper case, e.g. "SASL"), or NULL if out
 /// of range. Valid as long as `caps` is.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_capabilities_name(caps: *const mailtls_capabilities, index: usize) -> *const c_char {
-    guard(std::ptr::null(), || {
+    guard(|| {
         mailtls_capabilities::get(caps)
             .and_then(|c| c.entries.get(index))
             .map_or(std::ptr::null(), |(name, _)| name.as_ptr())
@@ -48,7 +50,7 @@ pub extern "C" fn mailtls_capabilities_name(caps: *const mailtls_capabilities, i
 /// LOGIN CRAM-MD5"); 0 if out of range.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_capabilities_arg_count(caps: *const mailtls_capabilities, index: usize) -> usize {
-    guard(0, || mailtls_capabilities::get(caps).and_then(|c| c.entries.get(index)).map_or(0, |(_, a)| a.len()))
+    guard(|| mailtls_capabilities::get(caps).and_then(|c| c.entries.get(index)).map_or(0, |(_, a)| a.len()))
 }
 
 /// Argument `arg` of capability `index`, as sent by the server, or NULL if
@@ -59,7 +61,7 @@ pub extern "C" fn mailtls_capabilities_arg(
     index: usize,
     arg: usize,
 ) -> *const c_char {
-    guard(std::ptr::null(), || {
+    guard(|| {
         mailtls_capabilities::get(caps)
             .and_then(|c| c.entries.get(index))
             .and_then(|(_, args)| args.get(arg))
@@ -71,7 +73,7 @@ pub extern "C" fn mailtls_capabilities_arg(
 /// pointer is NULL or `name` is not UTF-8.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_capabilities_has(caps: *const mailtls_capabilities, name: *const c_char) -> bool {
-    guard(false, || {
+    guard(|| {
         // SAFETY: NULL or a NUL-terminated string.
         let Ok(name) = (unsafe { arg_str(name, "name") }) else {
             return false;

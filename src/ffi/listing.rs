@@ -3,7 +3,9 @@
 
 use std::ffi::{CString, c_char};
 
-use super::{guard, to_cstring};
+use super::detail::to_cstring;
+use super::guard::{guard, guard_or};
+use super::handle::free_boxed;
 use crate::pop3::Entry;
 
 /// Returned by mailtls_pop3_listing_octets() when the size is not known
@@ -36,7 +38,7 @@ impl mailtls_pop3_listing {
 /// The number of entries; 0 if `listing` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_listing_count(listing: *const mailtls_pop3_listing) -> usize {
-    guard(0, || {
+    guard(|| {
         // SAFETY: NULL or a live listing.
         unsafe { listing.as_ref() }.map_or(0, |l| l.entries.len())
     })
@@ -45,13 +47,13 @@ pub extern "C" fn mailtls_pop3_listing_count(listing: *const mailtls_pop3_listin
 /// The message number of entry `index` (0-based); 0 if out of range.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_listing_number(listing: *const mailtls_pop3_listing, index: usize) -> u32 {
-    guard(0, || mailtls_pop3_listing::entry(listing, index).map_or(0, |e| e.0))
+    guard_or(0, || mailtls_pop3_listing::entry(listing, index).map_or(0, |e| e.0))
 }
 
 /// The size in octets of entry `index`, or MAILTLS_OCTETS_UNKNOWN.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_listing_octets(listing: *const mailtls_pop3_listing, index: usize) -> u64 {
-    guard(MAILTLS_OCTETS_UNKNOWN, || {
+    guard_or(MAILTLS_OCTETS_UNKNOWN, || {
         mailtls_pop3_listing::entry(listing, index).map_or(MAILTLS_OCTETS_UNKNOWN, |e| e.1)
     })
 }
@@ -61,7 +63,7 @@ pub extern "C" fn mailtls_pop3_listing_octets(listing: *const mailtls_pop3_listi
 /// (a LIST-only listing) or out of range.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_listing_uid(listing: *const mailtls_pop3_listing, index: usize) -> *const c_char {
-    guard(std::ptr::null(), || {
+    guard(|| {
         mailtls_pop3_listing::entry(listing, index)
             .and_then(|e| e.2.as_ref())
             .map_or(std::ptr::null(), |uid| uid.as_ptr())
@@ -71,10 +73,5 @@ pub extern "C" fn mailtls_pop3_listing_uid(listing: *const mailtls_pop3_listing,
 /// Free a listing. NULL is ignored. Must not be called twice.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_listing_free(listing: *mut mailtls_pop3_listing) {
-    guard((), || {
-        if !listing.is_null() {
-            // SAFETY: from from_entries, freed once.
-            drop(unsafe { Box::from_raw(listing) });
-        }
-    })
+    free_boxed(listing)
 }

@@ -5,9 +5,10 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{
-    ErrorDetail, Failure, FfiResult, Handle, arg_bytes, arg_str, copy_detail, guard, mailtls_result, with_handle,
-};
+use super::arguments::{arg_slice, arg_str};
+use super::detail::{ErrorDetail, Failure, FfiResult};
+use super::handle::{Guarded, HandleState, c_handle, copy_detail, free_handle, new_handle, with_handle};
+use super::result::mailtls_result;
 use crate::error::Error;
 use crate::options::{ClientOptions, Security, TlsVersion};
 use crate::sasl::Mechanism;
@@ -17,12 +18,14 @@ use crate::trace::{TraceKind, Tracer};
 /// mechanisms, trace callback. Create with mailtls_options_new(), free with
 /// mailtls_options_free(). A handle created from the options copies them,
 /// so the options may be changed or freed afterwards.
-pub struct mailtls_options {
+pub struct mailtls_options(Guarded<OptionsState>);
+
+pub(crate) struct OptionsState {
     pub(crate) inner: ClientOptions,
     detail: ErrorDetail,
 }
 
-impl Handle for mailtls_options {
+impl HandleState for OptionsState {
     fn detail(&mut self) -> &mut ErrorDetail {
         &mut self.detail
     }
@@ -30,6 +33,8 @@ impl Handle for mailtls_options {
         &self.detail
     }
 }
+
+c_handle!(mailtls_options, OptionsState);
 
 /// How the connection is secured: one of the MAILTLS_SECURITY_* constants.
 /// Nothing ever falls back to a weaker mode.
@@ -81,21 +86,14 @@ pub type mailtls_trace_callback =
 /// if memory is exhausted. Free with mailtls_options_free().
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_options_new() -> *mut mailtls_options {
-    guard(std::ptr::null_mut(), || {
-        Box::into_raw(Box::new(mailtls_options { inner: ClientOptions::default(), detail: ErrorDetail::default() }))
-    })
+    new_handle(|| Some(OptionsState { inner: ClientOptions::default(), detail: ErrorDetail::default() }))
 }
 
 /// Free options created by mailtls_options_new(). NULL is ignored. Must not
 /// be called twice.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_options_free(options: *mut mailtls_options) {
-    guard((), || {
-        if !options.is_null() {
-            // SAFETY: from mailtls_options_new, freed once.
-            drop(unsafe { Box::from_raw(options) });
-        }
-    })
+    free_handle(options)
 }
 
 fn set(options: *mut mailtls_options, f: impl FnOnce(&mut ClientOptions) -> FfiResult) -> mailtls_result {
@@ -166,7 +164,7 @@ pub extern "C" fn mailtls_options_add_ca_pem(
 ) -> mailtls_result {
     set(options, |o| {
         // SAFETY: `len` readable bytes.
-        let pem = unsafe { arg_bytes(pem, len, "pem") }?;
+        let pem = unsafe { arg_slice(pem, len, "pem") }?;
         Ok(o.tls.add_ca_pem(pem)?)
     })
 }

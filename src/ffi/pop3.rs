@@ -3,15 +3,15 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::ops::ControlFlow;
 
+use super::arguments::{arg_slice, arg_str, out};
 use super::buffer::mailtls_buffer;
 use super::capabilities::mailtls_capabilities;
+use super::detail::{ErrorDetail, Failure, copy_out, to_cstring};
+use super::handle::{Guarded, c_handle, copy_detail, free_handle, new_handle, with_handle};
 use super::listing::mailtls_pop3_listing;
 use super::options::mailtls_options;
-use super::session::{self, Session, SessionHandle};
-use super::{
-    ErrorDetail, Failure, FfiResult, Handle, MAILTLS_RESULT_OK, arg_str, copy_detail, copy_out, mailtls_result,
-    to_cstring, with_handle, write_out,
-};
+use super::result::{MAILTLS_RESULT_OK, mailtls_result};
+use super::session::{self, Session};
 use crate::error::Error;
 use crate::pop3::{Entry, Part, Pop3Client, Retrieved};
 
@@ -28,34 +28,9 @@ use crate::pop3::{Entry, Part, Pop3Client, Retrieved};
 /// later calls return MAILTLS_RESULT_NOT_CONNECTED until the next
 /// mailtls_pop3_connect(). After a server refusal (SERVER_ERROR,
 /// AUTH_FAILED) the session goes on.
-pub struct mailtls_pop3 {
-    session: Session<Pop3Client>,
-}
+pub struct mailtls_pop3(Guarded<Session<Pop3Client>>);
 
-impl Handle for mailtls_pop3 {
-    fn detail(&mut self) -> &mut ErrorDetail {
-        &mut self.session.detail
-    }
-    fn detail_ref(&self) -> &ErrorDetail {
-        &self.session.detail
-    }
-}
-
-impl SessionHandle for mailtls_pop3 {
-    type Client = Pop3Client;
-    fn session(&mut self) -> &mut Session<Pop3Client> {
-        &mut self.session
-    }
-    fn session_ref(&self) -> &Session<Pop3Client> {
-        &self.session
-    }
-}
-
-impl mailtls_pop3 {
-    fn client(&mut self) -> Result<&mut Pop3Client, Error> {
-        self.session.client()
-    }
-}
+c_handle!(mailtls_pop3, Session<Pop3Client>);
 
 /// A data callback: receives `len` bytes at `data` (not NUL-terminated,
 /// valid only during the call). Return 0 to go on, non-zero to cancel.
@@ -73,17 +48,18 @@ fn flow(rc: c_int) -> ControlFlow<()> {
 }
 
 /// Create a POP3 handle with a copy of `options` (NULL means defaults).
-/// Returns NULL only if memory is exhausted. Free with mailtls_pop3_free().
+/// Returns NULL if memory is exhausted or if `options` is in use by a call
+/// on another thread at this moment. Free with mailtls_pop3_free().
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_new(options: *const mailtls_options) -> *mut mailtls_pop3 {
-    session::new_handle(|| mailtls_pop3 { session: Session::new(options, "call mailtls_pop3_connect first") })
+    new_handle(|| Session::new(options, "call mailtls_pop3_connect first"))
 }
 
 /// Free the handle, closing any connection without QUIT (so deletions are
 /// not committed). NULL is ignored. Must not be called twice.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_free(pop3: *mut mailtls_pop3) {
-    session::free_handle(pop3)
+    free_handle(pop3)
 }
 
 /// Connect to `host` (a UTF-8 name or address) on `port` (0: 995 for
@@ -144,15 +120,10 @@ pub extern "C" fn mailtls_pop3_stat(
     octets_out: *mut u64,
 ) -> mailtls_result {
     with_handle(pop3, |h| {
-        if count_out.is_null() || octets_out.is_null() {
-            return Err(Failure::Null("count_out or octets_out"));
-        }
+        let (count_out, octets_out) = (out!(count_out)?, out!(octets_out)?);
         let (count, octets) = h.client()?.stat()?;
-        // SAFETY: checked non-NULL; the caller provides writable outputs.
-        unsafe {
-            count_out.write(count);
-            octets_out.write(octets);
-        }
+        count_out.write(count);
+        octets_out.write(octets);
         Ok(())
     })
 }
@@ -163,12 +134,10 @@ fn listing_call(
     fetch: impl FnOnce(&mut Pop3Client) -> Result<Vec<Entry>, Error>,
 ) -> mailtls_result {
     with_handle(pop3, |h| {
-        if listing_out.is_null() {
-            return Err(Failure::Null("listing_out"));
-        }
+        let listing_out = out!(listing_out)?;
         let entries = fetch(h.client()?)?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(listing_out, mailtls_pop3_listing::from_entries(entries), "listing_out") }
+        listing_out.write(mailtls_pop3_listing::from_entries(entries));
+        Ok(())
     })
 }
 
@@ -212,12 +181,9 @@ pub extern "C" fn mailtls_pop3_list_uidl(
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_list_one(pop3: *mut mailtls_pop3, number: u32, octets_out: *mut u64) -> mailtls_result {
     with_handle(pop3, |h| {
-        if octets_out.is_null() {
-            return Err(Failure::Null("octets_out"));
-        }
-        let octets = h.client()?.list_one(number)?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(octets_out, octets, "octets_out") }
+        let octets_out = out!(octets_out)?;
+        octets_out.write(h.client()?.list_one(number)?);
+        Ok(())
     })
 }
 
@@ -234,9 +200,6 @@ pub extern "C" fn mailtls_pop3_uidl_one(
 ) -> mailtls_result {
     let mut copied = MAILTLS_RESULT_OK;
     let r = with_handle(pop3, |h| {
-        if buf.is_null() {
-            return Err(Failure::Null("buf"));
-        }
         let uid = to_cstring(h.client()?.uidl_one(number)?);
         // SAFETY: caller's buffer contract.
         copied = unsafe { copy_out(&uid, buf, buf_len, len_out) };
@@ -297,12 +260,10 @@ pub extern "C" fn mailtls_pop3_retr_bytes(
     buffer_out: *mut *mut mailtls_buffer,
 ) -> mailtls_result {
     with_handle(pop3, |h| {
-        if buffer_out.is_null() {
-            return Err(Failure::Null("buffer_out"));
-        }
+        let buffer_out = out!(buffer_out)?;
         let bytes = h.client()?.retr_to_vec(number)?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(buffer_out, mailtls_buffer::into_raw(bytes), "buffer_out") }
+        buffer_out.write(mailtls_buffer::into_raw(bytes));
+        Ok(())
     })
 }
 
@@ -323,17 +284,6 @@ pub extern "C" fn mailtls_pop3_retr_to_file(
     })
 }
 
-fn numbers_arg<'a>(numbers: *const u32, count: usize) -> FfiResult<&'a [u32]> {
-    if count == 0 {
-        return Ok(&[]);
-    }
-    if numbers.is_null() {
-        return Err(Failure::Null("numbers"));
-    }
-    // SAFETY: the caller passes `count` readable numbers.
-    Ok(unsafe { std::slice::from_raw_parts(numbers, count) })
-}
-
 /// RETR for `count` messages (the array is read during the call), in that
 /// order, pipelined when the server supports it: the fast way to download
 /// many messages. `callback` gets each message's chunks and then its end
@@ -350,7 +300,8 @@ pub extern "C" fn mailtls_pop3_retr_many(
 ) -> mailtls_result {
     with_handle(pop3, |h| {
         let callback = callback.ok_or(Failure::Null("callback"))?;
-        let numbers = numbers_arg(numbers, count)?;
+        // SAFETY: `count` readable numbers (the caller's contract).
+        let numbers = unsafe { arg_slice(numbers, count, "numbers") }?;
         let mut sink = |number: u32, part: Part<'_>| {
             let (data, len) = match part {
                 Part::Data(chunk) => (chunk.as_ptr(), chunk.len()),
@@ -384,7 +335,8 @@ pub extern "C" fn mailtls_pop3_retr_batch(
     count_out: *mut usize,
 ) -> mailtls_result {
     with_handle(pop3, |h| {
-        let numbers = numbers_arg(numbers, count)?;
+        // SAFETY: `count` readable numbers (the caller's contract).
+        let numbers = unsafe { arg_slice(numbers, count, "numbers") }?;
         if buffer_out.is_null() || count_out.is_null() || (count > 0 && ends_out.is_null()) {
             return Err(Failure::Null("buffer_out, ends_out or count_out"));
         }
@@ -417,7 +369,8 @@ pub extern "C" fn mailtls_pop3_dele(pop3: *mut mailtls_pop3, number: u32) -> mai
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_dele_many(pop3: *mut mailtls_pop3, numbers: *const u32, count: usize) -> mailtls_result {
     with_handle(pop3, |h| {
-        let numbers = numbers_arg(numbers, count)?;
+        // SAFETY: `count` readable numbers (the caller's contract).
+        let numbers = unsafe { arg_slice(numbers, count, "numbers") }?;
         Ok(h.client()?.dele_many(numbers)?)
     })
 }

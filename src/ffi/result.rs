@@ -1,6 +1,6 @@
 //! The result codes of the C API and how core errors map onto them.
 
-use std::ffi::c_char;
+use std::ffi::{CStr, c_char};
 
 use crate::error::Error;
 
@@ -32,6 +32,12 @@ pub const MAILTLS_RESULT_BUFFER_TOO_SMALL: mailtls_result = 102;
 /// The handle has no open connection (never connected, closed after
 /// QUIT, or closed after an error that left the stream unusable).
 pub const MAILTLS_RESULT_NOT_CONNECTED: mailtls_result = 103;
+
+/// A call on the handle was made while another call on the same handle
+/// was still running: from inside one of its callbacks, or from a second
+/// thread at the same time. The running call is not disturbed; nothing was
+/// done. Handles take one call at a time.
+pub const MAILTLS_RESULT_HANDLE_BUSY: mailtls_result = 104;
 
 /// The host name could not be resolved.
 pub const MAILTLS_RESULT_RESOLVE_FAILED: mailtls_result = 200;
@@ -140,43 +146,74 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
     }
 }
 
-fn describe(code: mailtls_result) -> &'static str {
-    match code {
-        MAILTLS_RESULT_OK => "success\0",
-        MAILTLS_RESULT_NULL_ARGUMENT => "a required argument was NULL\0",
-        MAILTLS_RESULT_INVALID_ARGUMENT => "invalid argument\0",
-        MAILTLS_RESULT_BUFFER_TOO_SMALL => "the output buffer is too small\0",
-        MAILTLS_RESULT_NOT_CONNECTED => "not connected\0",
-        MAILTLS_RESULT_RESOLVE_FAILED => "the host name could not be resolved\0",
-        MAILTLS_RESULT_CONNECT_FAILED => "could not connect to the server\0",
-        MAILTLS_RESULT_TIMEOUT => "timed out waiting for the server\0",
-        MAILTLS_RESULT_CONNECTION_CLOSED => "the server closed the connection\0",
-        MAILTLS_RESULT_IO_ERROR => "network error\0",
-        MAILTLS_RESULT_TLS_ERROR => "TLS handshake failed\0",
-        MAILTLS_RESULT_TLS_VERSION => "no TLS version in common with the server\0",
-        MAILTLS_RESULT_CERTIFICATE_UNTRUSTED => "the server certificate is not trusted\0",
-        MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH => "the server certificate does not match the host name\0",
-        MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH => "the server certificate is not the pinned certificate\0",
-        MAILTLS_RESULT_STARTTLS_UNAVAILABLE => "the server does not offer STARTTLS/STLS\0",
-        MAILTLS_RESULT_PLAINTEXT_AUTH_REFUSED => "refused to send credentials without encryption\0",
-        MAILTLS_RESULT_NO_COMMON_MECHANISM => "no authentication mechanism in common with the server\0",
-        MAILTLS_RESULT_AUTH_FAILED => "authentication failed\0",
-        MAILTLS_RESULT_SERVER_ERROR => "the server refused the command\0",
-        MAILTLS_RESULT_MESSAGE_TOO_LARGE => "the message is too large\0",
-        MAILTLS_RESULT_RECIPIENTS_REFUSED => "every recipient was refused\0",
-        MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE => "the server does not offer SMTPUTF8 for non-ASCII addresses\0",
-        MAILTLS_RESULT_PROTOCOL_ERROR => "the server broke the protocol\0",
-        MAILTLS_RESULT_REPLY_TOO_LONG => "a reply line from the server is too long\0",
-        MAILTLS_RESULT_CANCELLED => "cancelled by a callback\0",
-        MAILTLS_RESULT_FILE_ERROR => "local file error\0",
-        MAILTLS_RESULT_PANIC => "internal error in mailtls\0",
-        _ => "unknown result code\0",
-    }
+/// Every result code with its description: the one table that
+/// mailtls_result_str() reads (a test checks it against the header).
+const DESCRIPTIONS: &[(mailtls_result, &CStr)] = &[
+    (MAILTLS_RESULT_OK, c"success"),
+    (MAILTLS_RESULT_NULL_ARGUMENT, c"a required argument was NULL"),
+    (MAILTLS_RESULT_INVALID_ARGUMENT, c"invalid argument"),
+    (MAILTLS_RESULT_BUFFER_TOO_SMALL, c"the output buffer is too small"),
+    (MAILTLS_RESULT_NOT_CONNECTED, c"not connected"),
+    (MAILTLS_RESULT_HANDLE_BUSY, c"another call on this handle is still running"),
+    (MAILTLS_RESULT_RESOLVE_FAILED, c"the host name could not be resolved"),
+    (MAILTLS_RESULT_CONNECT_FAILED, c"could not connect to the server"),
+    (MAILTLS_RESULT_TIMEOUT, c"timed out waiting for the server"),
+    (MAILTLS_RESULT_CONNECTION_CLOSED, c"the server closed the connection"),
+    (MAILTLS_RESULT_IO_ERROR, c"network error"),
+    (MAILTLS_RESULT_TLS_ERROR, c"TLS handshake failed"),
+    (MAILTLS_RESULT_TLS_VERSION, c"no TLS version in common with the server"),
+    (MAILTLS_RESULT_CERTIFICATE_UNTRUSTED, c"the server certificate is not trusted"),
+    (MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH, c"the server certificate does not match the host name"),
+    (MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH, c"the server certificate is not the pinned certificate"),
+    (MAILTLS_RESULT_STARTTLS_UNAVAILABLE, c"the server does not offer STARTTLS/STLS"),
+    (MAILTLS_RESULT_PLAINTEXT_AUTH_REFUSED, c"refused to send credentials without encryption"),
+    (MAILTLS_RESULT_NO_COMMON_MECHANISM, c"no authentication mechanism in common with the server"),
+    (MAILTLS_RESULT_AUTH_FAILED, c"authentication failed"),
+    (MAILTLS_RESULT_SERVER_ERROR, c"the server refused the command"),
+    (MAILTLS_RESULT_MESSAGE_TOO_LARGE, c"the message is too large"),
+    (MAILTLS_RESULT_RECIPIENTS_REFUSED, c"every recipient was refused"),
+    (MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE, c"the server does not offer SMTPUTF8 for non-ASCII addresses"),
+    (MAILTLS_RESULT_PROTOCOL_ERROR, c"the server broke the protocol"),
+    (MAILTLS_RESULT_REPLY_TOO_LONG, c"a reply line from the server is too long"),
+    (MAILTLS_RESULT_CANCELLED, c"cancelled by a callback"),
+    (MAILTLS_RESULT_FILE_ERROR, c"local file error"),
+    (MAILTLS_RESULT_PANIC, c"internal error in mailtls"),
+];
+
+fn describe(code: mailtls_result) -> &'static CStr {
+    DESCRIPTIONS.iter().find(|(c, _)| *c == code).map_or(c"unknown result code", |(_, text)| text)
 }
 
 /// A static, NUL-terminated English description of a result code; unknown
 /// codes give "unknown result code". Never NULL; do not free.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_result_str(result: mailtls_result) -> *const c_char {
-    describe(result).as_ptr().cast()
+    describe(result).as_ptr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every MAILTLS_RESULT_* the header defines has its description, once;
+    /// the mapping from core errors is an exhaustive match (`result_of`),
+    /// so a new error variant cannot go without a code.
+    #[test]
+    fn every_result_code_of_the_header_has_one_description() {
+        let header = include_str!("../../include/mailtls.h");
+        let defined: Vec<mailtls_result> = header
+            .lines()
+            .filter_map(|l| l.strip_prefix("#define MAILTLS_RESULT_"))
+            .map(|rest| rest.split_whitespace().nth(1).unwrap().parse().unwrap())
+            .collect();
+        assert!(defined.len() > 20, "{defined:?}");
+        let mut listed: Vec<mailtls_result> = DESCRIPTIONS.iter().map(|(c, _)| *c).collect();
+        listed.sort();
+        let mut sorted = defined.clone();
+        sorted.sort();
+        assert_eq!(listed, sorted, "DESCRIPTIONS and the header list the same codes");
+        listed.dedup();
+        assert_eq!(listed.len(), DESCRIPTIONS.len(), "no code twice");
+        assert_eq!(describe(12345).to_str().unwrap(), "unknown result code");
+    }
 }

@@ -6,11 +6,14 @@
 
 use std::ffi::c_char;
 
+use super::arguments::{arg_optional_str, arg_str};
 use super::capabilities::mailtls_capabilities;
+use super::detail::{ErrorDetail, FfiResult, copy_out, to_cstring};
+use super::guard::guard;
+use super::handle::{CHandle, HandleState, read_handle, with_handle};
 use super::options::mailtls_options;
-use super::{
-    ErrorDetail, FfiResult, Handle, MAILTLS_RESULT_NOT_CONNECTED, MAILTLS_RESULT_NULL_ARGUMENT, MAILTLS_RESULT_PANIC,
-    arg_str, copy_out, guard, mailtls_result, to_cstring, with_handle,
+use super::result::{
+    MAILTLS_RESULT_HANDLE_BUSY, MAILTLS_RESULT_NOT_CONNECTED, MAILTLS_RESULT_NULL_ARGUMENT, mailtls_result,
 };
 use crate::error::Error;
 use crate::fingerprint::sha256_hex;
@@ -30,18 +33,19 @@ pub(crate) struct Session<C> {
 }
 
 impl<C: Client> Session<C> {
-    /// A session with a copy of `options` (NULL: defaults).
-    pub(crate) fn new(options: *const mailtls_options, connect_fn: &'static str) -> Self {
-        // SAFETY: NULL or live options.
-        let options = unsafe { options.as_ref() }.map(|o| o.inner.clone()).unwrap_or_default();
-        Session {
+    /// A session with a copy of `options` (NULL: defaults); `None` if the
+    /// options are in use by a call at this moment (from another thread).
+    pub(crate) fn new(options: *const mailtls_options, connect_fn: &'static str) -> Option<Self> {
+        let options =
+            if options.is_null() { ClientOptions::default() } else { read_handle(options, |o| o.inner.clone())? };
+        Some(Session {
             options,
             client: None,
             capabilities: None,
             peer_sha256: None,
             detail: ErrorDetail::default(),
             connect_fn,
-        }
+        })
     }
 
     pub(crate) fn client(&mut self) -> Result<&mut C, Error> {
@@ -49,27 +53,33 @@ impl<C: Client> Session<C> {
     }
 }
 
-/// A C handle built on a [`Session`].
-pub(crate) trait SessionHandle: Handle {
+impl<C> HandleState for Session<C> {
+    fn detail(&mut self) -> &mut ErrorDetail {
+        &mut self.detail
+    }
+    fn detail_ref(&self) -> &ErrorDetail {
+        &self.detail
+    }
+}
+
+/// The state of a C handle built on a [`Session`].
+pub(crate) trait SessionState: HandleState {
     type Client: Client;
     fn session(&mut self) -> &mut Session<Self::Client>;
     fn session_ref(&self) -> &Session<Self::Client>;
 }
 
-pub(crate) fn new_handle<H>(make: impl FnOnce() -> H) -> *mut H {
-    guard(std::ptr::null_mut(), || Box::into_raw(Box::new(make())))
+impl<C: Client> SessionState for Session<C> {
+    type Client = C;
+    fn session(&mut self) -> &mut Session<C> {
+        self
+    }
+    fn session_ref(&self) -> &Session<C> {
+        self
+    }
 }
 
-pub(crate) fn free_handle<H>(ptr: *mut H) {
-    guard((), || {
-        if !ptr.is_null() {
-            // SAFETY: from new_handle, freed once (the caller's contract).
-            drop(unsafe { Box::from_raw(ptr) });
-        }
-    })
-}
-
-pub(crate) fn connect<H: SessionHandle>(ptr: *mut H, host: *const c_char, port: u16) -> mailtls_result {
+pub(crate) fn connect<H: CHandle<State: SessionState>>(ptr: *mut H, host: *const c_char, port: u16) -> mailtls_result {
     with_handle(ptr, |h| {
         // SAFETY: NULL or a NUL-terminated string.
         let host = unsafe { arg_str(host, "host") }?;
@@ -77,7 +87,7 @@ pub(crate) fn connect<H: SessionHandle>(ptr: *mut H, host: *const c_char, port: 
         s.client = None;
         s.capabilities = None;
         s.peer_sha256 = None;
-        let client = <H::Client as Client>::connect(host, port, &s.options)?;
+        let client = <<H::State as SessionState>::Client as Client>::connect(host, port, &s.options)?;
         s.capabilities = Some(mailtls_capabilities::from_set(client.capability_set()));
         s.peer_sha256 = client.peer_cert_sha256();
         s.client = Some(client);
@@ -85,7 +95,7 @@ pub(crate) fn connect<H: SessionHandle>(ptr: *mut H, host: *const c_char, port: 
     })
 }
 
-pub(crate) fn login<H: SessionHandle>(
+pub(crate) fn login<H: CHandle<State: SessionState>>(
     ptr: *mut H,
     user: *const c_char,
     password: *const c_char,
@@ -100,14 +110,16 @@ pub(crate) fn login<H: SessionHandle>(
 }
 
 fn optional_mechanism(mechanism: *const c_char) -> FfiResult<Option<Mechanism>> {
-    if mechanism.is_null() {
-        return Ok(None);
-    }
-    // SAFETY: a NUL-terminated string.
-    Ok(Some(Mechanism::from_name(unsafe { arg_str(mechanism, "mechanism") }?)?))
+    // SAFETY: NULL or a NUL-terminated string.
+    let name = unsafe { arg_optional_str(mechanism, "mechanism") }?;
+    Ok(name.map(Mechanism::from_name).transpose()?)
 }
 
-pub(crate) fn login_oauth2<H: SessionHandle>(ptr: *mut H, user: *const c_char, token: *const c_char) -> mailtls_result {
+pub(crate) fn login_oauth2<H: CHandle<State: SessionState>>(
+    ptr: *mut H,
+    user: *const c_char,
+    token: *const c_char,
+) -> mailtls_result {
     with_handle(ptr, |h| {
         // SAFETY: NUL-terminated strings or NULL.
         let (user, token) = unsafe { (arg_str(user, "user")?, arg_str(token, "token")?) };
@@ -116,7 +128,7 @@ pub(crate) fn login_oauth2<H: SessionHandle>(ptr: *mut H, user: *const c_char, t
 }
 
 /// QUIT; the connection is closed and forgotten whatever the answer.
-pub(crate) fn quit<H: SessionHandle>(ptr: *mut H) -> mailtls_result {
+pub(crate) fn quit<H: CHandle<State: SessionState>>(ptr: *mut H) -> mailtls_result {
     with_handle(ptr, |h| {
         let s = h.session();
         let r = s.client()?.quit();
@@ -125,27 +137,27 @@ pub(crate) fn quit<H: SessionHandle>(ptr: *mut H) -> mailtls_result {
     })
 }
 
-pub(crate) fn capabilities<H: SessionHandle>(ptr: *const H) -> *const mailtls_capabilities {
-    guard(std::ptr::null(), || {
-        // SAFETY: NULL or a live handle.
-        unsafe { ptr.as_ref() }
-            .and_then(|h| h.session_ref().capabilities.as_ref())
-            .map_or(std::ptr::null(), |c| c as *const _)
+pub(crate) fn capabilities<H: CHandle<State: SessionState>>(ptr: *const H) -> *const mailtls_capabilities {
+    guard(|| {
+        let capabilities = read_handle(ptr, |h| h.session_ref().capabilities.as_ref().map(|c| c as *const _));
+        capabilities.flatten().unwrap_or(std::ptr::null())
     })
 }
 
-pub(crate) fn peer_cert_sha256<H: SessionHandle>(
+pub(crate) fn peer_cert_sha256<H: CHandle<State: SessionState>>(
     ptr: *const H,
     buf: *mut c_char,
     buf_len: usize,
     len_out: *mut usize,
 ) -> mailtls_result {
-    guard(MAILTLS_RESULT_PANIC, || {
-        // SAFETY: NULL or a live handle.
-        let Some(h) = (unsafe { ptr.as_ref() }) else {
+    guard(|| {
+        if ptr.is_null() {
             return MAILTLS_RESULT_NULL_ARGUMENT;
+        }
+        let Some(digest) = read_handle(ptr, |h| h.session_ref().peer_sha256) else {
+            return MAILTLS_RESULT_HANDLE_BUSY;
         };
-        let Some(digest) = h.session_ref().peer_sha256 else {
+        let Some(digest) = digest else {
             return MAILTLS_RESULT_NOT_CONNECTED;
         };
         // SAFETY: the caller's buffer contract.

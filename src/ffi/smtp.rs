@@ -3,14 +3,16 @@
 use std::ffi::{c_char, c_void};
 use std::io::{Read, Seek};
 
+use super::arguments::{arg_optional_str, arg_slice, arg_str};
 use super::capabilities::mailtls_capabilities;
+use super::detail::{ErrorDetail, Failure, FfiResult, to_cstring};
+use super::guard::guard_or;
+use super::handle::{Guarded, HandleState, c_handle, copy_detail, free_handle, new_handle, read_handle, with_handle};
 use super::options::mailtls_options;
-use super::session::{self, Session, SessionHandle};
+use super::result;
+use super::result::{MAILTLS_RESULT_OK, mailtls_result};
+use super::session::{self, Session, SessionState};
 use super::smtp_results::{mailtls_smtp_results, mailtls_smtp_results_free};
-use super::{
-    ErrorDetail, Failure, FfiResult, Handle, MAILTLS_RESULT_OK, arg_bytes, arg_str, copy_detail, guard, mailtls_result,
-    result, to_cstring, with_handle,
-};
 use crate::error::Error;
 use crate::reply::RecipientResult;
 use crate::smtp::{Dsn, MessageSource, Outgoing, SmtpClient, SourceCancelled};
@@ -31,12 +33,15 @@ pub const MAILTLS_SIZE_UNKNOWN: u64 = 0xFFFF_FFFF_FFFF_FFFF;
 /// MAILTLS_RESULT_NOT_CONNECTED until the next mailtls_smtp_connect().
 /// After a refusal (SERVER_ERROR, AUTH_FAILED, RECIPIENTS_REFUSED) the
 /// session goes on and the next message can be sent.
-pub struct mailtls_smtp {
+pub struct mailtls_smtp(Guarded<SmtpState>);
+
+pub(crate) struct SmtpState {
     session: Session<SmtpClient>,
+    /// What mailtls_smtp_set_dsn() asked for, checked when it was set.
     dsn: Option<Dsn>,
 }
 
-impl Handle for mailtls_smtp {
+impl HandleState for SmtpState {
     fn detail(&mut self) -> &mut ErrorDetail {
         &mut self.session.detail
     }
@@ -45,7 +50,7 @@ impl Handle for mailtls_smtp {
     }
 }
 
-impl SessionHandle for mailtls_smtp {
+impl SessionState for SmtpState {
     type Client = SmtpClient;
     fn session(&mut self) -> &mut Session<SmtpClient> {
         &mut self.session
@@ -55,11 +60,13 @@ impl SessionHandle for mailtls_smtp {
     }
 }
 
-impl mailtls_smtp {
+impl SmtpState {
     fn client(&mut self) -> Result<&mut SmtpClient, Error> {
         self.session.client()
     }
 }
+
+c_handle!(mailtls_smtp, SmtpState);
 
 /// A message source: copy up to `len` bytes of the message into `buf` and
 /// return how many (0 at the end of the message); return a negative number
@@ -67,20 +74,18 @@ impl mailtls_smtp {
 pub type mailtls_read_callback = Option<unsafe extern "C" fn(userdata: *mut c_void, buf: *mut u8, len: usize) -> i64>;
 
 /// Create an SMTP handle with a copy of `options` (NULL means defaults).
-/// Returns NULL only if memory is exhausted. Free with mailtls_smtp_free().
+/// Returns NULL if memory is exhausted or if `options` is in use by a call
+/// on another thread at this moment. Free with mailtls_smtp_free().
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_new(options: *const mailtls_options) -> *mut mailtls_smtp {
-    session::new_handle(|| mailtls_smtp {
-        session: Session::new(options, "call mailtls_smtp_connect first"),
-        dsn: None,
-    })
+    new_handle(|| Some(SmtpState { session: Session::new(options, "call mailtls_smtp_connect first")?, dsn: None }))
 }
 
 /// Free the handle, closing any connection without QUIT. NULL is ignored.
 /// Must not be called twice.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_free(smtp: *mut mailtls_smtp) {
-    session::free_handle(smtp)
+    free_handle(smtp)
 }
 
 /// Connect to `host` on `port` (0: 465 for MAILTLS_SECURITY_TLS, else 587),
@@ -148,14 +153,11 @@ pub extern "C" fn mailtls_smtp_set_dsn(
     orcpt: bool,
 ) -> mailtls_result {
     with_handle(smtp, |h| {
-        let optional = |p: *const c_char, what: &'static str| -> FfiResult<Option<&str>> {
-            if p.is_null() {
-                return Ok(None);
-            }
-            // SAFETY: a NUL-terminated string.
-            Ok(Some(unsafe { arg_str(p, what) }?))
+        // SAFETY: NULL or NUL-terminated strings.
+        let (notify, ret, envid) = unsafe {
+            (arg_optional_str(notify, "notify")?, arg_optional_str(ret, "ret")?, arg_optional_str(envid, "envid")?)
         };
-        let dsn = Dsn::new(optional(notify, "notify")?, optional(ret, "ret")?, optional(envid, "envid")?, orcpt)?;
+        let dsn = Dsn::new(notify, ret, envid, orcpt)?;
         h.dsn = if dsn.is_empty() { None } else { Some(dsn) };
         Ok(())
     })
@@ -276,7 +278,7 @@ pub extern "C" fn mailtls_smtp_send_bytes(
         smtp,
         results_out,
         // SAFETY: NULL or a NUL-terminated string; `len` readable bytes.
-        || unsafe { Ok((arg_str(from, "from")?, recipients_arg(recipients, count)?, arg_bytes(data, len, "data")?)) },
+        || unsafe { Ok((arg_str(from, "from")?, recipients_arg(recipients, count)?, arg_slice(data, len, "data")?)) },
         |client, (from, recipients, mut bytes), dsn| {
             client.send(from, &recipients, MessageSource::from_bytes(&mut bytes), dsn)
         },
@@ -340,7 +342,7 @@ pub extern "C" fn mailtls_smtp_send_message(
         smtp,
         results_out,
         // SAFETY: `len` readable bytes.
-        || unsafe { arg_bytes(data, len, "data") },
+        || unsafe { arg_slice(data, len, "data") },
         |client, message, dsn| client.send_message(message, dsn),
     )
 }
@@ -445,7 +447,7 @@ fn batch_arg<'a>(messages: *const mailtls_smtp_message, count: usize) -> FfiResu
                 Ok((
                     arg_str(m.from, "a message's from")?,
                     recipients_arg(m.recipients, m.recipient_count)?,
-                    arg_bytes(m.data, m.len, "a message's data")?,
+                    arg_slice(m.data, m.len, "a message's data")?,
                 ))
             }
         })
@@ -524,8 +526,5 @@ pub extern "C" fn mailtls_smtp_last_enhanced_code(
 /// carried no reply or `smtp` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_last_code(smtp: *const mailtls_smtp) -> u32 {
-    guard(0, || {
-        // SAFETY: NULL or a live handle.
-        unsafe { smtp.as_ref() }.map_or(0, |h| h.detail_ref().status().into())
-    })
+    guard_or(0, || read_handle(smtp, |h| h.detail_ref().code().into()).unwrap_or(0))
 }

@@ -3,7 +3,9 @@
 
 use std::ffi::{CString, c_char};
 
-use super::{guard, to_cstring};
+use super::detail::to_cstring;
+use super::guard::{guard, guard_or};
+use super::handle::free_boxed;
 use crate::smtp::RecipientResult;
 
 struct Row {
@@ -44,7 +46,7 @@ impl mailtls_smtp_results {
 /// The number of recipients; 0 if `results` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_results_count(results: *const mailtls_smtp_results) -> usize {
-    guard(0, || {
+    guard(|| {
         // SAFETY: NULL or a live results object.
         unsafe { results.as_ref() }.map_or(0, |r| r.rows.len())
     })
@@ -54,30 +56,28 @@ pub extern "C" fn mailtls_smtp_results_count(results: *const mailtls_smtp_result
 /// of range. Owned by `results`.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_results_address(results: *const mailtls_smtp_results, index: usize) -> *const c_char {
-    guard(std::ptr::null(), || {
-        mailtls_smtp_results::row(results, index).map_or(std::ptr::null(), |r| r.address.as_ptr())
-    })
+    guard(|| mailtls_smtp_results::row(results, index).map_or(std::ptr::null(), |r| r.address.as_ptr()))
 }
 
 /// Whether the server accepted recipient `index` (a 2xx reply to its
 /// RCPT); false if out of range.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_results_accepted(results: *const mailtls_smtp_results, index: usize) -> bool {
-    guard(false, || mailtls_smtp_results::row(results, index).is_some_and(|r| r.accepted))
+    guard(|| mailtls_smtp_results::row(results, index).is_some_and(|r| r.accepted))
 }
 
 /// The reply code to recipient `index`'s RCPT (e.g. 250, 450, 550); 4xx is
 /// a temporary refusal, 5xx a permanent one. 0 if out of range.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_results_code(results: *const mailtls_smtp_results, index: usize) -> u32 {
-    guard(0, || mailtls_smtp_results::row(results, index).map_or(0, |r| r.code.into()))
+    guard_or(0, || mailtls_smtp_results::row(results, index).map_or(0, |r| r.code.into()))
 }
 
 /// The enhanced status code (e.g. "5.1.1") of recipient `index`'s reply,
 /// or NULL when the server sent none or the index is out of range.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_results_enhanced(results: *const mailtls_smtp_results, index: usize) -> *const c_char {
-    guard(std::ptr::null(), || {
+    guard(|| {
         mailtls_smtp_results::row(results, index)
             .and_then(|r| r.enhanced.as_ref())
             .map_or(std::ptr::null(), |e| e.as_ptr())
@@ -88,16 +88,11 @@ pub extern "C" fn mailtls_smtp_results_enhanced(results: *const mailtls_smtp_res
 /// NULL if out of range. Owned by `results`.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_results_text(results: *const mailtls_smtp_results, index: usize) -> *const c_char {
-    guard(std::ptr::null(), || mailtls_smtp_results::row(results, index).map_or(std::ptr::null(), |r| r.text.as_ptr()))
+    guard(|| mailtls_smtp_results::row(results, index).map_or(std::ptr::null(), |r| r.text.as_ptr()))
 }
 
 /// Free results. NULL is ignored. Must not be called twice.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_results_free(results: *mut mailtls_smtp_results) {
-    guard((), || {
-        if !results.is_null() {
-            // SAFETY: from into_raw, freed once.
-            drop(unsafe { Box::from_raw(results) });
-        }
-    })
+    free_boxed(results)
 }

@@ -30,7 +30,7 @@ Hierarchy::
     |   +-- RecipientsRefused RECIPIENTS_REFUSED (SMTP; ``results``)
     |   +-- SmtpUtf8Unavailable SMTPUTF8_UNAVAILABLE (SMTP)
     +-- ProtocolError        PROTOCOL_ERROR, REPLY_TOO_LONG
-    +-- InvalidArgument      NULL_ARGUMENT, INVALID_ARGUMENT (also ValueError)
+    +-- InvalidArgument      NULL_ARGUMENT, INVALID_ARGUMENT, HANDLE_BUSY (also ValueError)
     +-- Cancelled            CANCELLED
     +-- FileError            FILE_ERROR           (also OSError)
     +-- InternalError        PANIC (a bug in libmailtls)
@@ -61,6 +61,7 @@ class Result(enum.IntEnum):
     INVALID_ARGUMENT = 101
     BUFFER_TOO_SMALL = 102
     NOT_CONNECTED = 103
+    HANDLE_BUSY = 104
     RESOLVE_FAILED = 200
     CONNECT_FAILED = 201
     TIMEOUT = 202
@@ -232,6 +233,8 @@ class InternalError(Error):
 _CLASS_BY_CODE: dict[int, type[Error]] = {
     Result.NULL_ARGUMENT: InvalidArgument,
     Result.INVALID_ARGUMENT: InvalidArgument,
+    # A call on a session from inside one of its own callbacks.
+    Result.HANDLE_BUSY: InvalidArgument,
     Result.NOT_CONNECTED: ConnectionError,
     Result.RESOLVE_FAILED: ConnectionError,
     Result.CONNECT_FAILED: ConnectionError,
