@@ -56,6 +56,10 @@ pub struct Connection {
     /// a slow server is near a deadline (see `arm`).
     armed: Duration,
     bulk_pace: LowSpeedLimit,
+    /// Times the socket's timeout was changed (the tests check that a fast
+    /// server never causes one).
+    #[cfg(test)]
+    rearms: u32,
 }
 
 impl Connection {
@@ -118,6 +122,8 @@ impl Connection {
             io_timeout,
             armed: io_timeout,
             bulk_pace: LowSpeedLimit::default(),
+            #[cfg(test)]
+            rearms: 0,
         }
     }
 
@@ -373,6 +379,10 @@ impl Connection {
         };
         socket.set_read_timeout(Some(wanted)).map_err(|e| Error::Io(format!("setting the read timeout: {e}")))?;
         self.armed = wanted;
+        #[cfg(test)]
+        {
+            self.rearms += 1;
+        }
         Ok(())
     }
 }
@@ -403,5 +413,129 @@ mod tests {
         assert!(validate_host("mail.example.org\r\nQUIT").is_err());
         assert!(validate_host("a b").is_err());
         assert!(validate_host("mail.example.org").is_ok());
+    }
+
+    /// A loopback server that accepts one connection and runs `serve` on it.
+    fn serve(serve: impl FnOnce(TcpStream) + Send + 'static) -> (u16, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let thread = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            serve(stream);
+        });
+        (port, thread)
+    }
+
+    fn connect(port: u16, io_timeout: Duration) -> Connection {
+        let opts = ClientOptions { io_timeout, connect_timeout: Duration::from_secs(5), ..ClientOptions::default() };
+        Connection::open("127.0.0.1", port, false, &opts).unwrap()
+    }
+
+    fn trickle(stream: &mut TcpStream, bytes: &[u8], every: Duration) {
+        for b in bytes {
+            if stream.write_all(std::slice::from_ref(b)).is_err() {
+                return;
+            }
+            std::thread::sleep(every);
+        }
+    }
+
+    fn read_line_text(conn: &mut Connection) -> Result<String> {
+        conn.read_line(|l| String::from_utf8_lossy(l).into_owned())
+    }
+
+    #[test]
+    fn a_trickled_reply_line_times_out_at_the_io_timeout() {
+        let (port, server) =
+            serve(|mut s| trickle(&mut s, b"+OK a greeting that takes its time\r\n", Duration::from_millis(60)));
+        let mut conn = connect(port, Duration::from_millis(500));
+        let started = Instant::now();
+        let err = read_line_text(&mut conn).unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(&err, Error::Timeout(m) if m.contains("too slow to answer")), "{err:?}");
+        assert!(took >= Duration::from_millis(480) && took < Duration::from_millis(800), "{took:?}");
+        drop(conn);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_reply_line_in_pieces_within_the_timeout_is_read_and_bulk_data_gets_the_whole_timeout_back() {
+        let (port, server) = serve(|mut s| {
+            s.write_all(b"+OK in ").unwrap();
+            std::thread::sleep(Duration::from_millis(120));
+            s.write_all(b"three ").unwrap();
+            std::thread::sleep(Duration::from_millis(120));
+            s.write_all(b"pieces\r\n").unwrap();
+            std::thread::sleep(Duration::from_millis(350));
+            s.write_all(b"body").unwrap();
+        });
+        let io = Duration::from_millis(400);
+        let mut conn = connect(port, io);
+        assert_eq!(read_line_text(&mut conn).unwrap(), "+OK in three pieces");
+        assert!(conn.armed < io, "the third read was bounded by what was left of the line's time");
+        // Bulk data gets the whole timeout back (350 ms is more than the
+        // line had left).
+        conn.fill().unwrap();
+        assert_eq!(conn.buffered(), b"body");
+        assert_eq!(conn.armed, io);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_line_that_arrives_whole_just_under_the_timeout_is_read() {
+        let (port, server) = serve(|mut s| {
+            std::thread::sleep(Duration::from_millis(400));
+            s.write_all(b"+OK late but whole\r\n").unwrap();
+        });
+        let mut conn = connect(port, Duration::from_millis(600));
+        assert_eq!(read_line_text(&mut conn).unwrap(), "+OK late but whole");
+        assert_eq!(conn.rearms, 0);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn bulk_data_below_the_low_speed_limit_is_cut_off() {
+        let (port, server) = serve(|mut s| {
+            s.write_all(b"+OK\r\n").unwrap();
+            // Each byte well inside the 400 ms timeout, 20 bytes/s in all.
+            trickle(&mut s, &[b'x'; 100], Duration::from_millis(50));
+        });
+        let io = Duration::from_millis(400);
+        let mut conn = connect(port, io);
+        read_line_text(&mut conn).unwrap();
+        let started = Instant::now();
+        let err = loop {
+            match conn.fill() {
+                Ok(()) => conn.consume(conn.buffered().len()),
+                Err(e) => break e,
+            }
+        };
+        let took = started.elapsed();
+        assert!(matches!(&err, Error::Timeout(m) if m.contains("too slowly")), "{err:?}");
+        assert!(took >= Duration::from_millis(380) && took < Duration::from_millis(700), "{took:?}");
+        drop(conn);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn fast_bulk_data_costs_no_timeout_changes() {
+        let (port, server) = serve(|mut s| {
+            s.write_all(b"+OK\r\n").unwrap();
+            for _ in 0..64 {
+                s.write_all(&[b'x'; 64 * 1024]).unwrap();
+                // Pauses the low-speed limit forgives: the bytes came.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let mut conn = connect(port, Duration::from_millis(300));
+        read_line_text(&mut conn).unwrap();
+        let mut total = 0;
+        while total < 64 * 64 * 1024 {
+            conn.fill().unwrap();
+            total += conn.buffered().len();
+            conn.consume(conn.buffered().len());
+        }
+        assert_eq!(conn.rearms, 0);
+        server.join().unwrap();
     }
 }
