@@ -46,7 +46,7 @@ fn a_greeting_trickled_one_byte_per_300_ms_times_out_at_the_io_timeout() {
         .err()
         .expect("too slow");
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
-    assert_took(started, Duration::from_millis(950), Duration::from_millis(1600));
+    assert_took(started, Duration::from_millis(950), Duration::from_millis(2500));
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn an_smtp_reply_trickled_past_the_timeout_says_the_server_was_too_slow() {
             .err()
             .expect("too slow");
     assert!(matches!(&err, Error::Timeout(m) if m.contains("too slow to answer")), "{err:?}");
-    assert_took(started, Duration::from_millis(550), Duration::from_millis(1200));
+    assert_took(started, Duration::from_millis(550), Duration::from_millis(2000));
 }
 
 // ------------------------------------------------------------- bulk data
@@ -111,7 +111,7 @@ fn a_message_trickled_below_the_minimum_rate_is_cut_off() {
         })
         .expect_err("too slow");
     assert!(matches!(&err, Error::Timeout(m) if m.contains("too slowly")), "{err:?}");
-    assert_took(started, Duration::from_millis(450), Duration::from_millis(1000));
+    assert_took(started, Duration::from_millis(450), Duration::from_millis(2000));
     assert!(got > 0, "what did arrive was handed over");
 }
 
@@ -203,7 +203,7 @@ fn a_dead_address_then_a_live_one_connects_after_the_attempt_delay() {
     let started = Instant::now();
     let mut conn = Connection::open_with_lookup("mail.test", 110, false, &opts, move |_, _| Ok(addrs.to_vec()))
         .expect("the live address answers");
-    assert_took(started, Duration::from_millis(240), Duration::from_millis(900));
+    assert_took(started, Duration::from_millis(240), Duration::from_millis(2000));
     assert_eq!(conn.read_line(|l| l.to_vec()).unwrap(), b"+OK ready");
     drop(conn);
     server.join().unwrap();
@@ -217,7 +217,7 @@ fn when_every_address_hangs_the_whole_connect_ends_by_the_connect_timeout() {
     let started = Instant::now();
     let err =
         Connection::open_with_lookup("mail.test", 110, false, &opts, move |_, _| Ok(addrs)).err().expect("no answer");
-    assert_took(started, Duration::from_millis(690), Duration::from_millis(1100));
+    assert_took(started, Duration::from_millis(690), Duration::from_millis(1500));
     assert_eq!(
         err.to_string(),
         "could not connect to mail.test port 110: no answer within 0.7 s (127.0.0.1, 127.0.0.1, 127.0.0.1)"
@@ -234,7 +234,7 @@ fn a_lookup_that_never_ends_is_abandoned_at_the_connect_timeout() {
     })
     .err()
     .expect("out of time");
-    assert_took(started, Duration::from_millis(290), Duration::from_millis(700));
+    assert_took(started, Duration::from_millis(290), Duration::from_millis(1500));
     assert!(matches!(&err, Error::Timeout(m) if m.contains("\"slow.test\"") && m.contains("in time")), "{err}");
 }
 

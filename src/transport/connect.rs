@@ -282,7 +282,7 @@ pub(crate) mod tests {
         let started = Instant::now();
         let stream = connect_first(&[dead.addr, open], within(Duration::from_secs(5)), &Tracer::default()).unwrap();
         let took = started.elapsed();
-        assert!(took >= ATTEMPT_DELAY && took < ATTEMPT_DELAY * 3, "{took:?}");
+        assert!(took >= ATTEMPT_DELAY && took < ATTEMPT_DELAY * 6, "{took:?}");
         assert_eq!(stream.peer_addr().unwrap(), open);
     }
 
@@ -294,7 +294,7 @@ pub(crate) mod tests {
         let started = Instant::now();
         let failures = connect_first(&addrs, within(Duration::from_millis(600)), &Tracer::default()).unwrap_err();
         let took = started.elapsed();
-        assert!(took >= Duration::from_millis(590) && took < Duration::from_millis(900), "{took:?}");
+        assert!(took >= Duration::from_millis(590) && took < Duration::from_millis(1200), "{took:?}");
         assert_eq!(failures.len(), 3);
         assert!(failures.iter().all(|f| f.reason == "no answer within 0.6 s"), "{failures:?}");
         assert_eq!(describe("mail.example.org", &failures), "no answer within 0.6 s (127.0.0.1, 127.0.0.1, 127.0.0.1)");

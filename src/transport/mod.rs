@@ -453,7 +453,7 @@ mod tests {
         let err = read_line_text(&mut conn).unwrap_err();
         let took = started.elapsed();
         assert!(matches!(&err, Error::Timeout(m) if m.contains("too slow to answer")), "{err:?}");
-        assert!(took >= Duration::from_millis(480) && took < Duration::from_millis(800), "{took:?}");
+        assert!(took >= Duration::from_millis(480) && took < Duration::from_millis(1500), "{took:?}");
         drop(conn);
         server.join().unwrap();
     }
@@ -512,7 +512,7 @@ mod tests {
         };
         let took = started.elapsed();
         assert!(matches!(&err, Error::Timeout(m) if m.contains("too slowly")), "{err:?}");
-        assert!(took >= Duration::from_millis(380) && took < Duration::from_millis(700), "{took:?}");
+        assert!(took >= Duration::from_millis(380) && took < Duration::from_millis(1500), "{took:?}");
         drop(conn);
         server.join().unwrap();
     }
