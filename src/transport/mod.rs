@@ -93,8 +93,8 @@ impl Connection {
             reason: connect::describe(host, &failures),
         })?;
         let _ = tcp.set_nodelay(true);
-        tcp.set_read_timeout(Some(opts.io_timeout)).map_err(|e| Error::Io(e.to_string()))?;
-        tcp.set_write_timeout(Some(opts.io_timeout)).map_err(|e| Error::Io(e.to_string()))?;
+        tcp.set_read_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;
+        tcp.set_write_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;
         let mut conn = Connection::over(Stream::Plain(tcp), host, tracer, opts.io_timeout);
         if implicit_tls {
             conn.start_tls(opts)?;
@@ -377,7 +377,7 @@ impl Connection {
             Stream::Tls(s) => s.get_ref(),
             Stream::Scripted(_) | Stream::Closed => return Ok(()),
         };
-        socket.set_read_timeout(Some(wanted)).map_err(|e| Error::Io(format!("setting the read timeout: {e}")))?;
+        socket.set_read_timeout(Some(wanted)).map_err(|e| Error::from_io(e, "setting the read timeout"))?;
         self.armed = wanted;
         #[cfg(test)]
         {
