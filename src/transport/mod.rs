@@ -1,20 +1,27 @@
 //! TCP and TLS connection with timeouts, a bounded read buffer and batched
 //! writes. Shared by POP3 and SMTP; it knows nothing about either protocol.
 
+mod connect;
+mod deadline;
+mod pace;
+mod resolve;
 mod scripted;
 mod tls;
 
+pub use resolve::system_lookup;
 pub use scripted::ScriptedStream;
 
 pub(crate) use tls::certs_from_pem;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::options::ClientOptions;
+use crate::options::{ClientOptions, DEFAULT_IO_TIMEOUT};
 use crate::trace::{TraceKind, Tracer};
+use deadline::{Deadline, seconds};
+use pace::LowSpeedLimit;
 
 /// Longest status or listing line accepted from a server, CRLF included.
 /// RFC 1939 allows 512 octets; real servers stay far below this.
@@ -44,27 +51,51 @@ pub struct Connection {
     /// `server_verified()`).
     server_verified: bool,
     tracer: Tracer,
+    io_timeout: Duration,
+    /// The read timeout the socket has now: the I/O timeout, or less while
+    /// a slow server is near a deadline (see `arm`).
+    armed: Duration,
+    bulk_pace: LowSpeedLimit,
+    /// Times the socket's timeout was changed (the tests check that a fast
+    /// server never causes one).
+    #[cfg(test)]
+    rearms: u32,
 }
 
 impl Connection {
     /// Resolve `host`, connect to the first address that answers (IPv4 and
-    /// IPv6 alike), and start TLS at once if `implicit_tls`.
+    /// IPv6 alike, raced as Happy Eyeballs does), and start TLS at once if
+    /// `implicit_tls`. The connect timeout bounds the lookup and the
+    /// connection attempts together.
     pub fn open(host: &str, port: u16, implicit_tls: bool, opts: &ClientOptions) -> Result<Connection> {
+        Connection::open_with_lookup(host, port, implicit_tls, opts, system_lookup)
+    }
+
+    /// [`open`](Self::open) with the host name looked up by `lookup`
+    /// instead of the system's resolver (a test's or a program's own; it
+    /// runs on a helper thread and is abandoned at the connect timeout).
+    pub fn open_with_lookup<L>(
+        host: &str,
+        port: u16,
+        implicit_tls: bool,
+        opts: &ClientOptions,
+        lookup: L,
+    ) -> Result<Connection>
+    where
+        L: FnOnce(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + 'static,
+    {
         validate_host(host)?;
         let tracer = opts.tracer.clone();
-        let addrs: Vec<SocketAddr> = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| Error::Resolve { host: host.to_string(), reason: e.to_string() })?
-            .collect();
-        if addrs.is_empty() {
-            return Err(Error::Resolve { host: host.to_string(), reason: "no addresses".into() });
-        }
-        let tcp = connect_any(&addrs, opts.connect_timeout, &tracer)
-            .map_err(|reason| Error::Connect { target: format!("{host} port {port}"), reason })?;
+        let deadline = Deadline::after(opts.connect_timeout);
+        let addrs = resolve::resolve(host, port, deadline, lookup)?;
+        let tcp = connect::connect_first(&addrs, deadline, &tracer).map_err(|failures| Error::Connect {
+            target: format!("{host} port {port}"),
+            reason: connect::describe(host, &failures),
+        })?;
         let _ = tcp.set_nodelay(true);
         tcp.set_read_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;
         tcp.set_write_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;
-        let mut conn = Connection::over(Stream::Plain(tcp), host, tracer);
+        let mut conn = Connection::over(Stream::Plain(tcp), host, tracer, opts.io_timeout);
         if implicit_tls {
             conn.start_tls(opts)?;
         }
@@ -74,10 +105,10 @@ impl Connection {
     /// A connection to an in-memory peer that sends `stream`'s bytes: how
     /// the fuzz targets and unit tests drive the parsers.
     pub fn scripted(stream: ScriptedStream, tracer: Tracer) -> Connection {
-        Connection::over(Stream::Scripted(Box::new(stream)), "scripted", tracer)
+        Connection::over(Stream::Scripted(Box::new(stream)), "scripted", tracer, DEFAULT_IO_TIMEOUT)
     }
 
-    fn over(stream: Stream, host: &str, tracer: Tracer) -> Connection {
+    fn over(stream: Stream, host: &str, tracer: Tracer, io_timeout: Duration) -> Connection {
         Connection {
             stream,
             buf: vec![0u8; READ_BUFFER].into_boxed_slice(),
@@ -88,6 +119,11 @@ impl Connection {
             peer_sha256: None,
             server_verified: false,
             tracer,
+            io_timeout,
+            armed: io_timeout,
+            bulk_pace: LowSpeedLimit::default(),
+            #[cfg(test)]
+            rearms: 0,
         }
     }
 
@@ -100,6 +136,9 @@ impl Connection {
             self.close();
             return Err(Error::Protocol("the server sent data before the TLS handshake".into()));
         }
+        // The handshake gets the whole I/O timeout per read, whatever the
+        // last reply line left armed.
+        self.arm(self.io_timeout)?;
         let tcp = match std::mem::replace(&mut self.stream, Stream::Closed) {
             Stream::Plain(tcp) => tcp,
             other => {
@@ -207,34 +246,33 @@ impl Connection {
     }
 
     /// Read more bytes from the server into the buffer, keeping unconsumed
-    /// ones. Fails on end of stream and when the buffer is already full.
+    /// ones. Fails on end of stream, when the buffer is already full, and
+    /// when the server sends slower than the low-speed limit for bulk data
+    /// (see `pace.rs`).
     pub fn fill(&mut self) -> Result<()> {
-        if self.pos > 0 && self.end == self.buf.len() {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.end -= self.pos;
-            self.pos = 0;
+        self.make_room()?;
+        let window = self.io_timeout;
+        let wait = self.bulk_pace.wait_allowed(window);
+        let started = Instant::now();
+        let n = self.read_some(wait).map_err(|e| match e {
+            Error::Timeout(_) if wait < window => self.too_slow_bulk(),
+            Error::Timeout(_) => Error::Timeout(format!("no data from the server within {}", seconds(window))),
+            e => e,
+        })?;
+        if !self.bulk_pace.record(started.elapsed(), n, window) {
+            return Err(self.too_slow_bulk());
         }
-        if self.end == self.buf.len() {
-            return Err(Error::ReplyTooLong(self.buf.len()));
-        }
-        let target = &mut self.buf[self.end..];
-        let n = match &mut self.stream {
-            Stream::Plain(s) => s.read(target),
-            Stream::Tls(s) => s.read(target),
-            Stream::Scripted(s) => s.read(target),
-            Stream::Closed => return Err(Error::NotConnected("the connection is closed")),
-        }
-        .map_err(|e| Error::from_io(e, "waiting for the server's reply"))?;
-        if n == 0 {
-            return Err(Error::ConnectionClosed("unexpectedly"));
-        }
-        self.end += n;
         Ok(())
     }
 
     /// Read one line and hand it, without its line end, to `f`. The line is
-    /// traced as a reply. Lines over [`MAX_LINE`] are an error.
+    /// traced as a reply. Lines over [`MAX_LINE`] are an error, and so is a
+    /// line not complete within the I/O timeout, however the server spreads
+    /// its bytes.
     pub fn read_line<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        // A new reply: bulk data after it starts a fresh low-speed window.
+        self.bulk_pace.restart();
+        let mut deadline = None;
         let mut scanned = 0;
         loop {
             let avail = &self.buf[self.pos..self.end];
@@ -254,8 +292,98 @@ impl Connection {
             if scanned >= MAX_LINE {
                 return Err(Error::ReplyTooLong(MAX_LINE));
             }
-            self.fill()?;
+            // The clock starts when the library first has to wait.
+            let deadline = *deadline.get_or_insert_with(|| Deadline::after(self.io_timeout));
+            self.fill_line(deadline)?;
         }
+    }
+
+    /// One read for `read_line`, ending by the line's deadline.
+    fn fill_line(&mut self, deadline: Deadline) -> Result<()> {
+        let timed_out = |partial: bool| {
+            Error::Timeout(if partial {
+                format!(
+                    "the server was too slow to answer: its reply line was still incomplete after {}",
+                    seconds(deadline.budget())
+                )
+            } else {
+                format!("no answer from the server within {}", seconds(deadline.budget()))
+            })
+        };
+        let left = deadline.remaining();
+        if left.is_zero() {
+            return Err(timed_out(self.pos != self.end));
+        }
+        self.make_room()?;
+        match self.read_some(left) {
+            Err(Error::Timeout(_)) => Err(timed_out(self.pos != self.end)),
+            r => r.map(|_| ()),
+        }
+    }
+
+    fn too_slow_bulk(&self) -> Error {
+        Error::Timeout(format!(
+            "the server sends too slowly: under {} bytes in {} (the minimum is {} bytes/s)",
+            pace::quota(self.io_timeout),
+            seconds(self.io_timeout),
+            pace::MIN_BULK_BYTES_PER_SECOND
+        ))
+    }
+
+    /// Keep unconsumed bytes and make room after them.
+    fn make_room(&mut self) -> Result<()> {
+        if self.pos > 0 && self.end == self.buf.len() {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        if self.end == self.buf.len() {
+            return Err(Error::ReplyTooLong(self.buf.len()));
+        }
+        Ok(())
+    }
+
+    /// One read into the free end of the buffer, waiting at most `wait`;
+    /// the number of bytes read (never 0: end of stream is an error).
+    fn read_some(&mut self, wait: Duration) -> Result<usize> {
+        self.arm(wait)?;
+        let target = &mut self.buf[self.end..];
+        let n = match &mut self.stream {
+            Stream::Plain(s) => s.read(target),
+            Stream::Tls(s) => s.read(target),
+            Stream::Scripted(s) => s.read(target),
+            Stream::Closed => return Err(Error::NotConnected("the connection is closed")),
+        }
+        .map_err(|e| Error::from_io(e, "waiting for the server's reply"))?;
+        if n == 0 {
+            return Err(Error::ConnectionClosed("unexpectedly"));
+        }
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Give the socket a read timeout of `wait`, but only when that is
+    /// shorter than the normal timeout by more than a small slack (or the
+    /// socket's timeout is short and `wait` is not): a fast server never
+    /// costs a system call here.
+    fn arm(&mut self, wait: Duration) -> Result<()> {
+        let slack = self.io_timeout / 50;
+        let wanted = if wait + slack >= self.io_timeout { self.io_timeout } else { wait.max(Duration::from_millis(1)) };
+        if wanted == self.armed {
+            return Ok(());
+        }
+        let socket = match &self.stream {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref(),
+            Stream::Scripted(_) | Stream::Closed => return Ok(()),
+        };
+        socket.set_read_timeout(Some(wanted)).map_err(|e| Error::from_io(e, "setting the read timeout"))?;
+        self.armed = wanted;
+        #[cfg(test)]
+        {
+            self.rearms += 1;
+        }
+        Ok(())
     }
 }
 
@@ -263,24 +391,6 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-/// Try each address in turn (IPv4 and IPv6 alike) and keep the first that
-/// accepts; the error names what happened to each.
-fn connect_any(addrs: &[SocketAddr], timeout: Duration, tracer: &Tracer) -> std::result::Result<TcpStream, String> {
-    let mut failures = Vec::new();
-    for addr in addrs {
-        tracer.info(format!("connecting to {addr}"));
-        match TcpStream::connect_timeout(addr, timeout) {
-            Ok(s) => return Ok(s),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                failures.push(format!("{addr}: no answer within {} s", timeout.as_secs_f64()));
-            }
-            Err(e) => failures.push(format!("{addr}: {e}")),
-        }
-        tracer.info(failures.last().map(String::as_str).unwrap_or_default());
-    }
-    Err(failures.join("; "))
 }
 
 fn validate_host(host: &str) -> Result<()> {
@@ -298,22 +408,134 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_address_is_tried_until_one_accepts() {
-        // A port that refuses (bound, then closed) followed by one that listens.
-        let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let open = listener.local_addr().unwrap();
-        let stream = connect_any(&[refused, open], Duration::from_secs(2), &Tracer::default()).unwrap();
-        assert_eq!(stream.peer_addr().unwrap(), open);
-        let err = connect_any(&[refused], Duration::from_secs(2), &Tracer::default()).unwrap_err();
-        assert!(err.contains(&refused.to_string()), "{err}");
-    }
-
-    #[test]
     fn host_names_with_controls_are_refused() {
         assert!(validate_host("").is_err());
         assert!(validate_host("mail.example.org\r\nQUIT").is_err());
         assert!(validate_host("a b").is_err());
         assert!(validate_host("mail.example.org").is_ok());
+    }
+
+    /// A loopback server that accepts one connection and runs `serve` on it.
+    fn serve(serve: impl FnOnce(TcpStream) + Send + 'static) -> (u16, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let thread = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            serve(stream);
+        });
+        (port, thread)
+    }
+
+    fn connect(port: u16, io_timeout: Duration) -> Connection {
+        let opts = ClientOptions { io_timeout, connect_timeout: Duration::from_secs(5), ..ClientOptions::default() };
+        Connection::open("127.0.0.1", port, false, &opts).unwrap()
+    }
+
+    fn trickle(stream: &mut TcpStream, bytes: &[u8], every: Duration) {
+        for b in bytes {
+            if stream.write_all(std::slice::from_ref(b)).is_err() {
+                return;
+            }
+            std::thread::sleep(every);
+        }
+    }
+
+    fn read_line_text(conn: &mut Connection) -> Result<String> {
+        conn.read_line(|l| String::from_utf8_lossy(l).into_owned())
+    }
+
+    #[test]
+    fn a_trickled_reply_line_times_out_at_the_io_timeout() {
+        let (port, server) =
+            serve(|mut s| trickle(&mut s, b"+OK a greeting that takes its time\r\n", Duration::from_millis(60)));
+        let mut conn = connect(port, Duration::from_millis(500));
+        let started = Instant::now();
+        let err = read_line_text(&mut conn).unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(&err, Error::Timeout(m) if m.contains("too slow to answer")), "{err:?}");
+        assert!(took >= Duration::from_millis(480) && took < Duration::from_millis(1500), "{took:?}");
+        drop(conn);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_reply_line_in_pieces_within_the_timeout_is_read_and_bulk_data_gets_the_whole_timeout_back() {
+        let (port, server) = serve(|mut s| {
+            s.write_all(b"+OK in ").unwrap();
+            std::thread::sleep(Duration::from_millis(120));
+            s.write_all(b"three ").unwrap();
+            std::thread::sleep(Duration::from_millis(120));
+            s.write_all(b"pieces\r\n").unwrap();
+            std::thread::sleep(Duration::from_millis(350));
+            s.write_all(b"body").unwrap();
+        });
+        let io = Duration::from_millis(400);
+        let mut conn = connect(port, io);
+        assert_eq!(read_line_text(&mut conn).unwrap(), "+OK in three pieces");
+        assert!(conn.armed < io, "the third read was bounded by what was left of the line's time");
+        // Bulk data gets the whole timeout back (350 ms is more than the
+        // line had left).
+        conn.fill().unwrap();
+        assert_eq!(conn.buffered(), b"body");
+        assert_eq!(conn.armed, io);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_line_that_arrives_whole_just_under_the_timeout_is_read() {
+        let (port, server) = serve(|mut s| {
+            std::thread::sleep(Duration::from_millis(400));
+            s.write_all(b"+OK late but whole\r\n").unwrap();
+        });
+        let mut conn = connect(port, Duration::from_millis(600));
+        assert_eq!(read_line_text(&mut conn).unwrap(), "+OK late but whole");
+        assert_eq!(conn.rearms, 0);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn bulk_data_below_the_low_speed_limit_is_cut_off() {
+        let (port, server) = serve(|mut s| {
+            s.write_all(b"+OK\r\n").unwrap();
+            // Each byte well inside the 400 ms timeout, 20 bytes/s in all.
+            trickle(&mut s, &[b'x'; 100], Duration::from_millis(50));
+        });
+        let io = Duration::from_millis(400);
+        let mut conn = connect(port, io);
+        read_line_text(&mut conn).unwrap();
+        let started = Instant::now();
+        let err = loop {
+            match conn.fill() {
+                Ok(()) => conn.consume(conn.buffered().len()),
+                Err(e) => break e,
+            }
+        };
+        let took = started.elapsed();
+        assert!(matches!(&err, Error::Timeout(m) if m.contains("too slowly")), "{err:?}");
+        assert!(took >= Duration::from_millis(380) && took < Duration::from_millis(1500), "{took:?}");
+        drop(conn);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn fast_bulk_data_costs_no_timeout_changes() {
+        let (port, server) = serve(|mut s| {
+            s.write_all(b"+OK\r\n").unwrap();
+            for _ in 0..64 {
+                s.write_all(&[b'x'; 64 * 1024]).unwrap();
+                // Pauses the low-speed limit forgives: the bytes came.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let mut conn = connect(port, Duration::from_millis(300));
+        read_line_text(&mut conn).unwrap();
+        let mut total = 0;
+        while total < 64 * 64 * 1024 {
+            conn.fill().unwrap();
+            total += conn.buffered().len();
+            conn.consume(conn.buffered().len());
+        }
+        assert_eq!(conn.rearms, 0);
+        server.join().unwrap();
     }
 }
