@@ -73,8 +73,10 @@ impl TlsProblem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Code {
     /// OpenSSL's certificate verification result (`X509_V_ERR_*`).
+    #[cfg_attr(any(windows, target_vendor = "apple"), allow(dead_code))]
     X509Verify(i32),
     /// The reason code of an OpenSSL SSL-library error (`SSL_R_*`).
+    #[cfg_attr(any(windows, target_vendor = "apple"), allow(dead_code))]
     SslReason(i32),
     /// An SChannel / CryptoAPI HRESULT (`CERT_E_*`, `SEC_E_*`, `CRYPT_E_*`).
     HResult(i32),
