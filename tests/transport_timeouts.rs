@@ -12,6 +12,7 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use common::{FakeServer, Step, plain_options, send};
+use mailtls::Client;
 use mailtls::pop3::Pop3Client;
 use mailtls::sasl::Mechanism;
 use mailtls::smtp::SmtpClient;
@@ -22,7 +23,12 @@ const GREETING: &str = "+OK ready\r\n";
 const CAPA: &str = "+OK\r\nUSER\r\n.\r\n";
 
 fn options(io_timeout: Duration, connect_timeout: Duration) -> ClientOptions {
-    ClientOptions { io_timeout, connect_timeout, client_name: Some("client.example".into()), ..plain_options() }
+    ClientOptions {
+        io_timeout,
+        connect_timeout,
+        client_name: Some(mailtls::ClientName::new("client.example").unwrap()),
+        ..plain_options()
+    }
 }
 
 /// Steps that send `bytes` one at a time, `every` apart.

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::fingerprint::sha256_hex;
-use crate::options::{TlsOptions, TlsVersion};
+use crate::options::TlsOptions;
 
 #[cfg(any(windows, target_vendor = "apple", feature = "native-tls-backend"))]
 #[path = "native.rs"]
@@ -18,11 +18,14 @@ mod backend;
 #[cfg(not(any(windows, target_vendor = "apple", feature = "native-tls-backend")))]
 #[path = "openssl.rs"]
 mod backend;
+mod codes;
 mod memo;
+pub(crate) mod problem;
 #[cfg(not(any(windows, target_vendor = "apple", feature = "native-tls-backend")))]
 mod roots;
 
 use memo::Memo;
+use problem::Diagnosis;
 
 pub(crate) use backend::Stream;
 
@@ -34,8 +37,12 @@ pub(crate) struct Established {
 /// A handshake that did not complete, as a backend reports it.
 pub(crate) enum Failure {
     Timeout,
-    /// The TLS library's own words, sorted by `classify`.
-    Other(String),
+    /// The connection could not be set up for TLS (before any byte was
+    /// sent); native-tls reports that as a handshake failure.
+    #[cfg_attr(any(windows, target_vendor = "apple", feature = "native-tls-backend"), allow(dead_code))]
+    Setup(String),
+    /// The handshake failed, sorted from the TLS library's codes.
+    Handshake(Diagnosis),
 }
 
 /// PEM bundles already parsed, with their certificates as DER. A mail
@@ -84,7 +91,8 @@ pub(crate) fn handshake(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result
     let context = context(opts)?;
     let stream = backend::connect(&context, host, tcp, opts).map_err(|failure| match failure {
         Failure::Timeout => Error::Timeout("no answer from the server during the TLS handshake".into()),
-        Failure::Other(detail) => classify(host, opts.min_version, &detail),
+        Failure::Setup(detail) => Error::Tls(detail),
+        Failure::Handshake(diagnosis) => diagnosis.into_error(host, opts.min_version),
     })?;
     let peer_sha256 = backend::peer_certificate_der(&stream).map(|der| Sha256::digest(&der).into());
     if let Some(expected) = opts.pin_sha256 {
@@ -98,41 +106,10 @@ pub(crate) fn handshake(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result
     Ok(Established { stream, peer_sha256 })
 }
 
-/// Sort a handshake failure into what the user can act on. The TLS libraries
-/// only give text, so this reads the text of OpenSSL, SChannel and
-/// Security.framework; anything unrecognised stays a plain TLS error.
-fn classify(host: &str, min: TlsVersion, detail: &str) -> Error {
-    let lower = detail.to_ascii_lowercase();
-    let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
-    if has(&["hostname mismatch", "ip address mismatch", "cn name does not match", "host name mismatch"]) {
-        Error::CertificateHostMismatch { host: host.to_string(), detail: detail.to_string() }
-    } else if has(&[
-        "certificate verify failed",
-        "certificate chain",
-        "not trusted",
-        "untrusted",
-        "self-signed",
-        "self signed",
-        "certificate has expired",
-        "unknown ca",
-    ]) {
-        Error::CertificateUntrusted(detail.to_string())
-    } else if has(&["wrong version number", "packet length too long", "http request"]) {
-        // The first bytes back were not TLS at all.
-        Error::Tls(format!(
-            "the server does not speak TLS on this port (for a port that upgrades \
-             with STLS/STARTTLS, use security STARTTLS): {detail}"
-        ))
-    } else if has(&["unsupported protocol", "protocol version", "no protocols available"]) {
-        Error::TlsVersion { required: min.name(), detail: detail.to_string() }
-    } else {
-        Error::Tls(detail.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::TlsVersion;
 
     #[test]
     fn contexts_are_reused_and_the_cache_is_bounded() {
@@ -164,23 +141,53 @@ mod tests {
     }
 
     #[test]
-    fn openssl_failures_are_sorted() {
-        let host = |s| classify("h", TlsVersion::Tls12, s);
-        assert!(matches!(
-            host(
-                "error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:ssl/statem/statem_clnt.c:1889: (Hostname mismatch)"
-            ),
-            Error::CertificateHostMismatch { .. }
-        ));
-        assert!(matches!(
-            host("error:0A000086:SSL routines::certificate verify failed: (unable to get local issuer certificate)"),
-            Error::CertificateUntrusted(_)
-        ));
-        assert!(matches!(host("error:0A000102:SSL routines::unsupported protocol"), Error::TlsVersion { .. }));
-        assert!(matches!(host("something else"), Error::Tls(_)));
-        match host("error:0A00010B:SSL routines:ssl3_get_record:wrong version number") {
-            Error::Tls(msg) => assert!(msg.contains("does not speak TLS"), "{msg}"),
+    fn failures_are_sorted_into_the_core_errors_by_code() {
+        use codes::openssl::{CERTIFICATE_VERIFY_FAILED, LIB_SSL, diagnose};
+        let openssl = |verify, reason| {
+            diagnose(Some(verify), &[(LIB_SSL, reason)], "error:0A000086:SSL routines::…".into())
+                .into_error("h", TlsVersion::Tls12)
+        };
+        match openssl(62, CERTIFICATE_VERIFY_FAILED) {
+            Error::CertificateHostMismatch { host, detail } => {
+                assert_eq!(host, "h");
+                assert!(detail.contains("another host name"), "{detail}");
+                assert!(detail.contains("X509_V_ERR_HOSTNAME_MISMATCH, 62"), "{detail}");
+            }
             other => panic!("{other:?}"),
         }
+        match openssl(20, CERTIFICATE_VERIFY_FAILED) {
+            Error::CertificateUntrusted(detail) => {
+                assert!(detail.contains("issuer is not trusted"), "{detail}");
+                assert!(detail.contains("X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 20"), "{detail}");
+                // The library's words come last, after the reason and the code.
+                assert!(detail.ends_with("the TLS library said: error:0A000086:SSL routines::…"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match openssl(0, 258) {
+            Error::TlsVersion { required, detail } => {
+                assert_eq!(required, "TLS 1.2");
+                assert!(detail.contains("SSL_R_UNSUPPORTED_PROTOCOL, 258"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match openssl(0, 267) {
+            Error::Tls(detail) => {
+                assert!(detail.contains("does not speak TLS"), "{detail}");
+                assert!(detail.contains("SSL_R_WRONG_VERSION_NUMBER, 267"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(openssl(0, 4321), Error::Tls(_)));
+        // Windows codes reach the same errors, whatever language the text is in.
+        let windows =
+            |code: u32| codes::schannel::diagnose(code as i32, String::new()).into_error("h", TlsVersion::Tls12);
+        assert!(matches!(windows(0x800B_0109), Error::CertificateUntrusted(_)));
+        assert!(matches!(windows(0x800B_010F), Error::CertificateHostMismatch { .. }));
+        assert!(matches!(windows(0x8009_0331), Error::TlsVersion { .. }));
+        let apple = |code| codes::secure_transport::diagnose(code, String::new()).into_error("h", TlsVersion::Tls12);
+        assert!(matches!(apple(-9807), Error::CertificateUntrusted(_)));
+        assert!(matches!(apple(-9843), Error::CertificateHostMismatch { .. }));
+        assert!(matches!(apple(-9836), Error::TlsVersion { .. }));
     }
 }

@@ -6,7 +6,8 @@ use std::net::TcpStream;
 
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
 
-use super::Failure;
+use super::problem::Diagnosis;
+use super::{Failure, codes};
 use crate::options::{TlsOptions, TlsVersion};
 
 pub(crate) type Context = TlsConnector;
@@ -35,8 +36,66 @@ pub(crate) fn connect(ctx: &Context, host: &str, tcp: TcpStream, _opts: &TlsOpti
     ctx.connect(host, tcp).map_err(|e| match e {
         // The socket is blocking with timeouts, so "would block" is a timeout.
         HandshakeError::WouldBlock(_) => Failure::Timeout,
-        HandshakeError::Failure(e) => Failure::Other(e.to_string()),
+        HandshakeError::Failure(e) => Failure::Handshake(diagnose(&e)),
     })
+}
+
+/// Sort a failed handshake by SChannel's HRESULT. native-tls 0.2 wraps the
+/// `io::Error` that carries it in its own error, whose `source()` skips
+/// it; so when no `io::Error` is found along the chain, the number comes
+/// from the end of the text, where std always writes it.
+#[cfg(windows)]
+fn diagnose(error: &native_tls::Error) -> Diagnosis {
+    let text = error.to_string();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut code = None;
+    while let (Some(e), None) = (next, code) {
+        code = e.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error);
+        next = e.source();
+    }
+    match code.or_else(|| codes::schannel::os_error_in_text(&text)) {
+        Some(code) => codes::schannel::diagnose(code, text),
+        None => unsorted(text),
+    }
+}
+
+/// Sort a failed handshake by Security.framework's OSStatus, which
+/// native-tls 0.2 shows only in its error's `Debug` form.
+#[cfg(target_vendor = "apple")]
+fn diagnose(error: &native_tls::Error) -> Diagnosis {
+    let text = error.to_string();
+    match codes::secure_transport::os_status_in_debug(&format!("{error:?}")) {
+        Some(code) => codes::secure_transport::diagnose(code, text),
+        None => unsorted(text),
+    }
+}
+
+/// Sort a failed handshake through native-tls's OpenSSL as the OpenSSL
+/// backend does: the reason codes of the error stack (its `source()`) and,
+/// when the chain check failed, the verification result (in its `Debug`).
+#[cfg(not(any(windows, target_vendor = "apple")))]
+fn diagnose(error: &native_tls::Error) -> Diagnosis {
+    use codes::openssl::{CERTIFICATE_VERIFY_FAILED, LIB_SSL};
+    let mut errors = Vec::new();
+    let mut next = std::error::Error::source(error);
+    while let Some(e) = next {
+        if let Some(stack) = e.downcast_ref::<openssl::error::ErrorStack>() {
+            errors.extend(codes::openssl::stack_codes(stack));
+        }
+        next = e.source();
+    }
+    let verify = if errors.contains(&(LIB_SSL, CERTIFICATE_VERIFY_FAILED)) {
+        codes::openssl::verify_code_in_debug(&format!("{error:?}"))
+    } else {
+        None
+    };
+    codes::openssl::diagnose(verify, &errors, error.to_string())
+}
+
+/// A failure that carries no code this backend can read.
+#[cfg(any(windows, target_vendor = "apple"))]
+fn unsorted(library_text: String) -> Diagnosis {
+    Diagnosis { problem: super::problem::TlsProblem::HandshakeFailed, code: None, library_text }
 }
 
 pub(crate) fn peer_certificate_der(stream: &Stream) -> Option<Vec<u8>> {

@@ -16,11 +16,12 @@ use openssl::ssl::{
     HandshakeError, Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslStream, SslVerifyMode,
     SslVersion,
 };
-use openssl::x509::X509;
 use openssl::x509::verify::X509CheckFlags;
+use openssl::x509::{X509, X509VerifyResult};
 
 use super::memo::Memo;
-use super::{Failure, roots};
+use super::problem::Diagnosis;
+use super::{Failure, codes, roots};
 use crate::options::{TlsOptions, TlsVersion};
 
 pub(crate) type Context = SslContext;
@@ -70,7 +71,7 @@ fn accepts_any_chain(opts: &TlsOptions) -> bool {
 }
 
 pub(crate) fn connect(ctx: &Context, host: &str, tcp: TcpStream, opts: &TlsOptions) -> Result<Stream, Failure> {
-    let setup = |e: openssl::error::ErrorStack| Failure::Other(format!("cannot set up TLS: {e}"));
+    let setup = |e: openssl::error::ErrorStack| Failure::Setup(format!("cannot set up TLS: {e}"));
     let mut ssl = Ssl::new(ctx).map_err(setup)?;
     let ip = host.parse::<IpAddr>().ok();
     // SNI carries host names only (RFC 6066).
@@ -91,15 +92,23 @@ pub(crate) fn connect(ctx: &Context, host: &str, tcp: TcpStream, opts: &TlsOptio
         // The socket is blocking with timeouts, so "would block" is a timeout.
         HandshakeError::WouldBlock(_) => Failure::Timeout,
         HandshakeError::Failure(mid) => {
-            let verify = mid.ssl().verify_result();
-            if verify.as_raw() == 0 {
-                Failure::Other(mid.error().to_string())
-            } else {
-                // As native-tls words it, so one classifier reads both.
-                Failure::Other(format!("{} ({})", mid.error(), verify.error_string()))
-            }
+            // Without a chain check the result is not why the handshake failed.
+            let verify = (!accepts_any_chain(opts)).then(|| mid.ssl().verify_result());
+            Failure::Handshake(diagnose(verify, mid.error()))
         }
     })
+}
+
+/// Sort a failed handshake from OpenSSL's verification result and the
+/// reason codes of its error stack; its text is kept as it is.
+fn diagnose(verify: Option<X509VerifyResult>, error: &openssl::ssl::Error) -> Diagnosis {
+    let errors = error.ssl_error().map(codes::openssl::stack_codes).unwrap_or_default();
+    let mut text = error.to_string();
+    let verify = verify.filter(|&v| v != X509VerifyResult::OK);
+    if let Some(v) = verify {
+        text = format!("{text} ({})", v.error_string());
+    }
+    codes::openssl::diagnose(verify.map(|v| v.as_raw()), &errors, text)
 }
 
 pub(crate) fn peer_certificate_der(stream: &Stream) -> Option<Vec<u8>> {

@@ -1,0 +1,157 @@
+//! What went wrong in a TLS handshake, sorted from the TLS library's own
+//! numbers (OpenSSL's verification result and reason codes, SChannel's
+//! HRESULTs, Security.framework's OSStatus), never from its words: those
+//! are missing under Wine and translated on non-English systems.
+
+use std::fmt;
+
+use super::codes;
+use crate::error::Error;
+use crate::options::TlsVersion;
+
+/// The kinds of handshake failure a person acts on differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TlsProblem {
+    /// The certificate is valid but for another host name or address.
+    HostMismatch,
+    Expired,
+    NotYetValid,
+    /// Expired or not yet valid: SChannel and Security.framework report
+    /// both with one code.
+    OutsideValidityPeriod,
+    /// The server's own certificate is self-signed and not trusted.
+    SelfSigned,
+    /// The chain ends in a root certificate that is not trusted.
+    UntrustedRoot,
+    /// No trusted CA issued the certificate (or the chain is incomplete).
+    UnknownIssuer,
+    Revoked,
+    /// Not trusted, for a reason the library does not say.
+    NotTrusted,
+    /// Whether the certificate was revoked could not be found out.
+    RevocationUnknown,
+    /// Any other defect of the certificate or its chain (bad signature,
+    /// wrong key usage, an issuer that is not a CA, ...).
+    InvalidCertificate,
+    /// What came back is not TLS: a plain-text port, or another protocol.
+    NotTls,
+    /// No TLS version (or cipher) in common with the server.
+    ProtocolVersion,
+    /// The server closed the connection in the middle of the handshake.
+    ConnectionClosed,
+    /// Anything the codes do not tell apart.
+    HandshakeFailed,
+}
+
+impl TlsProblem {
+    /// The reason, in plain words.
+    fn sentence(self) -> &'static str {
+        match self {
+            TlsProblem::HostMismatch => "the certificate is for another host name or address",
+            TlsProblem::Expired => "the certificate has expired",
+            TlsProblem::NotYetValid => "the certificate is not yet valid",
+            TlsProblem::OutsideValidityPeriod => "the certificate has expired or is not yet valid",
+            TlsProblem::SelfSigned => "the certificate is self-signed and not trusted",
+            TlsProblem::UntrustedRoot => "the certificate chains to a self-signed root that is not trusted",
+            TlsProblem::UnknownIssuer => "the certificate's issuer is not trusted (no trusted CA issued it)",
+            TlsProblem::NotTrusted => "the certificate is not trusted",
+            TlsProblem::Revoked => "the certificate has been revoked",
+            TlsProblem::RevocationUnknown => "the certificate's revocation status is unknown",
+            TlsProblem::InvalidCertificate => "the certificate or its chain is not valid",
+            TlsProblem::NotTls => {
+                "the server does not speak TLS on this port (for a port that upgrades with \
+                 STLS/STARTTLS, use security STARTTLS)"
+            }
+            TlsProblem::ProtocolVersion => "the server offers no TLS version or cipher this client accepts",
+            TlsProblem::ConnectionClosed => "the server closed the connection during the handshake",
+            TlsProblem::HandshakeFailed => "the handshake failed",
+        }
+    }
+}
+
+/// A TLS library's number for a failure, by the library it comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Code {
+    /// OpenSSL's certificate verification result (`X509_V_ERR_*`).
+    #[cfg_attr(any(windows, target_vendor = "apple"), allow(dead_code))]
+    X509Verify(i32),
+    /// The reason code of an OpenSSL SSL-library error (`SSL_R_*`).
+    #[cfg_attr(any(windows, target_vendor = "apple"), allow(dead_code))]
+    SslReason(i32),
+    /// An SChannel / CryptoAPI HRESULT (`CERT_E_*`, `SEC_E_*`, `CRYPT_E_*`).
+    HResult(i32),
+    /// A Security.framework status (`errSSL*`, `errSec*`).
+    OsStatus(i32),
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Code::X509Verify(v) => match codes::openssl::verify_name(v) {
+                Some(name) => write!(f, "{name}, {v}"),
+                None => write!(f, "X509 verification error {v}"),
+            },
+            Code::SslReason(v) => match codes::openssl::reason_name(v) {
+                Some(name) => write!(f, "{name}, {v}"),
+                None => write!(f, "OpenSSL SSL reason {v}"),
+            },
+            // HRESULTs are read in hexadecimal everywhere Microsoft lists
+            // them; plain Win32 (Winsock) errors in decimal.
+            Code::HResult(v) => {
+                let number = if v < 0 { format!("{:#010X}", v as u32) } else { v.to_string() };
+                match codes::schannel::name(v) {
+                    Some(name) => write!(f, "{name}, {number}"),
+                    None if v < 0 => write!(f, "HRESULT {number}"),
+                    None => write!(f, "Windows error {number}"),
+                }
+            }
+            Code::OsStatus(v) => match codes::secure_transport::name(v) {
+                Some(name) => write!(f, "{name}, {v}"),
+                None => write!(f, "OSStatus {v}"),
+            },
+        }
+    }
+}
+
+/// A failed handshake as the backend saw it: the kind, the number it was
+/// sorted by, and the library's own text (kept for the reader, never parsed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Diagnosis {
+    pub problem: TlsProblem,
+    pub code: Option<Code>,
+    pub library_text: String,
+}
+
+impl Diagnosis {
+    /// The sentence for the error: the reason, its code, then the library's words.
+    pub(crate) fn detail(&self) -> String {
+        let mut detail = self.problem.sentence().to_string();
+        if let Some(code) = self.code {
+            detail.push_str(&format!(" ({code})"));
+        }
+        if !self.library_text.is_empty() {
+            detail.push_str(&format!("; the TLS library said: {}", self.library_text));
+        }
+        detail
+    }
+
+    /// The core error for this failure.
+    pub(crate) fn into_error(self, host: &str, min: TlsVersion) -> Error {
+        let detail = self.detail();
+        match self.problem {
+            TlsProblem::HostMismatch => Error::CertificateHostMismatch { host: host.to_string(), detail },
+            TlsProblem::Expired
+            | TlsProblem::NotYetValid
+            | TlsProblem::OutsideValidityPeriod
+            | TlsProblem::SelfSigned
+            | TlsProblem::UntrustedRoot
+            | TlsProblem::UnknownIssuer
+            | TlsProblem::NotTrusted
+            | TlsProblem::Revoked
+            | TlsProblem::RevocationUnknown
+            | TlsProblem::InvalidCertificate => Error::CertificateUntrusted(detail),
+            TlsProblem::ProtocolVersion => Error::TlsVersion { required: min.name(), detail },
+            TlsProblem::NotTls | TlsProblem::ConnectionClosed | TlsProblem::HandshakeFailed => Error::Tls(detail),
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Real TLS handshakes on loopback that fail, one for each reason a person
+//! acts on differently: each must come back as the right error, with a
+//! detail that names the reason in plain words and keeps the TLS library's
+//! code. The certificates are made here, at run time, with the openssl
+//! crate (the library's own TLS library on these systems), so that their
+//! validity periods can be set to the second. Run with both backends:
+//! `cargo nextest run --test tls_failures` and the same with
+//! `--features native-tls-backend`.
+
+#![cfg(not(any(windows, target_vendor = "apple")))]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mailtls::Client;
+use mailtls::pop3::Pop3Client;
+use mailtls::{ClientOptions, Error, Security};
+use openssl::asn1::Asn1Time;
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{Ssl, SslContext, SslMethod, SslVersion};
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
+};
+use openssl::x509::{X509, X509Builder, X509NameBuilder};
+
+const DAY: i64 = 24 * 60 * 60;
+
+/// A certificate and its key.
+struct Identity {
+    cert: X509,
+    key: PKey<Private>,
+}
+
+/// What a leaf certificate is made of.
+struct Leaf<'a> {
+    /// subjectAltName entries, e.g. "DNS:localhost" or "IP:127.0.0.1".
+    names: &'a [&'a str],
+    /// Validity, in days from now (negative: in the past).
+    from_days: i64,
+    until_days: i64,
+}
+
+const GOOD: Leaf = Leaf { names: &["DNS:localhost", "IP:127.0.0.1"], from_days: -1, until_days: 30 };
+
+fn new_key() -> PKey<Private> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
+}
+
+fn time(days_from_now: i64) -> Asn1Time {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    Asn1Time::from_unix(now + days_from_now * DAY).unwrap()
+}
+
+/// A builder with a fresh serial, this subject and validity, and `key`.
+fn builder(cn: &str, key: &PKey<Private>, from_days: i64, until_days: i64) -> X509Builder {
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("O", "mailtls tests").unwrap();
+    name.append_entry_by_text("CN", cn).unwrap();
+    let name = name.build();
+    let mut b = X509Builder::new().unwrap();
+    b.set_version(2).unwrap();
+    let mut serial = BigNum::new().unwrap();
+    serial.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
+    b.set_serial_number(&serial.to_asn1_integer().unwrap()).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(key).unwrap();
+    b.set_not_before(&time(from_days)).unwrap();
+    b.set_not_after(&time(until_days)).unwrap();
+    b
+}
+
+/// A self-signed CA.
+fn new_ca(cn: &str) -> Identity {
+    let key = new_key();
+    let mut b = builder(cn, &key, -1, 30);
+    b.append_extension(BasicConstraints::new().critical().ca().build().unwrap()).unwrap();
+    b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build().unwrap()).unwrap();
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None)).unwrap();
+    b.append_extension(ski).unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    Identity { cert: b.build(), key }
+}
+
+/// A server certificate signed by `issuer`, or self-signed without one.
+fn new_leaf(issuer: Option<&Identity>, leaf: &Leaf) -> Identity {
+    let key = new_key();
+    let mut b = builder("localhost", &key, leaf.from_days, leaf.until_days);
+    if let Some(issuer) = issuer {
+        b.set_issuer_name(issuer.cert.subject_name()).unwrap();
+    }
+    b.append_extension(BasicConstraints::new().critical().build().unwrap()).unwrap();
+    b.append_extension(KeyUsage::new().critical().digital_signature().build().unwrap()).unwrap();
+    b.append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap()).unwrap();
+    let mut san = SubjectAlternativeName::new();
+    for name in leaf.names {
+        match name.split_once(':') {
+            Some(("DNS", dns)) => san.dns(dns),
+            Some(("IP", ip)) => san.ip(ip),
+            _ => panic!("{name}"),
+        };
+    }
+    let ext = san.build(&b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None)).unwrap();
+    b.append_extension(ext).unwrap();
+    if issuer.is_some() {
+        let akid = AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None))
+            .unwrap();
+        b.append_extension(akid).unwrap();
+    }
+    b.sign(issuer.map_or(&key, |i| &i.key), MessageDigest::sha256()).unwrap();
+    Identity { cert: b.build(), key }
+}
+
+/// Which TLS versions a test server speaks.
+#[derive(Clone, Copy)]
+enum Versions {
+    Modern,
+    /// TLS 1.1 at most, with the ciphers OpenSSL 3 allows it only at
+    /// security level 0.
+    Tls11Only,
+}
+
+/// A TLS server on 127.0.0.1 for one handshake, sending `leaf` and then
+/// `chain`. Returns its port.
+fn tls_server(leaf: Identity, chain: Vec<X509>, versions: Versions) -> u16 {
+    let mut ctx = SslContext::builder(SslMethod::tls_server()).unwrap();
+    ctx.set_certificate(&leaf.cert).unwrap();
+    ctx.set_private_key(&leaf.key).unwrap();
+    for cert in chain {
+        ctx.add_extra_chain_cert(cert).unwrap();
+    }
+    if let Versions::Tls11Only = versions {
+        ctx.set_cipher_list("DEFAULT@SECLEVEL=0").unwrap();
+        ctx.set_min_proto_version(Some(SslVersion::TLS1)).unwrap();
+        ctx.set_max_proto_version(Some(SslVersion::TLS1_1)).unwrap();
+    }
+    let ctx = ctx.build();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            // The client refuses, so the handshake fails here too.
+            let _ = Ssl::new(&ctx).unwrap().accept(stream);
+        }
+    });
+    port
+}
+
+/// Options that trust `ca` (and the system's roots), over implicit TLS.
+fn trusting(ca: &Identity) -> ClientOptions {
+    let mut opts = ClientOptions {
+        security: Security::Tls,
+        connect_timeout: Duration::from_secs(10),
+        io_timeout: Duration::from_secs(10),
+        ..ClientOptions::default()
+    };
+    opts.tls.add_ca_pem(&ca.cert.to_pem().unwrap()).unwrap();
+    opts
+}
+
+fn connect_error(host: &str, port: u16, opts: &ClientOptions) -> Error {
+    Pop3Client::connect(host, port, opts).err().expect("the handshake must fail")
+}
+
+/// The detail of a certificate error, checked to be untrusted.
+fn untrusted_detail(err: Error) -> String {
+    match err {
+        Error::CertificateUntrusted(detail) => detail,
+        other => panic!("expected CertificateUntrusted, got {other:?}"),
+    }
+}
+
+/// Checks that `detail` names the reason and the code, in that order, and
+/// ends with the TLS library's own words.
+fn assert_names(detail: &str, reason: &str, code: &str) {
+    let at_reason = detail.find(reason).unwrap_or_else(|| panic!("no {reason:?} in {detail:?}"));
+    let at_code = detail.find(code).unwrap_or_else(|| panic!("no {code:?} in {detail:?}"));
+    let at_text = detail.find("the TLS library said: ").unwrap_or_else(|| panic!("no library text in {detail:?}"));
+    assert!(at_reason < at_code && at_code < at_text, "reason, code, then the library's text: {detail:?}");
+}
+
+#[test]
+fn an_expired_certificate_is_untrusted_and_said_to_be_expired() {
+    let ca = new_ca("mailtls test CA");
+    let leaf = new_leaf(Some(&ca), &Leaf { from_days: -30, until_days: -1, ..GOOD });
+    let port = tls_server(leaf, vec![], Versions::Modern);
+    let detail = untrusted_detail(connect_error("localhost", port, &trusting(&ca)));
+    assert_names(&detail, "has expired", "(X509_V_ERR_CERT_HAS_EXPIRED, 10)");
+}
+
+#[test]
+fn a_certificate_not_yet_valid_is_untrusted_and_said_so() {
+    let ca = new_ca("mailtls test CA");
+    let leaf = new_leaf(Some(&ca), &Leaf { from_days: 1, until_days: 30, ..GOOD });
+    let port = tls_server(leaf, vec![], Versions::Modern);
+    let detail = untrusted_detail(connect_error("localhost", port, &trusting(&ca)));
+    assert_names(&detail, "not yet valid", "(X509_V_ERR_CERT_NOT_YET_VALID, 9)");
+}
+
+#[test]
+fn a_self_signed_certificate_is_untrusted_and_said_to_be_self_signed() {
+    let ca = new_ca("mailtls test CA");
+    let port = tls_server(new_leaf(None, &GOOD), vec![], Versions::Modern);
+    let detail = untrusted_detail(connect_error("localhost", port, &trusting(&ca)));
+    assert_names(&detail, "self-signed", "(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, 18)");
+}
+
+#[test]
+fn a_full_chain_to_an_unknown_root_is_untrusted() {
+    let trusted = new_ca("mailtls test CA");
+    let unknown = new_ca("mailtls unknown CA");
+    let leaf = new_leaf(Some(&unknown), &GOOD);
+    let port = tls_server(leaf, vec![unknown.cert.clone()], Versions::Modern);
+    let detail = untrusted_detail(connect_error("localhost", port, &trusting(&trusted)));
+    assert_names(&detail, "root that is not trusted", "(X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, 19)");
+}
+
+#[test]
+fn a_leaf_from_an_unknown_issuer_is_untrusted() {
+    let trusted = new_ca("mailtls test CA");
+    let unknown = new_ca("mailtls unknown CA");
+    let port = tls_server(new_leaf(Some(&unknown), &GOOD), vec![], Versions::Modern);
+    let detail = untrusted_detail(connect_error("localhost", port, &trusting(&trusted)));
+    assert_names(&detail, "issuer is not trusted", "(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 20)");
+}
+
+#[test]
+fn a_certificate_for_another_host_name_is_a_host_mismatch() {
+    let ca = new_ca("mailtls test CA");
+    let leaf = new_leaf(Some(&ca), &Leaf { names: &["DNS:mail.example.test"], ..GOOD });
+    let port = tls_server(leaf, vec![], Versions::Modern);
+    match connect_error("localhost", port, &trusting(&ca)) {
+        Error::CertificateHostMismatch { host, detail } => {
+            assert_eq!(host, "localhost");
+            assert_names(&detail, "for another host name", "(X509_V_ERR_HOSTNAME_MISMATCH, 62)");
+        }
+        other => panic!("expected CertificateHostMismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_certificate_without_the_address_is_a_host_mismatch() {
+    let ca = new_ca("mailtls test CA");
+    let leaf = new_leaf(Some(&ca), &Leaf { names: &["DNS:localhost"], ..GOOD });
+    let port = tls_server(leaf, vec![], Versions::Modern);
+    match connect_error("127.0.0.1", port, &trusting(&ca)) {
+        Error::CertificateHostMismatch { host, detail } => {
+            assert_eq!(host, "127.0.0.1");
+            assert_names(&detail, "another host name or address", "(X509_V_ERR_IP_ADDRESS_MISMATCH, 64)");
+        }
+        other => panic!("expected CertificateHostMismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_tls_1_1_server_is_refused_for_its_version() {
+    let ca = new_ca("mailtls test CA");
+    let port = tls_server(new_leaf(Some(&ca), &GOOD), vec![], Versions::Tls11Only);
+    match connect_error("localhost", port, &trusting(&ca)) {
+        Error::TlsVersion { required, detail } => {
+            assert_eq!(required, "TLS 1.2");
+            // The client offers 1.2 and 1.3 only (supported_versions), so
+            // the server answers with a protocol_version alert.
+            assert_names(&detail, "no TLS version", "(SSL_R_TLSV1_ALERT_PROTOCOL_VERSION, 1070)");
+        }
+        other => panic!("expected TlsVersion, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_port_that_does_not_speak_tls_is_said_to() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        // A plain POP3 greeting where the client expects a ServerHello.
+        let _ = stream.write_all(b"+OK POP3 server ready\r\n");
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    let ca = new_ca("mailtls test CA");
+    match connect_error("127.0.0.1", port, &trusting(&ca)) {
+        Error::Tls(detail) => {
+            assert_names(&detail, "does not speak TLS", "(SSL_R_WRONG_VERSION_NUMBER, 267)");
+            assert!(detail.contains("STARTTLS"), "{detail}");
+        }
+        other => panic!("expected Tls, got {other:?}"),
+    }
+    server.join().unwrap();
+}
