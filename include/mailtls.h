@@ -54,6 +54,13 @@
 #define MAILTLS_OCTETS_UNKNOWN 18446744073709551615ull
 
 /**
+ * The most bytes of messages (by their LIST sizes) that one
+ * mailtls_pop3_retr_batch() call gathers, unless a single message is
+ * larger: 16 MiB.
+ */
+#define MAILTLS_RETR_BATCH_BUDGET 16777216
+
+/**
  * Pass as `size` to mailtls_smtp_send() when the message size is unknown.
  */
 #define MAILTLS_SIZE_UNKNOWN 18446744073709551615ull
@@ -807,16 +814,21 @@ mailtls_result mailtls_pop3_retr_many(mailtls_pop3 *pop3,
 
 /**
  * RETR for `count` messages into one buffer, pipelined as
- * mailtls_pop3_retr_many(): the way to download many small messages with
- * the least work for the caller (one call, no callback). On success
- * `*buffer_out` gets the messages one after the other, byte-exact, and
- * `ends_out[i]` (an array of `count` the caller provides) the offset where
- * message `i` ends; message `i` starts where `i - 1` ends (0 for the
- * first). `*count_out` gets the number of messages retrieved. Each message
- * is held to the options' max_message_bytes (MESSAGE_TOO_LARGE, which
- * closes the connection). On SERVER_ERROR (a message refused) the outputs
- * are written too, with the messages before the refused one, and the
- * session goes on. Free the buffer with mailtls_buffer_free().
+ * mailtls_pop3_retr_many(), a batch at a time: the way to download many
+ * small messages with the least work for the caller (no callback). It
+ * takes messages from the front of `numbers` while their sizes (from this
+ * session's LIST, which it sends once if the session has none) add up to
+ * at most MAILTLS_RETR_BATCH_BUDGET bytes, and always at least one: so
+ * memory stays bounded however many messages are asked for. `*count_out`
+ * gets how many it retrieved; when that is less than `count`, call again
+ * with the rest. `*buffer_out` gets those messages one after the other,
+ * byte-exact, and `ends_out[i]` (an array of `count` the caller provides)
+ * the offset where message `i` ends; message `i` starts where `i - 1`
+ * ends (0 for the first). Each message is held to the options'
+ * max_message_bytes (MESSAGE_TOO_LARGE, which closes the connection). On
+ * SERVER_ERROR (a message refused) the outputs are written too, with the
+ * messages before the refused one, and the session goes on. Free the
+ * buffer with mailtls_buffer_free().
  */
 mailtls_result mailtls_pop3_retr_batch(mailtls_pop3 *pop3,
                                        const uint32_t *numbers,

@@ -608,6 +608,9 @@ fn retr_many_into_memory_keeps_what_arrived_whole() {
     let (server, mut client) = logged_in(
         capa,
         vec![
+            // The batch is planned by the sizes of a LIST, sent once.
+            Step::Expect("LIST"),
+            send("+OK\r\n1 5\r\n2 6\r\n3 7\r\n.\r\n"),
             Step::Expect("RETR 1"),
             Step::Expect("RETR 2"),
             Step::Expect("RETR 9"),
@@ -631,6 +634,8 @@ fn retr_many_into_memory_holds_each_message_to_the_limit() {
         opts,
         CAPA_BASIC,
         vec![
+            Step::Expect("LIST"),
+            send("+OK\r\n1 7\r\n2 15\r\n.\r\n"),
             Step::Expect("RETR 1"),
             send("+OK\r\nshort\r\n.\r\n"),
             Step::Expect("RETR 2"),

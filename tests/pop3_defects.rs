@@ -123,3 +123,43 @@ fn without_capa_a_named_mechanism_is_still_tried() {
     assert!(matches!(err, Error::AuthFailed(_)), "{err:?}");
     server.finish();
 }
+
+/// Defect 14: retr_many_to_vec (under mailtls_pop3_retr_batch) holds a
+/// batch bounded by bytes, planned from the LIST sizes, not by a count of
+/// messages: three messages announced at 9 MB each come one or two at a
+/// time, and nothing is asked for beyond the budget.
+#[test]
+fn a_batch_in_memory_is_bounded_by_bytes_not_by_count() {
+    let nine_mb = 9_000_000;
+    let list = format!("+OK\r\n1 {nine_mb}\r\n2 {nine_mb}\r\n3 100\r\n.\r\n");
+    let server = FakeServer::start(vec![
+        send(GREETING),
+        Step::Expect("CAPA"),
+        send("+OK\r\nUSER\r\nPIPELINING\r\n.\r\n"),
+        Step::Expect("USER u"),
+        send("+OK\r\n"),
+        Step::Expect("PASS p"),
+        send("+OK\r\n"),
+        Step::Expect("LIST"),
+        Step::Send(list.into_bytes()),
+        Step::Expect("RETR 1"),
+        // 9 + 9 MB is over the budget: RETR 2 is not sent with RETR 1.
+        Step::ExpectSilence(std::time::Duration::from_millis(300)),
+        send("+OK\r\none\r\n.\r\n"),
+        // The second call: 9 MB + 100 bytes fit together; LIST is not
+        // sent again.
+        Step::Expect("RETR 2"),
+        Step::Expect("RETR 3"),
+        send("+OK\r\ntwo\r\n.\r\n+OK\r\nthree\r\n.\r\n"),
+    ]);
+    let mut client = Pop3Client::connect("127.0.0.1", server.port, &plain_options()).unwrap();
+    client.login("u", "p", Some(Mechanism::User)).unwrap();
+    assert!(2 * nine_mb > mailtls::pop3::RETR_BATCH_BUDGET && nine_mb + 100 <= mailtls::pop3::RETR_BATCH_BUDGET);
+    let mut out = mailtls::pop3::Retrieved::default();
+    assert_eq!(client.retr_many_to_vec(&[1, 2, 3], &mut out).unwrap(), 1);
+    assert_eq!(out.data, b"one\r\n");
+    let mut out = mailtls::pop3::Retrieved::default();
+    assert_eq!(client.retr_many_to_vec(&[2, 3], &mut out).unwrap(), 2);
+    assert_eq!((out.data.as_slice(), out.ends.as_slice()), (&b"two\r\nthree\r\n"[..], &[5, 12][..]));
+    server.finish();
+}

@@ -315,16 +315,21 @@ pub extern "C" fn mailtls_pop3_retr_many(
 }
 
 /// RETR for `count` messages into one buffer, pipelined as
-/// mailtls_pop3_retr_many(): the way to download many small messages with
-/// the least work for the caller (one call, no callback). On success
-/// `*buffer_out` gets the messages one after the other, byte-exact, and
-/// `ends_out[i]` (an array of `count` the caller provides) the offset where
-/// message `i` ends; message `i` starts where `i - 1` ends (0 for the
-/// first). `*count_out` gets the number of messages retrieved. Each message
-/// is held to the options' max_message_bytes (MESSAGE_TOO_LARGE, which
-/// closes the connection). On SERVER_ERROR (a message refused) the outputs
-/// are written too, with the messages before the refused one, and the
-/// session goes on. Free the buffer with mailtls_buffer_free().
+/// mailtls_pop3_retr_many(), a batch at a time: the way to download many
+/// small messages with the least work for the caller (no callback). It
+/// takes messages from the front of `numbers` while their sizes (from this
+/// session's LIST, which it sends once if the session has none) add up to
+/// at most MAILTLS_RETR_BATCH_BUDGET bytes, and always at least one: so
+/// memory stays bounded however many messages are asked for. `*count_out`
+/// gets how many it retrieved; when that is less than `count`, call again
+/// with the rest. `*buffer_out` gets those messages one after the other,
+/// byte-exact, and `ends_out[i]` (an array of `count` the caller provides)
+/// the offset where message `i` ends; message `i` starts where `i - 1`
+/// ends (0 for the first). Each message is held to the options'
+/// max_message_bytes (MESSAGE_TOO_LARGE, which closes the connection). On
+/// SERVER_ERROR (a message refused) the outputs are written too, with the
+/// messages before the refused one, and the session goes on. Free the
+/// buffer with mailtls_buffer_free().
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_retr_batch(
     pop3: *mut mailtls_pop3,
@@ -337,25 +342,30 @@ pub extern "C" fn mailtls_pop3_retr_batch(
     with_handle(pop3, |h| {
         // SAFETY: `count` readable numbers (the caller's contract).
         let numbers = unsafe { arg_slice(numbers, count, "numbers") }?;
-        if buffer_out.is_null() || count_out.is_null() || (count > 0 && ends_out.is_null()) {
-            return Err(Failure::Null("buffer_out, ends_out or count_out"));
+        let (buffer_out, count_out) = (out!(buffer_out)?, out!(count_out)?);
+        if count > 0 && ends_out.is_null() {
+            return Err(Failure::Null("ends_out"));
         }
         let mut retrieved = Retrieved::default();
         let r = h.client()?.retr_many_to_vec(numbers, &mut retrieved);
-        if matches!(r, Ok(()) | Err(Error::Server(_))) {
-            // SAFETY: checked non-NULL; `ends_out` holds `count` >= the
-            // number of messages retrieved.
-            unsafe {
-                for (i, end) in retrieved.ends.iter().enumerate() {
-                    ends_out.add(i).write(*end as u64);
-                }
-                count_out.write(retrieved.ends.len());
-                buffer_out.write(mailtls_buffer::into_raw(retrieved.data));
+        if matches!(r, Ok(_) | Err(Error::Server(_))) {
+            for (i, end) in retrieved.ends.iter().enumerate() {
+                // SAFETY: `ends_out` holds `count` entries (the caller's
+                // contract), and at most `count` messages were retrieved.
+                unsafe { ends_out.add(i).write(*end as u64) };
             }
+            count_out.write(retrieved.ends.len());
+            buffer_out.write(mailtls_buffer::into_raw(retrieved.data));
         }
-        Ok(r?)
+        r.map(drop).map_err(Failure::Core)
     })
 }
+
+/// The most bytes of messages (by their LIST sizes) that one
+/// mailtls_pop3_retr_batch() call gathers, unless a single message is
+/// larger: 16 MiB.
+pub const MAILTLS_RETR_BATCH_BUDGET: u64 = 16777216;
+const _: () = assert!(MAILTLS_RETR_BATCH_BUDGET == crate::pop3::RETR_BATCH_BUDGET);
 
 /// DELE: mark message `number` deleted. QUIT commits; RSET undoes.
 #[unsafe(no_mangle)]

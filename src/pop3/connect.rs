@@ -20,6 +20,7 @@ pub(super) fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<Pop
         apop_timestamp: None,
         caps: Capabilities::default(),
         utf8_active: false,
+        sizes: None,
     };
     client.read_greeting()?;
     client.caps = client.capa()?;

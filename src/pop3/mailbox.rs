@@ -23,8 +23,24 @@ impl Pop3Client {
                 out.push(parse_two_numbers(&String::from_utf8_lossy(line), "LIST")?);
                 Ok(())
             })?;
+            c.remember_sizes(out.clone());
             Ok(out)
         })
+    }
+
+    /// Every message's size, by number: from the last LIST of this session
+    /// (a POP3 mailbox does not change during a session, RFC 1939), or a
+    /// LIST now.
+    pub(super) fn sizes(&mut self) -> Result<&[(u32, u64)]> {
+        if self.sizes.is_none() {
+            self.list()?;
+        }
+        Ok(self.sizes.as_deref().unwrap_or_default())
+    }
+
+    fn remember_sizes(&mut self, mut sizes: Vec<(u32, u64)>) {
+        sizes.sort_unstable();
+        self.sizes = Some(sizes);
     }
 
     /// LIST for one message: its size.
@@ -80,10 +96,13 @@ impl Pop3Client {
                 c.session.conn.send_command(b"LIST", None)?;
             }
             let list_refused = c.read_sizes_into(&mut entries, uidl_refused.is_none())?;
-            match uidl_refused.or(list_refused) {
-                Some(refusal) => Err(refusal),
-                None => Ok(entries),
+            if let Some(refusal) = uidl_refused.or(list_refused) {
+                return Err(refusal);
             }
+            if entries.iter().all(|e| e.octets.is_some()) {
+                c.remember_sizes(entries.iter().map(|e| (e.number, e.octets.unwrap_or_default())).collect());
+            }
+            Ok(entries)
         })
     }
 

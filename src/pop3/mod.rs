@@ -17,7 +17,7 @@ pub(crate) mod reply;
 mod retrieve;
 
 pub use capa::Capabilities;
-pub use retrieve::{Part, Retrieved};
+pub use retrieve::{Part, RETR_BATCH_BUDGET, Retrieved};
 
 use crate::capabilities::CapabilitySet;
 use crate::error::{Error, Result};
@@ -48,6 +48,8 @@ pub struct Pop3Client {
     apop_timestamp: Option<String>,
     caps: Capabilities,
     utf8_active: bool,
+    /// Message sizes from this session's LIST, sorted by number.
+    sizes: Option<Vec<(u32, u64)>>,
 }
 
 impl Client for Pop3Client {

@@ -10,6 +10,10 @@ use super::{Pop3Client, check_number};
 use crate::error::{Error, Result};
 use crate::session::Client;
 
+/// Most bytes of messages one [`Pop3Client::retr_many_to_vec`] call holds,
+/// by their LIST sizes, beyond a single message larger than this.
+pub const RETR_BATCH_BUDGET: u64 = 16 * 1024 * 1024;
+
 /// One piece of a message delivered by [`Pop3Client::retr_many`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part<'a> {
@@ -65,12 +69,42 @@ impl Pop3Client {
         }
     }
 
-    /// RETR for many messages into memory, pipelined as [`Self::retr_many`]:
-    /// the messages are appended to `out.data` one after the other, each
+    /// RETR for many messages into memory, pipelined as [`Self::retr_many`],
+    /// a batch at a time: from the front of `numbers`, as many messages as
+    /// fit in [`RETR_BATCH_BUDGET`] bytes by their LIST sizes (at least
+    /// one), so memory does not grow with the number of messages asked
+    /// for. Returns how many were taken; the caller goes on with the rest.
+    /// The messages are appended to `out.data` one after the other, each
     /// one's end offset to `out.ends`. Each message is held to the
     /// `max_message_bytes` option. On an error, `out` keeps the messages
     /// that arrived whole.
-    pub fn retr_many_to_vec(&mut self, numbers: &[u32], out: &mut Retrieved) -> Result<()> {
+    pub fn retr_many_to_vec(&mut self, numbers: &[u32], out: &mut Retrieved) -> Result<usize> {
+        let taken = self.run(|c| {
+            numbers.iter().try_for_each(|n| check_number(*n))?;
+            c.batch_prefix(numbers, RETR_BATCH_BUDGET)
+        })?;
+        self.retr_into(&numbers[..taken], out).map(|_| taken)
+    }
+
+    /// How many messages from the front of `numbers` fit in `budget` bytes
+    /// by their LIST sizes (at least one). A number LIST does not name
+    /// counts as empty: its RETR will be refused.
+    fn batch_prefix(&mut self, numbers: &[u32], budget: u64) -> Result<usize> {
+        let sizes = self.sizes()?;
+        let mut total = 0u64;
+        let mut taken = 0;
+        for number in numbers {
+            let size = sizes.binary_search_by_key(number, |(n, _)| *n).map_or(0, |i| sizes[i].1);
+            if taken > 0 && total.saturating_add(size) > budget {
+                break;
+            }
+            total = total.saturating_add(size);
+            taken += 1;
+        }
+        Ok(taken)
+    }
+
+    fn retr_into(&mut self, numbers: &[u32], out: &mut Retrieved) -> Result<()> {
         let limit = self.session.opts.max_message_bytes;
         let mut start = out.data.len();
         let mut too_large = false;

@@ -15,7 +15,15 @@ from ._session import (
     message_number,
     u32_array,
 )
-from .errors import ConnectionError, FileError, MessageTooLarge, ProtocolError, Result, ServerError
+from .errors import (
+    ConnectionError,
+    FileError,
+    InternalError,
+    MessageTooLarge,
+    ProtocolError,
+    Result,
+    ServerError,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see _session.py)
@@ -66,12 +74,10 @@ class POP3(Session):
     _PROTOCOL = "pop3"
     _PORT = 110
     _TLS_PORT = 995
-    # retr_many() asks the library for this many messages in its first call;
-    # later calls take as many as fit in about _RETR_MANY_BUDGET bytes (going
-    # by the messages so far), up to _RETR_MANY_MAX_BATCH.
-    _RETR_MANY_BATCH = 64
-    _RETR_MANY_BUDGET = 16 * 1024 * 1024
-    _RETR_MANY_MAX_BATCH = 1024
+    # retr_many() offers the library up to this many numbers per call; the
+    # library takes as many as fit in its byte budget by their LIST sizes
+    # (MAILTLS_RETR_BATCH_BUDGET, 16 MiB), and at least one.
+    _RETR_MANY_MAX_BATCH = 4096
 
     def __init__(
         self,
@@ -279,14 +285,12 @@ class POP3(Session):
 
     def _retr_many(self, numbers: List[int]) -> Iterator[Tuple[int, bytes]]:
         # One library call per batch fills one buffer with the batch's
-        # messages: no Python callback per message or chunk. Batches grow
-        # while messages are small, so the pipeline rarely drains, and
-        # stay near _RETR_MANY_BUDGET bytes.
-        batch_size = self._RETR_MANY_BATCH
+        # messages: no Python callback per message or chunk. The library
+        # bounds a batch by bytes; each message is copied out of the buffer
+        # once, and the buffer is freed before the next batch.
         start = 0
         while start < len(numbers):
-            batch = numbers[start:start + batch_size]
-            start += len(batch)
+            batch = numbers[start:start + self._RETR_MANY_MAX_BATCH]
             buffer = ctypes.c_void_p()
             ends = (ctypes.c_uint64 * len(batch))()
             count = ctypes.c_size_t()
@@ -296,16 +300,13 @@ class POP3(Session):
                            ctypes.byref(buffer), ends, ctypes.byref(count))
             except ServerError as e:
                 error = e  # the messages before the refused one came whole
-            data = self._take_buffer(buffer.value) if buffer.value else b""
-            begin = 0
-            for number, end in zip(batch, ends[:count.value]):
-                yield number, data[begin:end]
-                begin = end
+            messages = self._split_buffer(buffer.value, ends[:count.value])
+            start += count.value
+            yield from zip(batch, messages)
             if error is not None:
                 raise error
-            average = len(data) // max(count.value, 1)
-            batch_size = max(self._RETR_MANY_BATCH,
-                             min(self._RETR_MANY_MAX_BATCH, self._RETR_MANY_BUDGET // max(average, 1)))
+            if count.value == 0:
+                raise InternalError("the library took no message of a batch", Result.PANIC)
 
     def dele(self, n: int) -> None:
         """DELE: mark message ``n`` deleted (QUIT commits, RSET undoes)."""
@@ -348,6 +349,23 @@ class POP3(Session):
         pending = _Pending()
         callback = make_data_sink(sink, pending)  # alive until the call returns
         self._call(fn, *args, callback, None, pending=pending)
+
+    def _split_buffer(self, buffer: Optional[int], ends: List[int]) -> List[bytes]:
+        """The messages of a retr_batch buffer, each copied out once; the
+        buffer is freed."""
+        if not buffer:
+            return []
+        lib = self._lib
+        try:
+            data = lib.mailtls_buffer_data(buffer)
+            messages = []
+            begin = 0
+            for end in ends:
+                messages.append(ctypes.string_at(data + begin, end - begin) if end > begin else b"")
+                begin = end
+            return messages
+        finally:
+            lib.mailtls_buffer_free(buffer)
 
     def _take_buffer(self, buffer: Optional[int]) -> bytes:
         lib = self._lib

@@ -125,19 +125,21 @@ def fetch(pop: mailtls.POP3, how: str) -> bytes:
 
 
 HOW = ["retr", "top", "retr_many"]
+# retr_many's batches are planned by the LIST sizes (sent once).
+LIST_ONE = b"+OK\r\n1 100\r\n.\r\n"
 VERB = {"retr": "RETR", "top": "TOP", "retr_many": "RETR"}
 
 
 @pytest.mark.parametrize("how", HOW)
 def test_a_message_at_the_limit_is_returned_whole(fake, how):
-    server = fake(replies={VERB[how]: multi_line(AT_LIMIT)})
+    server = fake(replies={VERB[how]: multi_line(AT_LIMIT), "LIST": LIST_ONE})
     with login(server, max_message_bytes=LIMIT) as pop:
         assert fetch(pop, how) == AT_LIMIT
 
 
 @pytest.mark.parametrize("how", HOW)
 def test_a_message_over_the_limit_is_message_too_large(fake, how):
-    server = fake(replies={VERB[how]: multi_line(OVER_LIMIT)})
+    server = fake(replies={VERB[how]: multi_line(OVER_LIMIT), "LIST": LIST_ONE})
     pop = login(server, max_message_bytes=LIMIT)
     try:
         with pytest.raises(mailtls.MessageTooLarge) as info:
@@ -168,7 +170,9 @@ def test_a_sink_gets_a_message_over_the_limit(fake, how):
 
 def test_retr_many_yields_the_messages_before_one_over_the_limit(fake):
     sizes = {b"1": 100, b"2": 200, b"3": LIMIT * 8}
-    server = fake(replies={"RETR": lambda line: multi_line(message(sizes[line.split()[1]]))})
+    listing = b"".join(b"%s %d\r\n" % (n, size) for n, size in sizes.items())
+    server = fake(replies={"RETR": lambda line: multi_line(message(sizes[line.split()[1]])),
+                           "LIST": b"+OK\r\n" + listing + b".\r\n"})
     pop = login(server, max_message_bytes=LIMIT)
     got = []
     try:

@@ -233,7 +233,7 @@ def test_retr_many_in_order(server, many):
 
 
 def test_retr_many_in_the_given_order_and_in_batches(server, many, monkeypatch):
-    monkeypatch.setattr(mailtls.POP3, "_RETR_MANY_BATCH", 7)
+    monkeypatch.setattr(mailtls.POP3, "_RETR_MANY_MAX_BATCH", 7)
     order = list(range(len(many), 0, -1)) + [5, 5]
     with server.login(U_MANY) as pop:
         got = list(pop.retr_many(order))
@@ -242,30 +242,28 @@ def test_retr_many_in_the_given_order_and_in_batches(server, many, monkeypatch):
     assert all(m == many[n - 1] for n, m in got)
 
 
-def test_retr_many_batches_grow_to_the_byte_budget(server, many, monkeypatch):
-    """After the first batch, as many messages as fit in the budget (going
-    by the sizes so far) are asked for at once, and never more."""
-    size = max(len(m) for m in many)
-    monkeypatch.setattr(mailtls.POP3, "_RETR_MANY_BATCH", 2)
-    monkeypatch.setattr(mailtls.POP3, "_RETR_MANY_BUDGET", 5 * size)
-    batches = []
+def test_retr_many_goes_on_from_where_each_library_batch_ended(server, many, monkeypatch):
+    """The library bounds each batch (by bytes, planned from LIST); the
+    binding goes on from the first message a call did not take, with at
+    most _RETR_MANY_MAX_BATCH numbers offered per call."""
+    monkeypatch.setattr(mailtls.POP3, "_RETR_MANY_MAX_BATCH", 3)
+    offered = []
     real_call = mailtls.POP3._call
 
     def counting_call(self, fn, *args, **kw):
         if fn is self._fn("retr_batch"):
-            batches.append(args[1])
+            offered.append(args[1])
         return real_call(self, fn, *args, **kw)
 
     monkeypatch.setattr(mailtls.POP3, "_call", counting_call)
     with server.login(U_MANY) as pop:
         got = list(pop.retr_many(range(1, 21)))
     assert [m for _, m in got] == many[:20]
-    assert batches[0] == 2 and all(5 <= b <= 6 for b in batches[1:-1]), batches
-    assert sum(batches) == 20
+    assert offered == [3] * 6 + [2], offered
 
 
 def test_retr_many_stops_at_a_refusal(server, many, monkeypatch):
-    monkeypatch.setattr(mailtls.POP3, "_RETR_MANY_BATCH", 4)
+    monkeypatch.setattr(mailtls.POP3, "_RETR_MANY_MAX_BATCH", 4)
     got = []
     with server.login(U_MANY) as pop:
         with pytest.raises(mailtls.ServerError) as info:
