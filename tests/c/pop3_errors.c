@@ -105,7 +105,7 @@ static void close_handle(mailtls_pop3 *pop3)
 /* The handle's last error message is not empty. */
 static void check_has_error(const mailtls_pop3 *pop3)
 {
-	char buf[256];
+	char buf[1024]; /* TLS failures carry the library's own words too */
 	size_t len = 0;
 	CHECK_OK(mailtls_pop3_last_error(pop3, buf, sizeof buf, &len));
 	CHECK(len > 0 && buf[0] != '\0');
