@@ -292,7 +292,7 @@ fn untrusted_ca_is_refused() {
     opts.tls.add_ca_file(std::path::Path::new(&env("MAILTLS_TEST_OTHER_CA"))).unwrap();
     for (port, security) in [(pop3s(), Security::Tls), (pop3_plain(), Security::StartTls)] {
         opts.security = security;
-        let err = Pop3Client::connect("localhost", port, &opts).err().expect("must fail");
+        let err = Pop3Client::connect("localhost", port, &opts).expect_err("must fail");
         assert!(matches!(err, Error::CertificateUntrusted(_)), "{err:?}");
     }
 }
@@ -382,7 +382,7 @@ fn wrong_host_name_is_refused() {
     let port = forwarder_on_127_0_0_2(pop3s());
     let mut opts = tls_options();
     opts.security = Security::Tls;
-    let err = Pop3Client::connect("127.0.0.2", port, &opts).err().expect("must fail");
+    let err = Pop3Client::connect("127.0.0.2", port, &opts).expect_err("must fail");
     assert!(matches!(err, Error::CertificateHostMismatch { .. }), "{err:?}");
 }
 
@@ -404,7 +404,7 @@ fn pinned_certificate_is_accepted_without_the_ca_and_others_refused() {
     assert_eq!(mailtls::fingerprint::sha256_hex(&client.peer_cert_sha256().unwrap()), fingerprint);
 
     opts.tls.set_pin_sha256_hex(&"ab".repeat(32)).unwrap();
-    let err = Pop3Client::connect("127.0.0.1", pop3s(), &opts).err().expect("must fail");
+    let err = Pop3Client::connect("127.0.0.1", pop3s(), &opts).expect_err("must fail");
     assert!(matches!(err, Error::CertificatePinMismatch { .. }), "{err:?}");
 }
 
@@ -435,7 +435,7 @@ fn plaintext_mode_refuses_credentials_unless_allowed() {
 fn implicit_tls_port_reached_with_stls_times_out_with_a_hint() {
     let mut opts = tls_options();
     opts.io_timeout = std::time::Duration::from_millis(500);
-    let err = Pop3Client::connect("127.0.0.1", pop3s(), &opts).err().expect("must fail");
+    let err = Pop3Client::connect("127.0.0.1", pop3s(), &opts).expect_err("must fail");
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
 }
 
@@ -466,7 +466,7 @@ fn a_server_without_tls_1_2_is_refused() {
     let port = tls_server_with_versions(Protocol::Tlsv10, Protocol::Tlsv11);
     let mut opts = tls_options();
     opts.security = Security::Tls;
-    let err = Pop3Client::connect("localhost", port, &opts).err().expect("TLS 1.1 at most");
+    let err = Pop3Client::connect("localhost", port, &opts).expect_err("TLS 1.1 at most");
     assert!(matches!(err, Error::TlsVersion { .. }), "{err:?}");
 }
 
@@ -477,6 +477,6 @@ fn a_tls_1_3_minimum_refuses_a_tls_1_2_server() {
     let mut opts = tls_options();
     opts.security = Security::Tls;
     opts.tls.min_version = TlsVersion::Tls13;
-    let err = Pop3Client::connect("localhost", port, &opts).err().expect("TLS 1.2 only");
+    let err = Pop3Client::connect("localhost", port, &opts).expect_err("TLS 1.2 only");
     assert!(matches!(err, Error::TlsVersion { .. }), "{err:?}");
 }

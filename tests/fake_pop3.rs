@@ -48,7 +48,7 @@ fn collect(client: &mut Pop3Client, n: u32) -> mailtls::Result<Vec<u8>> {
 #[test]
 fn malformed_greeting_is_a_protocol_error() {
     let server = FakeServer::start(vec![send("* OK IMAP4rev1 ready\r\n"), Step::ExpectEof]);
-    let err = connect(&server).err().expect("must fail");
+    let err = connect(&server).expect_err("must fail");
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");
     server.finish();
 }
@@ -56,7 +56,7 @@ fn malformed_greeting_is_a_protocol_error() {
 #[test]
 fn negative_greeting_is_a_server_error_with_its_text() {
     let server = FakeServer::start(vec![send("-ERR [SYS/TEMP] too busy\r\n"), Step::ExpectEof]);
-    let err = connect(&server).err().expect("must fail");
+    let err = connect(&server).expect_err("must fail");
     let reply = err.reply().expect("carries the reply");
     assert_eq!(reply.response_code.as_deref(), Some("SYS/TEMP"));
     assert!(reply.text.contains("too busy"));
@@ -69,7 +69,7 @@ fn over_long_reply_line_is_refused_without_unbounded_reading() {
     long.extend(std::iter::repeat_n(b'x', 100_000));
     long.extend_from_slice(b"\r\n");
     let server = FakeServer::start(vec![Step::Send(long), Step::Close]);
-    let err = connect(&server).err().expect("must fail");
+    let err = connect(&server).expect_err("must fail");
     assert!(matches!(err, Error::ReplyTooLong(_)), "{err:?}");
     server.finish();
 }
@@ -80,7 +80,7 @@ fn stalled_server_times_out_instead_of_hanging() {
     let mut opts = plain_options();
     opts.io_timeout = Duration::from_millis(300);
     let started = Instant::now();
-    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
+    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).expect_err("must fail");
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
     assert!(err.to_string().contains("security TLS"), "hint at implicit TLS: {err}");
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -96,7 +96,7 @@ fn multi_line_reply_that_never_ends_times_out() {
         CAPA_BASIC,
         vec![Step::Expect("RETR 1"), send("+OK\r\nline one\r\nline two\r\n"), Step::Sleep(Duration::from_secs(1))],
     );
-    let err = collect(&mut client, 1).err().expect("must fail");
+    let err = collect(&mut client, 1).expect_err("must fail");
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
     assert!(!client.is_open(), "a stream in an unknown state is closed");
     assert!(matches!(client.noop(), Err(Error::NotConnected(_))));
@@ -107,7 +107,7 @@ fn multi_line_reply_that_never_ends_times_out() {
 fn drop_in_the_middle_of_retr_is_reported_and_closes() {
     let (server, mut client) =
         logged_in(CAPA_BASIC, vec![Step::Expect("RETR 1"), send("+OK\r\nSubject: x\r\n\r\npart"), Step::Close]);
-    let err = collect(&mut client, 1).err().expect("must fail");
+    let err = collect(&mut client, 1).expect_err("must fail");
     assert!(matches!(err, Error::ConnectionClosed(_)), "{err:?}");
     assert!(matches!(client.stat(), Err(Error::NotConnected(_))));
     server.finish();
@@ -133,7 +133,7 @@ fn starttls_mode_fails_when_stls_is_not_offered_and_sends_nothing_more() {
     let server = FakeServer::start(vec![send(GREETING), Step::Expect("CAPA"), send(CAPA_BASIC), Step::ExpectEof]);
     let mut opts = plain_options();
     opts.security = Security::StartTls;
-    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
+    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).expect_err("must fail");
     assert!(matches!(err, Error::StartTlsUnavailable { .. }), "{err:?}");
     server.finish();
 }
@@ -150,7 +150,7 @@ fn auto_mode_on_a_plain_port_requires_stls_too() {
     ]);
     let mut opts = plain_options();
     opts.security = Security::Auto;
-    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
+    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).expect_err("must fail");
     match err {
         Error::StartTlsUnavailable { detail, .. } => assert!(detail.contains("not now")),
         other => panic!("{other:?}"),
@@ -172,7 +172,7 @@ fn data_sent_right_after_the_stls_reply_is_refused() {
     ]);
     let mut opts = plain_options();
     opts.security = Security::StartTls;
-    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
+    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).expect_err("must fail");
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");
     server.finish();
 }
@@ -184,7 +184,7 @@ fn credentials_are_not_sent_in_clear_unless_allowed() {
     opts.allow_plaintext_auth = false;
     let mut client = Pop3Client::connect("127.0.0.1", server.port, &opts).unwrap();
     for mech in [None, Some(Mechanism::User), Some(Mechanism::CramMd5), Some(Mechanism::Apop)] {
-        let err = client.login("u", "p", mech).err().expect("must refuse");
+        let err = client.login("u", "p", mech).expect_err("must refuse");
         assert!(matches!(err, Error::PlaintextAuthRefused), "{err:?}");
     }
     assert!(matches!(client.login_oauth2("u", "t"), Err(Error::PlaintextAuthRefused)));
@@ -204,7 +204,7 @@ fn malformed_apop_timestamp_disables_apop() {
         send("+OK\r\n"),
     ]);
     let mut client = connect(&server).unwrap();
-    let err = client.login("u", "p", Some(Mechanism::Apop)).err().expect("APOP impossible");
+    let err = client.login("u", "p", Some(Mechanism::Apop)).expect_err("APOP impossible");
     assert!(matches!(err, Error::NoCommonMechanism(_)), "{err:?}");
     client.login("u", "p", None).expect("falls to USER, not APOP");
     server.finish();
@@ -288,7 +288,7 @@ fn auth_failure_carries_the_response_code() {
     ]);
     let mut client = connect(&server).unwrap();
     for code in ["IN-USE", "LOGIN-DELAY"] {
-        match client.login("u", "p", None).err().expect("refused") {
+        match client.login("u", "p", None).expect_err("refused") {
             Error::AuthFailed(reply) => assert_eq!(reply.response_code.as_deref(), Some(code)),
             other => panic!("{other:?}"),
         }
@@ -308,7 +308,7 @@ fn oauth_failure_exchange_completes_and_reports() {
         send("-ERR [AUTH] invalid token\r\n"),
     ]);
     let mut client = connect(&server).unwrap();
-    let err = client.login_oauth2("u", "tok").err().expect("refused");
+    let err = client.login_oauth2("u", "tok").expect_err("refused");
     assert!(matches!(err, Error::AuthFailed(_)), "{err:?}");
     assert!(!client.is_authenticated());
     drop(client);
@@ -435,8 +435,7 @@ fn a_refusal_in_a_pipelined_run_stops_it_and_keeps_the_session_in_step() {
             }
             ControlFlow::Continue(())
         })
-        .err()
-        .expect("message 9 is refused");
+        .expect_err("message 9 is refused");
     assert!(err.to_string().contains("message 9"), "{err}");
     assert_eq!(delivered, vec![1], "nothing after the refusal is delivered");
     client.noop().expect("still in step");
@@ -447,7 +446,7 @@ fn a_refusal_in_a_pipelined_run_stops_it_and_keeps_the_session_in_step() {
 fn cancelling_from_the_sink_closes_without_quit() {
     let (server, mut client) =
         logged_in(CAPA_BASIC, vec![Step::Expect("RETR 1"), send("+OK\r\nabc\r\n.\r\n"), Step::ExpectEof]);
-    let err = client.retr(1, &mut |_| ControlFlow::Break(())).err().expect("cancelled");
+    let err = client.retr(1, &mut |_| ControlFlow::Break(())).expect_err("cancelled");
     assert!(matches!(err, Error::Cancelled));
     assert!(!client.is_open());
     drop(client);
@@ -471,7 +470,7 @@ fn in_memory_retrieval_stops_at_the_limit() {
     let mut opts = plain_options();
     opts.max_message_bytes = 1000;
     let (server, mut client) = logged_in_with(opts, CAPA_BASIC, vec![Step::Expect("RETR 1"), send(&big)]);
-    let err = client.retr_to_vec(1).err().expect("too large");
+    let err = client.retr_to_vec(1).expect_err("too large");
     assert!(matches!(err, Error::MessageTooLarge { limit: 1000 }), "{err:?}");
     server.finish();
 }
@@ -568,7 +567,7 @@ fn implicit_tls_against_a_plaintext_port_says_so() {
     let server = FakeServer::start(vec![send("+OK plain POP3 greeting\r\n"), Step::Close]);
     let mut opts = plain_options();
     opts.security = Security::Tls;
-    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
+    let err = Pop3Client::connect("127.0.0.1", server.port, &opts).expect_err("must fail");
     match err {
         Error::Tls(msg) => assert!(msg.contains("does not speak TLS"), "{msg}"),
         other => panic!("{other:?}"),
@@ -676,7 +675,7 @@ fn a_connect_that_gets_no_answer_times_out() {
     let mut opts = plain_options();
     opts.connect_timeout = Duration::from_millis(300);
     let started = Instant::now();
-    let err = Pop3Client::connect("127.0.0.1", port, &opts).err().expect("no answer");
+    let err = Pop3Client::connect("127.0.0.1", port, &opts).expect_err("no answer");
     match &err {
         Error::Connect { reason, .. } => assert!(reason.contains("no answer within 0.3 s"), "{reason}"),
         other => panic!("{other:?}"),
@@ -693,7 +692,7 @@ fn a_listing_without_end_is_cut_off() {
         capa.push_str(&format!("X-CAP-{i}\r\n"));
     }
     let server = FakeServer::start(vec![send(GREETING), Step::Expect("CAPA"), send(&capa), Step::Close]);
-    let err = connect(&server).err().expect("too many lines");
+    let err = connect(&server).expect_err("too many lines");
     assert!(matches!(&err, Error::Protocol(m) if m.contains("more than 1024 lines")), "{err:?}");
     server.finish();
 }

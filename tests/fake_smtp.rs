@@ -67,7 +67,7 @@ fn starttls_missing_in_required_mode_fails_and_sends_nothing_more() {
     let mut opts = plain_options();
     opts.security = Security::StartTls;
     opts.client_name = Some(mailtls::ClientName::new("client.example").unwrap());
-    let err = SmtpClient::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
+    let err = SmtpClient::connect("127.0.0.1", server.port, &opts).expect_err("must fail");
     assert!(matches!(err, Error::StartTlsUnavailable { .. }), "{err:?}");
     server.finish();
 }
@@ -81,7 +81,7 @@ fn starttls_advertised_then_refused_fails() {
     let mut opts = plain_options();
     opts.security = Security::Auto; // port is not 465: STARTTLS required
     opts.client_name = Some(mailtls::ClientName::new("client.example").unwrap());
-    let err = SmtpClient::connect("127.0.0.1", server.port, &opts).err().expect("must fail");
+    let err = SmtpClient::connect("127.0.0.1", server.port, &opts).expect_err("must fail");
     match err {
         Error::StartTlsUnavailable { detail, .. } => assert!(detail.contains("454"), "{detail}"),
         other => panic!("{other:?}"),
@@ -93,7 +93,7 @@ fn starttls_advertised_then_refused_fails() {
 fn code_421_mid_session_is_reported_and_closes() {
     let server = start(EHLO_BASIC, vec![Step::Expect("NOOP"), send("421 4.3.2 shutting down\r\n"), Step::ExpectEof]);
     let mut client = connect(&server).unwrap();
-    let err = client.noop().err().expect("421");
+    let err = client.noop().expect_err("421");
     let reply = err.reply().expect("carries the reply");
     assert_eq!(reply.code, Some(421));
     assert!(!client.is_open());
@@ -118,7 +118,7 @@ fn drop_during_data_is_reported() {
     );
     let mut client = connect(&server).unwrap();
     let big = vec![b'x'; 4 * 1024 * 1024];
-    let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], &big).err().expect("dropped");
+    let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], &big).expect_err("dropped");
     assert!(matches!(err, Error::ConnectionClosed(_) | Error::Io { .. }), "{err:?}");
     assert!(!client.is_open());
     server.finish();
@@ -139,7 +139,7 @@ fn stalled_server_times_out() {
 fn malformed_multi_line_replies_are_protocol_errors() {
     for bad in ["250-fake\r\n251 changed code\r\n", "250-fake\r\nPIPELINING\r\n", "2500 fake\r\n"] {
         let server = FakeServer::start(vec![send(GREETING), Step::Expect("EHLO"), send(bad), Step::ExpectEof]);
-        let err = connect(&server).err().expect("malformed");
+        let err = connect(&server).expect_err("malformed");
         assert!(matches!(err, Error::Protocol(_)), "{bad:?}: {err:?}");
         server.finish();
     }
@@ -218,7 +218,7 @@ fn all_recipients_refused_sends_no_content_and_resets_before_the_next_message() 
 fn message_over_the_size_limit_fails_before_anything_is_sent() {
     let server = start(EHLO_FULL, vec![Step::ExpectEof]);
     let mut client = connect(&server).unwrap();
-    let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], &[b'x'; 1001]).err().expect("too large");
+    let err = send_bytes(&mut client, "a@x.org", &["b@x.org"], &[b'x'; 1001]).expect_err("too large");
     assert!(matches!(err, Error::MessageTooLarge { limit: 1000 }), "{err:?}");
     drop(client);
     server.finish();
@@ -228,7 +228,7 @@ fn message_over_the_size_limit_fails_before_anything_is_sent() {
 fn non_ascii_address_needs_smtputf8() {
     let server = start(EHLO_FULL, vec![Step::ExpectEof]);
     let mut client = connect(&server).unwrap();
-    let err = send_bytes(&mut client, "a@x.org", &["jörg@x.org"], b"x").err().expect("no SMTPUTF8");
+    let err = send_bytes(&mut client, "a@x.org", &["jörg@x.org"], b"x").expect_err("no SMTPUTF8");
     assert!(matches!(err, Error::SmtpUtf8Unavailable(_)), "{err:?}");
     drop(client);
     server.finish();
@@ -456,12 +456,12 @@ fn without_pipelining_all_refused_sends_no_data_and_resets_before_the_next_messa
     server.finish();
 }
 
-/// Run a batch and collect each message's outcome, as (index, Ok(accepted
-/// count) or Err(error text)).
-fn batch(
-    client: &mut SmtpClient,
-    messages: &[mailtls::smtp::Outgoing<'_>],
-) -> (mailtls::Result<()>, Vec<(usize, Result<usize, String>)>) {
+/// Each message's outcome in a batch: (index, Ok(accepted count) or
+/// Err(error text)).
+type Outcomes = Vec<(usize, Result<usize, String>)>;
+
+/// Run a batch and collect each message's outcome.
+fn batch(client: &mut SmtpClient, messages: &[mailtls::smtp::Outgoing<'_>]) -> (mailtls::Result<()>, Outcomes) {
     let mut outcomes = Vec::new();
     let r = client.send_batch(messages, None, &mut |i, outcome| {
         outcomes

@@ -168,7 +168,7 @@ fn auth_before_starttls_is_refused_by_the_server() {
     let opts = ClientOptions { security: Security::None, allow_plaintext_auth: true, ..Default::default() };
     let mut client = SmtpClient::connect("127.0.0.1", submission(), &opts).unwrap();
     assert!(client.extensions().starttls());
-    let err = client.login("user21", &password(), None).err().expect("no AUTH in clear");
+    let err = client.login("user21", &password(), None).expect_err("no AUTH in clear");
     assert!(matches!(err, Error::NoCommonMechanism(_)), "{err:?}");
     let mut body: &[u8] = b"x";
     let err =
@@ -241,7 +241,7 @@ fn message_over_the_size_limit_fails_before_sending() {
     let limit: usize = env("MAILTLS_TEST_SMTP_SIZE_LIMIT").parse().unwrap();
     let mut client = session("user26");
     let big = vec![b'a'; limit + 1];
-    let err = send(&mut client, "user26@localhost", &["user26@localhost"], &big).err().expect("too large");
+    let err = send(&mut client, "user26@localhost", &["user26@localhost"], &big).expect_err("too large");
     assert!(matches!(err, Error::MessageTooLarge { .. }), "{err:?}");
     client.noop().expect("nothing was sent: the session is in step");
 }

@@ -168,7 +168,7 @@ fn trusting(ca: &Identity) -> ClientOptions {
 }
 
 fn connect_error(host: &str, port: u16, opts: &ClientOptions) -> Error {
-    Pop3Client::connect(host, port, opts).err().expect("the handshake must fail")
+    Pop3Client::connect(host, port, opts).expect_err("the handshake must fail")
 }
 
 /// The detail of a certificate error, checked to be untrusted.

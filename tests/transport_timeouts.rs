@@ -49,8 +49,7 @@ fn a_greeting_trickled_one_byte_per_300_ms_times_out_at_the_io_timeout() {
     let _server = FakeServer::start(slowly(GREETING, Duration::from_millis(300)));
     let started = Instant::now();
     let err = Pop3Client::connect("127.0.0.1", _server.port, &options(Duration::from_secs(1), Duration::from_secs(5)))
-        .err()
-        .expect("too slow");
+        .expect_err("too slow");
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
     assert_took(started, Duration::from_millis(950), Duration::from_millis(2500));
 }
@@ -89,8 +88,7 @@ fn an_smtp_reply_trickled_past_the_timeout_says_the_server_was_too_slow() {
     let started = Instant::now();
     let err =
         SmtpClient::connect("127.0.0.1", _server.port, &options(Duration::from_millis(600), Duration::from_secs(5)))
-            .err()
-            .expect("too slow");
+            .expect_err("too slow");
     assert!(matches!(&err, Error::Timeout(m) if m.contains("too slow to answer")), "{err:?}");
     assert_took(started, Duration::from_millis(550), Duration::from_millis(2000));
 }
@@ -190,7 +188,7 @@ impl Drop for Unanswering {
 #[test]
 fn a_refused_connection_is_said_once_in_plain_words() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let err = Pop3Client::connect("127.0.0.1", port, &plain_options()).err().expect("refused");
+    let err = Pop3Client::connect("127.0.0.1", port, &plain_options()).expect_err("refused");
     assert_eq!(err.to_string(), format!("could not connect to 127.0.0.1 port {port}: connection refused"));
 }
 

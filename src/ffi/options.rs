@@ -309,6 +309,8 @@ struct TraceTarget {
 // SAFETY: the header tells the caller that the callback runs on whichever
 // thread uses the handle; making that safe is the caller's contract.
 unsafe impl Send for TraceTarget {}
+// SAFETY: as above: the header says the callback may run on any thread that
+// uses a handle made from these options, at the same time on several.
 unsafe impl Sync for TraceTarget {}
 
 /// Set (or with a NULL callback, remove) the trace callback and its

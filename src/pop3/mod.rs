@@ -42,6 +42,7 @@ pub struct Entry {
     pub uid: Option<String>,
 }
 
+#[derive(Debug)]
 pub struct Pop3Client {
     session: Session,
     greeting: String,

@@ -28,6 +28,18 @@ pub struct Session {
     pub(crate) authenticated: bool,
 }
 
+/// Shows the state, never the options' secrets (there are none in them, but
+/// a trace function or a pin is nobody's business in a log either).
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("open", &self.is_open())
+            .field("tls", &self.is_tls())
+            .field("authenticated", &self.authenticated)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Session {
     /// Connect as `opts.security` says on `port` (0: the mode's default
     /// port), with TLS from the first byte when that is the mode. Returns

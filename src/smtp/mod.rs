@@ -36,6 +36,7 @@ use crate::session::{Client, Session, auth as session_auth};
 pub(crate) const SUBMISSION_PORT: u16 = 587;
 pub(crate) const SMTPS_PORT: u16 = 465;
 
+#[derive(Debug)]
 pub struct SmtpClient {
     session: Session,
     client_name: String,

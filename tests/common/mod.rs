@@ -153,8 +153,11 @@ pub fn plain_options() -> ClientOptions {
     }
 }
 
+/// What a recording tracer saw: each kind with its bytes.
+pub type TraceLog = Arc<Mutex<Vec<(TraceKind, Vec<u8>)>>>;
+
 /// A tracer that records everything it is shown.
-pub fn recording_tracer() -> (Tracer, Arc<Mutex<Vec<(TraceKind, Vec<u8>)>>>) {
+pub fn recording_tracer() -> (Tracer, TraceLog) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let sink = log.clone();
     let tracer = Tracer::new(Arc::new(move |kind, data: &[u8]| sink.lock().unwrap().push((kind, data.to_vec()))));
