@@ -7,6 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tests/install-deps.sh
+
+echo "== Lint gates: rustfmt, clippy (both TLS backends), ruff and mypy"
+# The minimum Rust version (rust-version in Cargo.toml) is checked by
+# clippy's incompatible_msrv lint, which flags standard-library APIs newer
+# than it: the machines here have one toolchain, so no build with that
+# version itself can run.
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --all-targets --features native-tls-backend -- -D warnings
+bash bindings/python/lint.sh
 # Postfix must be installed before Dovecot starts, so Dovecot opens the
 # auth socket Postfix's SASL uses.
 bash tests/servers/postfix.sh install

@@ -78,6 +78,14 @@ fi
 cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -g -pthread -I include)
 cxxflags=(-std=c++11 -Wall -Wextra -Wpedantic -Werror -g -I include)
 sanitize=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+# The valgrind builds use gcc and the sanitizer builds clang, so every
+# program compiles warning-free with both compilers.
+sanitizer_cc=${MAILTLS_SANITIZER_CC:-clang}
+if ! command -v "$sanitizer_cc" >/dev/null; then
+	echo "tests/c/run.sh: installing clang" >&2
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		clang libclang-rt-14-dev >/dev/null; } || die "clang is missing and could not be installed"
+fi
 link=(-L "$libdir" -lmailtls -Wl,-rpath,"$libdir")
 valgrind=(valgrind -q --error-exitcode=99 --leak-check=full
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect)
@@ -124,8 +132,14 @@ for t in "${tests[@]}"; do
 		build "$out/logs/$t.build.log" \
 			gcc "${cflags[@]}" -o "$out/$t" "tests/c/$t.c" tests/c/common.c "${link[@]}" || exit 1
 		build "$out/logs/$t.asan.build.log" \
-			gcc "${cflags[@]}" "${sanitize[@]}" -o "$out/$t.asan" "tests/c/$t.c" \
+			"$sanitizer_cc" "${cflags[@]}" "${sanitize[@]}" -o "$out/$t.asan" "tests/c/$t.c" \
 			tests/c/common.c "${link[@]}" || exit 2
+		# A sanitizer build that silently lost its sanitizers would prove
+		# nothing: check that both runtimes are in.
+		nm "$out/$t.asan" >"$out/logs/$t.asan.symbols" 2>>"$out/logs/$t.asan.build.log"
+		{ grep -q ' __asan_init$' "$out/logs/$t.asan.symbols" &&
+			grep -q ' __ubsan_handle_' "$out/logs/$t.asan.symbols"; } ||
+			{ echo "no ASan/UBSan runtime in $t.asan" >>"$out/logs/$t.asan.build.log"; exit 2; }
 	} &
 	build_pids[$t]=$!
 done
@@ -145,7 +159,7 @@ for t in "${tests[@]}"; do
 	case $? in
 	0) built+=("$t") ;;
 	1) result "build $t" 1 "$out/logs/$t.build.log" ;;
-	*) result "build $t (asan+ubsan)" 1 "$out/logs/$t.asan.build.log" ;;
+	*) result "build $t (clang asan+ubsan)" 1 "$out/logs/$t.asan.build.log" ;;
 	esac
 done
 declare -A example_built=()
@@ -355,7 +369,7 @@ done
 for t in "${built[@]}"; do
 	wait "${run_pids[$t]}"
 	result "$t (valgrind)" "$(cat "$out/logs/$t.status" 2>/dev/null || echo 1)" "$out/logs/$t.log"
-	result "$t (asan+ubsan)" "$(cat "$out/logs/$t.asan.status" 2>/dev/null || echo 1)" \
+	result "$t (clang asan+ubsan)" "$(cat "$out/logs/$t.asan.status" 2>/dev/null || echo 1)" \
 		"$out/logs/$t.asan.log"
 done
 for ex in "${examples[@]}"; do
