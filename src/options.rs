@@ -53,22 +53,8 @@ pub struct TlsOptions {
 }
 
 impl TlsOptions {
-    /// Add every certificate of a PEM bundle as a trusted root.
-    pub fn add_ca_pem(&mut self, pem: &[u8]) -> Result<()> {
-        let certs = crate::transport::certs_from_pem(pem)
-            .map_err(|e| Error::InvalidArgument(format!("CA certificates are not valid PEM: {e}")))?;
-        if certs.is_empty() {
-            return Err(Error::InvalidArgument("no certificate found in the CA PEM data".into()));
-        }
-        self.extra_roots_der.extend(certs);
-        Ok(())
-    }
-
-    pub fn add_ca_file(&mut self, path: &std::path::Path) -> Result<()> {
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::InvalidArgument(format!("cannot read CA file {}: {e}", path.display())))?;
-        self.add_ca_pem(&pem)
-    }
+    // Adding CA certificates (`add_ca_pem`, `add_ca_file`) is defined in
+    // `transport::tls`: the TLS library parses them.
 
     /// Set the pin from hex, with or without colons, any case.
     pub fn set_pin_sha256_hex(&mut self, hex: &str) -> Result<()> {

@@ -11,8 +11,6 @@ mod tls;
 pub use resolve::system_lookup;
 pub use scripted::ScriptedStream;
 
-pub(crate) use tls::certs_from_pem;
-
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};

@@ -54,6 +54,27 @@ static PARSED_PEM: Memo<Vec<u8>, Vec<Vec<u8>>> = Memo::new(8);
 /// every time.
 const PARSED_PEM_MAX_BYTES: usize = 64 * 1024;
 
+/// Adding trusted roots to the options: parsed here, by the TLS library,
+/// so a bad bundle is refused when it is added, not at the first connect.
+impl TlsOptions {
+    /// Add every certificate of a PEM bundle as a trusted root.
+    pub fn add_ca_pem(&mut self, pem: &[u8]) -> Result<()> {
+        let certs = certs_from_pem(pem)
+            .map_err(|e| Error::InvalidArgument(format!("CA certificates are not valid PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::InvalidArgument("no certificate found in the CA PEM data".into()));
+        }
+        self.extra_roots_der.extend(certs);
+        Ok(())
+    }
+
+    pub fn add_ca_file(&mut self, path: &std::path::Path) -> Result<()> {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::InvalidArgument(format!("cannot read CA file {}: {e}", path.display())))?;
+        self.add_ca_pem(&pem)
+    }
+}
+
 /// Every certificate of a PEM bundle, as DER.
 pub(crate) fn certs_from_pem(pem: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
     if let Some(ders) = PARSED_PEM.get(pem) {
