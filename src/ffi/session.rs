@@ -20,6 +20,7 @@ use crate::fingerprint::sha256_hex;
 use crate::options::ClientOptions;
 use crate::sasl::Mechanism;
 use crate::session::Client;
+use crate::session::auth::Authenticate;
 
 pub(crate) struct Session<C> {
     options: ClientOptions,
@@ -64,12 +65,12 @@ impl<C> HandleState for Session<C> {
 
 /// The state of a C handle built on a [`Session`].
 pub(crate) trait SessionState: HandleState {
-    type Client: Client;
+    type Client: Authenticate;
     fn session(&mut self) -> &mut Session<Self::Client>;
     fn session_ref(&self) -> &Session<Self::Client>;
 }
 
-impl<C: Client> SessionState for Session<C> {
+impl<C: Authenticate> SessionState for Session<C> {
     type Client = C;
     fn session(&mut self) -> &mut Session<C> {
         self

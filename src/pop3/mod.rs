@@ -22,8 +22,7 @@ pub use retrieve::{Part, RETR_BATCH_BUDGET, Retrieved};
 use crate::capabilities::CapabilitySet;
 use crate::error::{Error, Result};
 use crate::options::ClientOptions;
-use crate::sasl::Mechanism;
-use crate::session::{Client, Session, auth as session_auth};
+use crate::session::{Client, Session};
 use reply::{Status, parse_status};
 
 pub(crate) const POP3_PORT: u16 = 110;
@@ -68,16 +67,6 @@ impl Client for Pop3Client {
     }
     fn capability_set(&self) -> &CapabilitySet {
         self.caps.set()
-    }
-    /// Log in with a password: `mechanism`, or else over TLS with a
-    /// verified or pinned certificate PLAIN, CRAM-MD5, LOGIN, APOP, USER in
-    /// that order (otherwise CRAM-MD5 first). A mechanism the server turns
-    /// down before any credential was sent makes it try the next one.
-    fn login(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<()> {
-        session_auth::login(self, user, password, mechanism)
-    }
-    fn login_oauth2(&mut self, user: &str, token: &str) -> Result<()> {
-        session_auth::login_oauth2(self, user, token)
     }
     /// QUIT: end the session; the server commits deletions. The connection
     /// is closed whatever the answer.

@@ -8,7 +8,7 @@ use crate::error::{Error, Result, ServerReply};
 use crate::sasl::{self, Credentials, Mechanism, SaslClient};
 
 /// What the server answered to an AUTH command or to a SASL response.
-pub(crate) enum Step {
+pub enum Step {
     Success,
     /// A challenge, already base64-decoded.
     Challenge(Vec<u8>),
@@ -20,7 +20,7 @@ pub(crate) enum Step {
 
 /// What a refusal says about the mechanism.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
+pub enum Refusal {
     /// The mechanism is not available, whatever was sent (SMTP 504, 534).
     OfMechanism,
     /// Of the credentials once some were sent; before that, of the
@@ -31,14 +31,15 @@ pub(crate) enum Refusal {
 }
 
 /// How one attempt with one mechanism ended, when not in an error.
-pub(crate) enum Attempt {
+enum Attempt {
     Success,
     /// The server cannot serve this mechanism: try the next one.
     MechanismRefused(ServerReply),
 }
 
-/// A protocol's side of login.
-pub(crate) trait Authenticate: Client {
+/// A protocol's side of login (implemented by the POP3 and SMTP clients;
+/// not for use outside the crate).
+pub trait Authenticate: Client {
     /// Whether this protocol can use `m` at all (SMTP has no USER or APOP).
     fn can_use(m: Mechanism) -> bool;
     /// Whether the server offers `m`.

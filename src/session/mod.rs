@@ -4,7 +4,8 @@
 //! ([`window`]), and the one rule for errors: an error that leaves the
 //! stream in an unknown state closes the connection ([`Client::run`]).
 
-pub(crate) mod auth;
+#[doc(hidden)]
+pub mod auth;
 pub(crate) mod window;
 
 use crate::capabilities::CapabilitySet;
@@ -113,11 +114,25 @@ pub trait Client: Sized {
     fn capability_set(&self) -> &CapabilitySet;
 
     /// Log in with a password, using `mechanism` or else the best one both
-    /// sides support (and `allowed_mechanisms` permits).
-    fn login(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<()>;
+    /// sides support (and `allowed_mechanisms` permits): to a server whose
+    /// certificate was verified or pinned PLAIN first, otherwise
+    /// challenge-response first. A mechanism the server turns down before
+    /// any credential was sent (or as such: SMTP 504, 534) makes it try the
+    /// next one; refused credentials end the login at once.
+    fn login(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<()>
+    where
+        Self: auth::Authenticate,
+    {
+        auth::login(self, user, password, mechanism)
+    }
 
     /// Log in with an OAuth 2 bearer token (OAUTHBEARER, else XOAUTH2).
-    fn login_oauth2(&mut self, user: &str, token: &str) -> Result<()>;
+    fn login_oauth2(&mut self, user: &str, token: &str) -> Result<()>
+    where
+        Self: auth::Authenticate,
+    {
+        auth::login_oauth2(self, user, token)
+    }
 
     /// End the session politely; the connection is closed whatever the
     /// answer.

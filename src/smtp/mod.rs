@@ -30,8 +30,7 @@ pub use crate::reply::{RecipientResult, Reply};
 use crate::capabilities::CapabilitySet;
 use crate::error::{Error, Result};
 use crate::options::ClientOptions;
-use crate::sasl::Mechanism;
-use crate::session::{Client, Session, auth as session_auth};
+use crate::session::{Client, Session};
 
 pub(crate) const SUBMISSION_PORT: u16 = 587;
 pub(crate) const SMTPS_PORT: u16 = 465;
@@ -61,16 +60,6 @@ impl Client for SmtpClient {
     }
     fn capability_set(&self) -> &CapabilitySet {
         self.ext.set()
-    }
-    /// AUTH with a password: `mechanism`, or the strongest one both sides
-    /// support. A mechanism the server turns down as such (504, 534, or a
-    /// refusal before any credential was sent) makes it try the next one; a
-    /// refusal of the credentials is reported at once.
-    fn login(&mut self, user: &str, password: &str, mechanism: Option<Mechanism>) -> Result<()> {
-        session_auth::login(self, user, password, mechanism)
-    }
-    fn login_oauth2(&mut self, user: &str, token: &str) -> Result<()> {
-        session_auth::login_oauth2(self, user, token)
     }
     /// QUIT and close the connection (closed whatever the answer).
     fn quit(&mut self) -> Result<()> {
