@@ -68,12 +68,8 @@ impl Client for Pop3Client {
     fn capability_set(&self) -> &CapabilitySet {
         self.caps.set()
     }
-    /// QUIT: end the session; the server commits deletions. The connection
-    /// is closed whatever the answer.
-    fn quit(&mut self) -> Result<()> {
-        let r = self.session.ensure_open().and_then(|_| self.command(b"QUIT")).map(drop);
-        self.session.close();
-        r
+    fn send_quit(&mut self) -> Result<()> {
+        self.command(b"QUIT").map(drop)
     }
 }
 

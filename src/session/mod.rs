@@ -134,9 +134,16 @@ pub trait Client: Sized {
         auth::login_oauth2(self, user, token)
     }
 
-    /// End the session politely; the connection is closed whatever the
-    /// answer.
-    fn quit(&mut self) -> Result<()>;
+    /// Send the protocol's QUIT and read its answer.
+    fn send_quit(&mut self) -> Result<()>;
+
+    /// End the session politely (POP3: the server commits deletions); the
+    /// connection is closed whatever the answer.
+    fn quit(&mut self) -> Result<()> {
+        let r = self.session().ensure_open().and_then(|_| self.send_quit());
+        self.session_mut().close();
+        r
+    }
 
     /// Run one operation; if it fails in a way that leaves the stream
     /// unknown (see [`Error::ends_session`]), close the connection, so no

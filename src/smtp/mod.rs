@@ -61,11 +61,8 @@ impl Client for SmtpClient {
     fn capability_set(&self) -> &CapabilitySet {
         self.ext.set()
     }
-    /// QUIT and close the connection (closed whatever the answer).
-    fn quit(&mut self) -> Result<()> {
-        let r = self.session.ensure_open().and_then(|_| self.command(b"QUIT", 221)).map(drop);
-        self.session.close();
-        r
+    fn send_quit(&mut self) -> Result<()> {
+        self.command(b"QUIT", 221).map(drop)
     }
 }
 
