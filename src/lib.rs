@@ -14,6 +14,8 @@ pub mod trace;
 pub mod transport;
 
 pub mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use error::{Error, Result, ServerReply};
 pub use options::{ClientOptions, Security, TlsOptions, TlsVersion};

@@ -1,9 +1,9 @@
 //! Blocking POP3 client (RFC 1939, 2449, 2595, 3206, 5034, 6856).
 
-mod body;
-mod capa;
-mod listing;
-mod reply;
+pub(crate) mod body;
+pub(crate) mod capa;
+pub(crate) mod listing;
+pub(crate) mod reply;
 
 use std::io::Write;
 use std::ops::ControlFlow;

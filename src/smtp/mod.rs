@@ -1,10 +1,10 @@
 //! Blocking SMTP submission client (RFC 5321, 3207, 4954, 8314, 1870, 6152,
 //! 2920, 6531, 3461, 2034).
 
-mod data;
+pub(crate) mod data;
 pub mod envelope;
-mod extensions;
-mod reply;
+pub(crate) mod extensions;
+pub(crate) mod reply;
 
 use std::io::Read;
 
