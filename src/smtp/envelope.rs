@@ -23,7 +23,8 @@ pub fn derive(message: &[u8]) -> Result<(Envelope, Vec<u8>)> {
     }
     let (headers, _) = parse_headers(&message[..head_len])
         .map_err(|e| Error::InvalidArgument(format!("the message headers cannot be parsed: {e}")))?;
-    let named = |name: &'static str| headers.iter().filter(move |h| h.get_key_ref().eq_ignore_ascii_case(name));
+    let named =
+        |name: &'static str| headers.iter().filter(move |h| field_name(&h.get_key_ref()).eq_ignore_ascii_case(name));
 
     let mut senders = Vec::new();
     for name in ["Sender", "From"] {
@@ -55,6 +56,20 @@ pub fn derive(message: &[u8]) -> Result<(Envelope, Vec<u8>)> {
         return Err(Error::InvalidArgument("the message has no recipient (no To, Cc or Bcc address)".into()));
     }
     Ok((Envelope { from, recipients }, without_bcc(message, head_len)))
+}
+
+/// A field name as RFC 5322 reads it: its obsolete syntax (section 4.5.3,
+/// which readers must accept) allows spaces before the colon, so
+/// `Bcc  :` is a Bcc field.
+fn field_name(key: &str) -> &str {
+    key.trim_end_matches([' ', '\t'])
+}
+
+/// Whether a header line starts a Bcc field.
+fn is_bcc_field(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|b| *b == b':') else { return false };
+    let name = std::str::from_utf8(&line[..colon]).unwrap_or_default();
+    field_name(name).eq_ignore_ascii_case("bcc")
 }
 
 fn addresses(header: &MailHeader<'_>) -> Result<Vec<String>> {
@@ -99,7 +114,7 @@ fn without_bcc(message: &[u8], head_len: usize) -> Vec<u8> {
         let line = &message[line_start..line_end];
         let continuation = matches!(line.first(), Some(b' ' | b'\t'));
         if !continuation {
-            skipping = line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"bcc:");
+            skipping = is_bcc_field(line);
         }
         if !skipping {
             out.extend_from_slice(line);
@@ -134,6 +149,14 @@ mod tests {
             sent,
             b"From: Alice <alice@example.org>\r\nTo: bob@example.org, \"C, D\" <cd@example.org>\r\nCc: team: e@example.org, f@example.org;\r\nSubject: hi\r\n\r\nBcc: not a header\r\n".to_vec()
         );
+    }
+
+    #[test]
+    fn a_bcc_field_with_spaces_before_its_colon_is_still_bcc() {
+        // Found by the smtp_envelope fuzz target: the obsolete form was sent on.
+        let (env, sent) = derive(b"From: a@x.org\nTo: t@x.org\nBcc \t:hidden@x.org\nSubject: s\n\nbody").unwrap();
+        assert_eq!(env.recipients, ["t@x.org", "hidden@x.org"]);
+        assert_eq!(sent, b"From: a@x.org\nTo: t@x.org\nSubject: s\n\nbody".to_vec());
     }
 
     #[test]
