@@ -21,9 +21,12 @@ use crate::smtp::reply::{Reply, read_reply};
 use crate::trace::Tracer;
 use crate::transport::{Connection, MAX_LINE, ScriptedStream};
 
+/// A fuzz target's entry point.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name: what the corpus replay test iterates over, and
 /// what `fuzz/fuzz_targets/` must have one file for.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("pop3_status", pop3_status),
     ("pop3_capa", pop3_capa),
     ("pop3_listing", pop3_listing),

@@ -5,13 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use mailtls::fuzzing::TARGETS;
+use mailtls::fuzzing::{TARGETS, Target};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
 }
 
-fn target(name: &str) -> fn(&[u8]) {
+fn target(name: &str) -> Target {
     TARGETS
         .iter()
         .find(|(n, _)| *n == name)
