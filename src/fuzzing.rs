@@ -389,10 +389,15 @@ pub fn smtp_envelope(data: &[u8]) {
         assert!(!env.recipients[..i].iter().any(|o| o.eq_ignore_ascii_case(r)), "{r:?} twice");
     }
     assert!(sent.len() <= data.len());
-    // Nothing a header parser reads as Bcc is sent.
+    // Nothing a header parser reads as Bcc is sent (spaces before the colon
+    // are RFC 5322's obsolete syntax; other bytes make another name).
     if let Ok((headers, _)) = mailparse::parse_headers(&sent) {
         for h in headers {
-            assert!(!h.get_key_ref().trim().eq_ignore_ascii_case("bcc"), "a Bcc header is sent: {:?}", h.get_key_ref());
+            assert!(
+                !h.get_key_ref().trim_end_matches([' ', '\t', '\r']).eq_ignore_ascii_case("bcc"),
+                "a Bcc header is sent: {:?}",
+                h.get_key_ref()
+            );
         }
     }
 }
