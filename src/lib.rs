@@ -20,6 +20,8 @@ pub mod trace;
 pub mod transport;
 
 pub mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use error::{Error, Result};
 pub use options::{ClientName, ClientOptions, Security, TlsOptions, TlsVersion};

@@ -163,3 +163,20 @@ fn a_batch_in_memory_is_bounded_by_bytes_not_by_count() {
     assert_eq!((out.data.as_slice(), out.ends.as_slice()), (&b"two\r\nthree\r\n"[..], &[5, 12][..]));
     server.finish();
 }
+
+/// Defect 9: an APOP user name with a space would end the name early and
+/// shift the digest; it is refused before anything is sent.
+#[test]
+fn an_apop_user_name_with_a_space_is_refused_before_sending() {
+    let server = FakeServer::start(vec![
+        send("+OK ready <1896.697170952@dbc.mtview.ca.us>\r\n"),
+        Step::Expect("CAPA"),
+        send("+OK\r\nUSER\r\n.\r\n"),
+        Step::ExpectEof,
+    ]);
+    let mut client = Pop3Client::connect("127.0.0.1", server.port, &plain_options()).unwrap();
+    let err = client.login("mrose x", "tanstaaf", Some(Mechanism::Apop)).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    drop(client);
+    server.finish();
+}

@@ -73,6 +73,8 @@ impl Authenticate for Pop3Client {
                 self.auth_step(format!("PASS {secret}").as_bytes(), Some(5))
             }
             Mechanism::Apop => {
+                // A space would start the digest early (RFC 1939 APOP).
+                sasl::check_apop_user(user)?;
                 let stamp = self.apop_timestamp.clone().unwrap_or_default();
                 let cmd = format!("APOP {user} {}", sasl::apop_digest(&stamp, secret));
                 self.auth_step(cmd.as_bytes(), Some(6 + user.len()))

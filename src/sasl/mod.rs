@@ -103,6 +103,10 @@ impl<'a> SaslClient<'a> {
         if !mechanism.is_sasl() {
             return Err(Error::InvalidArgument(format!("{} is not a SASL mechanism", mechanism.name())));
         }
+        if mechanism.is_oauth() {
+            check_oauth_field(mechanism, "user name", creds.user)?;
+            check_oauth_field(mechanism, "token", creds.secret)?;
+        }
         Ok(SaslClient { mechanism, creds, step: 0 })
     }
 
@@ -161,6 +165,32 @@ impl<'a> SaslClient<'a> {
         // RFC 7628: gs2 header with the authzid, then kvpairs.
         format!("n,a={},\x01auth=Bearer {}\x01\x01", escape_saslname(self.creds.user), self.creds.secret).into_bytes()
     }
+}
+
+/// XOAUTH2 and OAUTHBEARER (RFC 7628) separate their fields with \x01: one
+/// inside a user name or token would end its field and start another that
+/// the caller never meant to send.
+fn check_oauth_field(mechanism: Mechanism, what: &str, value: &str) -> Result<()> {
+    if value.contains('\x01') {
+        return Err(Error::InvalidArgument(format!(
+            "the {what} for {} contains the character \\x01, which separates its fields",
+            mechanism.name()
+        )));
+    }
+    Ok(())
+}
+
+/// An APOP command is `APOP user digest` on one line (RFC 1939 section 7):
+/// a user name with a space would shift the digest into another argument,
+/// and one with a control character is no name a server accepts.
+pub fn check_apop_user(user: &str) -> Result<()> {
+    if user.is_empty() {
+        return Err(Error::InvalidArgument("the user name for APOP is empty".into()));
+    }
+    if user.chars().any(|c| c == ' ' || c.is_control()) {
+        return Err(Error::InvalidArgument("the user name for APOP contains spaces or control characters".into()));
+    }
+    Ok(())
 }
 
 /// RFC 5801 saslname escaping: ',' and '=' become "=2C" and "=3D".
@@ -233,6 +263,30 @@ mod tests {
         assert_eq!(login.respond(b"Username:").unwrap(), b"u");
         assert_eq!(login.respond(b"Password:").unwrap(), b"p");
         assert!(login.respond(b"?").is_err());
+    }
+
+    #[test]
+    fn oauth_refuses_a_field_separator_in_the_user_name_or_token() {
+        for mechanism in [Mechanism::XOAuth2, Mechanism::OAuthBearer] {
+            for (user, secret) in [("u\x01auth=Bearer forged", "t"), ("u", "t\x01host=evil")] {
+                let err = SaslClient::new(mechanism, Credentials { user, secret }).err().expect("refused");
+                assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+                assert!(!err.to_string().contains("forged") && !err.to_string().contains("evil"), "{err}");
+            }
+            assert!(SaslClient::new(mechanism, Credentials { user: "u@example.org", secret: "t" }).is_ok());
+        }
+        // Other mechanisms carry the bytes opaquely.
+        assert!(SaslClient::new(Mechanism::Plain, Credentials { user: "u\x01", secret: "p\x01" }).is_ok());
+    }
+
+    #[test]
+    fn apop_user_names_with_spaces_or_controls_are_refused() {
+        assert!(check_apop_user("mrose").is_ok());
+        assert!(check_apop_user("user@example.org").is_ok());
+        for bad in ["", "mrose c4c9334bac560ecc979e58001b3e22fb", "a\tb", "a\r\nQUIT", "a\x01", "a\x7f"] {
+            let err = check_apop_user(bad).unwrap_err();
+            assert!(matches!(err, Error::InvalidArgument(_)), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! Sender) for MAIL FROM; To, Cc and Bcc for RCPT TO; Bcc removed from what
 //! is sent.
 
-use mailparse::{MailAddr, MailHeader, addrparse_header, parse_headers};
+use mailparse::{MailAddr, MailHeader, addrparse_header, parse_header, parse_headers};
 
 use crate::error::{Error, Result};
 
@@ -23,7 +23,8 @@ pub fn derive(message: &[u8]) -> Result<(Envelope, Vec<u8>)> {
     }
     let (headers, _) = parse_headers(&message[..head_len])
         .map_err(|e| Error::InvalidArgument(format!("the message headers cannot be parsed: {e}")))?;
-    let named = |name: &'static str| headers.iter().filter(move |h| h.get_key_ref().eq_ignore_ascii_case(name));
+    let named =
+        |name: &'static str| headers.iter().filter(move |h| field_name(&h.get_key_ref()).eq_ignore_ascii_case(name));
 
     let mut senders = Vec::new();
     for name in ["Sender", "From"] {
@@ -57,6 +58,14 @@ pub fn derive(message: &[u8]) -> Result<(Envelope, Vec<u8>)> {
     Ok((Envelope { from, recipients }, without_bcc(message, head_len)))
 }
 
+/// A field name as RFC 5322 reads it: its obsolete syntax (section 4.5.3,
+/// which readers must accept) allows spaces before the colon, so
+/// `Bcc  :` is a Bcc field. (A line with no colon at all is read as a
+/// name with a CR kept from its line end.)
+fn field_name(key: &str) -> &str {
+    key.trim_end_matches([' ', '\t', '\r'])
+}
+
 fn addresses(header: &MailHeader<'_>) -> Result<Vec<String>> {
     let list = addrparse_header(header).map_err(|e| {
         Error::InvalidArgument(format!("the {} header has an unreadable address: {e}", header.get_key_ref()))
@@ -88,24 +97,23 @@ fn header_section_len(message: &[u8]) -> usize {
 }
 
 /// `message` with every Bcc field (and its folded continuation lines) left
-/// out of the header section.
+/// out of the header section. The fields are cut where the header parser
+/// that derived the envelope says they end, so what it read as Bcc is
+/// exactly what is removed, malformed lines included.
 fn without_bcc(message: &[u8], head_len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len());
-    let mut skipping = false;
-    let mut line_start = 0;
-    while line_start < head_len {
-        let line_end =
-            message[line_start..head_len].iter().position(|b| *b == b'\n').map_or(head_len, |p| line_start + p + 1);
-        let line = &message[line_start..line_end];
-        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
-        if !continuation {
-            skipping = line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"bcc:");
+    let mut rest = &message[..head_len];
+    while !rest.is_empty() && !rest.starts_with(b"\n") && !rest.starts_with(b"\r\n") {
+        let Ok((header, used)) = parse_header(rest) else { break };
+        if used == 0 {
+            break;
         }
-        if !skipping {
-            out.extend_from_slice(line);
+        if !field_name(&header.get_key_ref()).eq_ignore_ascii_case("bcc") {
+            out.extend_from_slice(&rest[..used]);
         }
-        line_start = line_end;
+        rest = &rest[used..];
     }
+    out.extend_from_slice(rest);
     out.extend_from_slice(&message[head_len..]);
     out
 }
@@ -134,6 +142,17 @@ mod tests {
             sent,
             b"From: Alice <alice@example.org>\r\nTo: bob@example.org, \"C, D\" <cd@example.org>\r\nCc: team: e@example.org, f@example.org;\r\nSubject: hi\r\n\r\nBcc: not a header\r\n".to_vec()
         );
+    }
+
+    #[test]
+    fn a_bcc_field_with_spaces_before_its_colon_is_still_bcc() {
+        // Found by the smtp_envelope fuzz target: the obsolete form was sent on.
+        let (env, sent) = derive(b"From: a@x.org\nTo: t@x.org\nBcc \t:hidden@x.org\nSubject: s\n\nbody").unwrap();
+        assert_eq!(env.recipients, ["t@x.org", "hidden@x.org"]);
+        assert_eq!(sent, b"From: a@x.org\nTo: t@x.org\nSubject: s\n\nbody".to_vec());
+        // A bare "Bcc" line, which the header parser reads as an empty Bcc.
+        let (_, sent) = derive(b"From: a@x.org\r\nBcc\r\nTo: t@x.org\r\n\r\nbody").unwrap();
+        assert_eq!(sent, b"From: a@x.org\r\nTo: t@x.org\r\n\r\nbody".to_vec());
     }
 
     #[test]
