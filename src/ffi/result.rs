@@ -95,6 +95,14 @@ pub const MAILTLS_RESULT_RECIPIENTS_REFUSED: mailtls_result = 502;
 /// An address is not ASCII and the server does not offer SMTPUTF8.
 pub const MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE: mailtls_result = 503;
 
+/// The message has 8-bit bytes (over 127) and the server does not offer
+/// 8BITMIME: send it with a 7-bit Content-Transfer-Encoding
+/// (quoted-printable or base64). Known before MAIL, nothing was sent; found
+/// while streaming content not looked at in advance, the transfer was
+/// stopped and the connection closed (the server discards the partial
+/// message).
+pub const MAILTLS_RESULT_8BITMIME_UNAVAILABLE: mailtls_result = 504;
+
 /// The server sent something that breaks the protocol.
 pub const MAILTLS_RESULT_PROTOCOL_ERROR: mailtls_result = 600;
 
@@ -133,6 +141,7 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
         Error::MessageTooLarge { .. } => MAILTLS_RESULT_MESSAGE_TOO_LARGE,
         Error::RecipientsRefused(_) => MAILTLS_RESULT_RECIPIENTS_REFUSED,
         Error::SmtpUtf8Unavailable(_) => MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE,
+        Error::EightBitUnavailable(_) => MAILTLS_RESULT_8BITMIME_UNAVAILABLE,
         Error::Protocol(_) => MAILTLS_RESULT_PROTOCOL_ERROR,
         Error::ReplyTooLong(_) => MAILTLS_RESULT_REPLY_TOO_LONG,
         Error::Cancelled => MAILTLS_RESULT_CANCELLED,
@@ -165,6 +174,7 @@ fn describe(code: mailtls_result) -> &'static str {
         MAILTLS_RESULT_MESSAGE_TOO_LARGE => "the message is too large\0",
         MAILTLS_RESULT_RECIPIENTS_REFUSED => "every recipient was refused\0",
         MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE => "the server does not offer SMTPUTF8 for non-ASCII addresses\0",
+        MAILTLS_RESULT_8BITMIME_UNAVAILABLE => "the server does not offer 8BITMIME for 8-bit content\0",
         MAILTLS_RESULT_PROTOCOL_ERROR => "the server broke the protocol\0",
         MAILTLS_RESULT_REPLY_TOO_LONG => "a reply line from the server is too long\0",
         MAILTLS_RESULT_CANCELLED => "cancelled by a callback\0",

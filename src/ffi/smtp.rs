@@ -13,7 +13,7 @@ use super::{
 };
 use crate::error::Error;
 use crate::reply::RecipientResult;
-use crate::smtp::{Dsn, MessageSource, Outgoing, SmtpClient, SourceCancelled};
+use crate::smtp::{Dsn, MessageSource, Outgoing, SmtpClient, SourceCancelled, scan_reader};
 
 /// Pass as `size` to mailtls_smtp_send() when the message size is unknown.
 // Written as a literal: cffi cannot read UINT64_MAX in a #define.
@@ -302,26 +302,14 @@ pub extern "C" fn mailtls_smtp_send_file(
         |client, (from, recipients, path), dsn| {
             let file_err = || Error::local_file(path);
             let mut file = std::fs::File::open(path).map_err(file_err())?;
-            let size = file.metadata().map_err(file_err())?.len();
-            // BODY=8BITMIME goes with MAIL, before the content: look ahead.
-            let eight_bit = has_8bit(&mut file).and_then(|b| file.rewind().map(|_| b)).map_err(file_err())?;
-            let source = MessageSource { reader: &mut file, size: Some(size), eight_bit: Some(eight_bit) };
+            // SIZE=, BODY=8BITMIME and SMTPUTF8 go with MAIL, before the
+            // content: one look-ahead pass, then the same handle rewound.
+            let scanned = scan_reader(&mut file).and_then(|s| file.rewind().map(|_| s)).map_err(file_err())?;
+            let source =
+                MessageSource { reader: &mut file, size: Some(scanned.size), eight_bit: Some(scanned.eight_bit) };
             client.send(from, &recipients, source, dsn)
         },
     )
-}
-
-fn has_8bit(reader: &mut impl Read) -> std::io::Result<bool> {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            return Ok(false);
-        }
-        if !buf[..n].is_ascii() {
-            return Ok(true);
-        }
-    }
 }
 
 /// Send a whole RFC 5322 message (`len` bytes at `data`), the envelope
