@@ -435,9 +435,20 @@ typedef void (*mailtls_batch_callback)(void *userdata,
 #define MAILTLS_RESULT_RECIPIENTS_REFUSED 502
 
 /**
- * An address is not ASCII and the server does not offer SMTPUTF8.
+ * An address or the message headers are not ASCII (RFC 6531, 6532) and
+ * the server does not offer SMTPUTF8. Nothing was sent.
  */
 #define MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE 503
+
+/**
+ * The message has 8-bit bytes (over 127) and the server does not offer
+ * 8BITMIME: send it with a 7-bit Content-Transfer-Encoding
+ * (quoted-printable or base64). Known before MAIL, nothing was sent; found
+ * while streaming content not looked at in advance, the transfer was
+ * stopped and the connection closed (the server discards the partial
+ * message).
+ */
+#define MAILTLS_RESULT_EIGHTBITMIME_UNAVAILABLE 504
 
 /**
  * The server sent something that breaks the protocol.
@@ -990,10 +1001,20 @@ mailtls_result mailtls_smtp_set_dsn(mailtls_smtp *smtp,
  * `from` (the envelope sender; "" for none) to the `count` addresses in
  * `recipients`. The message is streamed: line ends are made CRLF (bare LF
  * and CR included), leading dots doubled and a final line end added, so it
- * never sits whole in memory. `size` (or MAILTLS_SIZE_UNKNOWN) lets a
- * message over the server's SIZE fail with MESSAGE_TOO_LARGE before any
- * byte is sent. With an unknown content, BODY=8BITMIME is declared
- * whenever the server offers it.
+ * never sits whole in memory. `size` (or MAILTLS_SIZE_UNKNOWN) is declared
+ * as SIZE= and compared with the server's limit as given: pass the size
+ * DATA carries (after that conversion, without the final "."), or a bound
+ * of it; over the limit, MESSAGE_TOO_LARGE before any byte is sent.
+ *
+ * The content is not known in advance, so BODY=8BITMIME is declared
+ * whenever the server offers it, and SMTPUTF8 only for non-ASCII
+ * addresses. If the content then needs what was not declared (a byte over
+ * 127 and the server lacks 8BITMIME: EIGHTBITMIME_UNAVAILABLE; UTF-8 in the
+ * header section, RFC 6532, without SMTPUTF8 declared:
+ * SMTPUTF8_UNAVAILABLE), the transfer stops there and the connection is
+ * closed, so the server discards the partial message. A message with
+ * UTF-8 headers goes with mailtls_smtp_send_bytes() or
+ * mailtls_smtp_send_file(), which look at the content before MAIL.
  *
  * If some recipients are refused, the message goes to the others and the
  * result is OK: look at the per-recipient results. If all are refused the
@@ -1001,7 +1022,8 @@ mailtls_result mailtls_smtp_set_dsn(mailtls_smtp *smtp,
  * RECIPIENTS_REFUSED, `*results_out` (when `results_out` is not NULL) gets
  * results the caller frees with mailtls_smtp_results_free(). Other
  * results: SERVER_ERROR (see the last reply and mailtls_smtp_last_code();
- * 4xx is temporary, 5xx permanent), SMTPUTF8_UNAVAILABLE, CANCELLED.
+ * 4xx is temporary, 5xx permanent), SMTPUTF8_UNAVAILABLE,
+ * EIGHTBITMIME_UNAVAILABLE, CANCELLED.
  */
 mailtls_result mailtls_smtp_send(mailtls_smtp *smtp,
                                  const char *from,
@@ -1014,7 +1036,11 @@ mailtls_result mailtls_smtp_send(mailtls_smtp *smtp,
 
 /**
  * Send `len` bytes at `data` (copied as they are sent) as the message;
- * otherwise as mailtls_smtp_send().
+ * otherwise as mailtls_smtp_send(), except that the content is looked at
+ * first: SIZE= is the length DATA carries; 8-bit content to a server
+ * without 8BITMIME gives EIGHTBITMIME_UNAVAILABLE and UTF-8 headers (RFC 6532)
+ * to one without SMTPUTF8 SMTPUTF8_UNAVAILABLE, before anything is sent;
+ * otherwise BODY=8BITMIME and SMTPUTF8 are declared as the content needs.
  */
 mailtls_result mailtls_smtp_send_bytes(mailtls_smtp *smtp,
                                        const char *from,
@@ -1025,8 +1051,10 @@ mailtls_result mailtls_smtp_send_bytes(mailtls_smtp *smtp,
                                        mailtls_smtp_results **results_out);
 
 /**
- * Send the file at `path` (UTF-8) as the message, streamed; otherwise as
- * mailtls_smtp_send(). FILE_ERROR if it cannot be read.
+ * Send the file at `path` (UTF-8) as the message, streamed. It is read
+ * once before MAIL for its size as DATA carries it and for what it needs
+ * (8BITMIME, SMTPUTF8), then again for DATA; otherwise as
+ * mailtls_smtp_send_bytes(). FILE_ERROR if it cannot be read.
  */
 mailtls_result mailtls_smtp_send_file(mailtls_smtp *smtp,
                                       const char *from,
@@ -1038,9 +1066,13 @@ mailtls_result mailtls_smtp_send_file(mailtls_smtp *smtp,
 /**
  * Send a whole RFC 5322 message (`len` bytes at `data`), the envelope
  * derived from its headers: MAIL FROM from Sender, else the first From
- * address; RCPT TO for every To, Cc and Bcc address. Bcc header lines are
- * removed from what is sent. INVALID_ARGUMENT when the message has no
- * usable sender or recipient; otherwise as mailtls_smtp_send().
+ * address; RCPT TO for every To, Cc and Bcc address. A message with
+ * Resent- fields is being resent (RFC 5322 section 3.6.6): the envelope
+ * then comes from the most recent resent block (the first Resent- fields)
+ * alone: Resent-Sender, else Resent-From; Resent-To, Resent-Cc and
+ * Resent-Bcc. Every Bcc and Resent-Bcc field is removed from what is sent.
+ * INVALID_ARGUMENT when the message has no usable sender or recipient;
+ * otherwise as mailtls_smtp_send_bytes().
  */
 mailtls_result mailtls_smtp_send_message(mailtls_smtp *smtp,
                                          const uint8_t *data,

@@ -57,6 +57,8 @@ pub enum Error {
     RecipientsRefused(Vec<RecipientResult>),
     #[error("{0}")]
     SmtpUtf8Unavailable(String),
+    #[error("{0}")]
+    EightBitUnavailable(String),
     #[error("the message is larger than the limit of {limit} bytes")]
     MessageTooLarge { limit: u64 },
     #[error("cancelled by the callback")]

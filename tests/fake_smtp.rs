@@ -150,7 +150,8 @@ fn pipelined_envelope_goes_in_one_write_and_replies_may_arrive_in_one_read() {
     let server = start(
         EHLO_FULL,
         vec![
-            Step::Expect("MAIL FROM:<a@x.org> SIZE=14 BODY=8BITMIME"),
+            // SIZE counts the content as DATA carries it: LF sent as CRLF.
+            Step::Expect("MAIL FROM:<a@x.org> SIZE=17 BODY=8BITMIME"),
             Step::Expect("RCPT TO:<b@x.org>"),
             Step::Expect("RCPT TO:<nobody@x.org>"),
             Step::Expect("RCPT TO:<c@x.org>"),
@@ -256,7 +257,7 @@ fn dsn_parameters_are_sent_when_offered() {
     let server = start(
         EHLO_FULL,
         vec![
-            Step::Expect("MAIL FROM:<a@x.org> SIZE=2 RET=HDRS ENVID=id+2B1"),
+            Step::Expect("MAIL FROM:<a@x.org> SIZE=3 RET=HDRS ENVID=id+2B1"),
             Step::Expect("RCPT TO:<b@x.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@x.org"),
             Step::Expect("DATA"),
             send("250 ok\r\n250 ok\r\n354 go\r\n"),

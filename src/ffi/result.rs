@@ -98,8 +98,17 @@ pub const MAILTLS_RESULT_MESSAGE_TOO_LARGE: mailtls_result = 501;
 /// per-recipient replies are in the send results.
 pub const MAILTLS_RESULT_RECIPIENTS_REFUSED: mailtls_result = 502;
 
-/// An address is not ASCII and the server does not offer SMTPUTF8.
+/// An address or the message headers are not ASCII (RFC 6531, 6532) and
+/// the server does not offer SMTPUTF8. Nothing was sent.
 pub const MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE: mailtls_result = 503;
+
+/// The message has 8-bit bytes (over 127) and the server does not offer
+/// 8BITMIME: send it with a 7-bit Content-Transfer-Encoding
+/// (quoted-printable or base64). Known before MAIL, nothing was sent; found
+/// while streaming content not looked at in advance, the transfer was
+/// stopped and the connection closed (the server discards the partial
+/// message).
+pub const MAILTLS_RESULT_EIGHTBITMIME_UNAVAILABLE: mailtls_result = 504;
 
 /// The server sent something that breaks the protocol.
 pub const MAILTLS_RESULT_PROTOCOL_ERROR: mailtls_result = 600;
@@ -139,6 +148,7 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
         Error::MessageTooLarge { .. } => MAILTLS_RESULT_MESSAGE_TOO_LARGE,
         Error::RecipientsRefused(_) => MAILTLS_RESULT_RECIPIENTS_REFUSED,
         Error::SmtpUtf8Unavailable(_) => MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE,
+        Error::EightBitUnavailable(_) => MAILTLS_RESULT_EIGHTBITMIME_UNAVAILABLE,
         Error::Protocol(_) => MAILTLS_RESULT_PROTOCOL_ERROR,
         Error::ReplyTooLong(_) => MAILTLS_RESULT_REPLY_TOO_LONG,
         Error::Cancelled => MAILTLS_RESULT_CANCELLED,
@@ -172,7 +182,8 @@ const DESCRIPTIONS: &[(mailtls_result, &CStr)] = &[
     (MAILTLS_RESULT_SERVER_ERROR, c"the server refused the command"),
     (MAILTLS_RESULT_MESSAGE_TOO_LARGE, c"the message is too large"),
     (MAILTLS_RESULT_RECIPIENTS_REFUSED, c"every recipient was refused"),
-    (MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE, c"the server does not offer SMTPUTF8 for non-ASCII addresses"),
+    (MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE, c"the server does not offer SMTPUTF8 for non-ASCII addresses or headers"),
+    (MAILTLS_RESULT_EIGHTBITMIME_UNAVAILABLE, c"the server does not offer 8BITMIME for 8-bit content"),
     (MAILTLS_RESULT_PROTOCOL_ERROR, c"the server broke the protocol"),
     (MAILTLS_RESULT_REPLY_TOO_LONG, c"a reply line from the server is too long"),
     (MAILTLS_RESULT_CANCELLED, c"cancelled by a callback"),

@@ -15,7 +15,7 @@ use super::session::{self, Session, SessionState};
 use super::smtp_results::{mailtls_smtp_results, mailtls_smtp_results_free};
 use crate::error::Error;
 use crate::reply::RecipientResult;
-use crate::smtp::{Dsn, MessageSource, Outgoing, SmtpClient, SourceCancelled};
+use crate::smtp::{Dsn, MessageSource, Outgoing, SmtpClient, SourceCancelled, scan_reader};
 
 /// Pass as `size` to mailtls_smtp_send() when the message size is unknown.
 // Written as a literal: cffi cannot read UINT64_MAX in a #define.
@@ -206,10 +206,20 @@ fn send_with<A>(
 /// `from` (the envelope sender; "" for none) to the `count` addresses in
 /// `recipients`. The message is streamed: line ends are made CRLF (bare LF
 /// and CR included), leading dots doubled and a final line end added, so it
-/// never sits whole in memory. `size` (or MAILTLS_SIZE_UNKNOWN) lets a
-/// message over the server's SIZE fail with MESSAGE_TOO_LARGE before any
-/// byte is sent. With an unknown content, BODY=8BITMIME is declared
-/// whenever the server offers it.
+/// never sits whole in memory. `size` (or MAILTLS_SIZE_UNKNOWN) is declared
+/// as SIZE= and compared with the server's limit as given: pass the size
+/// DATA carries (after that conversion, without the final "."), or a bound
+/// of it; over the limit, MESSAGE_TOO_LARGE before any byte is sent.
+///
+/// The content is not known in advance, so BODY=8BITMIME is declared
+/// whenever the server offers it, and SMTPUTF8 only for non-ASCII
+/// addresses. If the content then needs what was not declared (a byte over
+/// 127 and the server lacks 8BITMIME: EIGHTBITMIME_UNAVAILABLE; UTF-8 in the
+/// header section, RFC 6532, without SMTPUTF8 declared:
+/// SMTPUTF8_UNAVAILABLE), the transfer stops there and the connection is
+/// closed, so the server discards the partial message. A message with
+/// UTF-8 headers goes with mailtls_smtp_send_bytes() or
+/// mailtls_smtp_send_file(), which look at the content before MAIL.
 ///
 /// If some recipients are refused, the message goes to the others and the
 /// result is OK: look at the per-recipient results. If all are refused the
@@ -217,7 +227,8 @@ fn send_with<A>(
 /// RECIPIENTS_REFUSED, `*results_out` (when `results_out` is not NULL) gets
 /// results the caller frees with mailtls_smtp_results_free(). Other
 /// results: SERVER_ERROR (see the last reply and mailtls_smtp_last_code();
-/// 4xx is temporary, 5xx permanent), SMTPUTF8_UNAVAILABLE, CANCELLED.
+/// 4xx is temporary, 5xx permanent), SMTPUTF8_UNAVAILABLE,
+/// EIGHTBITMIME_UNAVAILABLE, CANCELLED.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_send(
     smtp: *mut mailtls_smtp,
@@ -263,7 +274,11 @@ impl Read for CallbackReader {
 }
 
 /// Send `len` bytes at `data` (copied as they are sent) as the message;
-/// otherwise as mailtls_smtp_send().
+/// otherwise as mailtls_smtp_send(), except that the content is looked at
+/// first: SIZE= is the length DATA carries; 8-bit content to a server
+/// without 8BITMIME gives EIGHTBITMIME_UNAVAILABLE and UTF-8 headers (RFC 6532)
+/// to one without SMTPUTF8 SMTPUTF8_UNAVAILABLE, before anything is sent;
+/// otherwise BODY=8BITMIME and SMTPUTF8 are declared as the content needs.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_send_bytes(
     smtp: *mut mailtls_smtp,
@@ -285,8 +300,10 @@ pub extern "C" fn mailtls_smtp_send_bytes(
     )
 }
 
-/// Send the file at `path` (UTF-8) as the message, streamed; otherwise as
-/// mailtls_smtp_send(). FILE_ERROR if it cannot be read.
+/// Send the file at `path` (UTF-8) as the message, streamed. It is read
+/// once before MAIL for its size as DATA carries it and for what it needs
+/// (8BITMIME, SMTPUTF8), then again for DATA; otherwise as
+/// mailtls_smtp_send_bytes(). FILE_ERROR if it cannot be read.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_send_file(
     smtp: *mut mailtls_smtp,
@@ -304,33 +321,25 @@ pub extern "C" fn mailtls_smtp_send_file(
         |client, (from, recipients, path), dsn| {
             let file_err = || Error::local_file(path);
             let mut file = std::fs::File::open(path).map_err(file_err())?;
-            let size = file.metadata().map_err(file_err())?.len();
-            // BODY=8BITMIME goes with MAIL, before the content: look ahead.
-            let eight_bit = has_8bit(&mut file).and_then(|b| file.rewind().map(|_| b)).map_err(file_err())?;
-            let source = MessageSource { reader: &mut file, size: Some(size), eight_bit: Some(eight_bit) };
+            // SIZE=, BODY=8BITMIME and SMTPUTF8 go with MAIL, before the
+            // content: one look-ahead pass, then the same handle rewound.
+            let scanned = scan_reader(&mut file).and_then(|s| file.rewind().map(|_| s)).map_err(file_err())?;
+            let source =
+                MessageSource { reader: &mut file, size: Some(scanned.size), eight_bit: Some(scanned.eight_bit) };
             client.send(from, &recipients, source, dsn)
         },
     )
 }
 
-fn has_8bit(reader: &mut impl Read) -> std::io::Result<bool> {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            return Ok(false);
-        }
-        if !buf[..n].is_ascii() {
-            return Ok(true);
-        }
-    }
-}
-
 /// Send a whole RFC 5322 message (`len` bytes at `data`), the envelope
 /// derived from its headers: MAIL FROM from Sender, else the first From
-/// address; RCPT TO for every To, Cc and Bcc address. Bcc header lines are
-/// removed from what is sent. INVALID_ARGUMENT when the message has no
-/// usable sender or recipient; otherwise as mailtls_smtp_send().
+/// address; RCPT TO for every To, Cc and Bcc address. A message with
+/// Resent- fields is being resent (RFC 5322 section 3.6.6): the envelope
+/// then comes from the most recent resent block (the first Resent- fields)
+/// alone: Resent-Sender, else Resent-From; Resent-To, Resent-Cc and
+/// Resent-Bcc. Every Bcc and Resent-Bcc field is removed from what is sent.
+/// INVALID_ARGUMENT when the message has no usable sender or recipient;
+/// otherwise as mailtls_smtp_send_bytes().
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_smtp_send_message(
     smtp: *mut mailtls_smtp,

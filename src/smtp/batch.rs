@@ -3,6 +3,7 @@
 //! envelope (RFC 2920), so each message costs one round trip.
 
 use super::envelope_commands::ContentFacts;
+use super::scan::scan_bytes;
 use super::{Dsn, MessageSource, RecipientResult, SmtpClient};
 use crate::error::Result;
 use crate::session::Client;
@@ -65,7 +66,8 @@ impl SmtpClient {
         self.session.ensure_open()?;
         let mut awaiting: Awaiting = None;
         for (i, m) in messages.iter().enumerate() {
-            let facts = ContentFacts { size: Some(m.message.len() as u64), eight_bit: Some(!m.message.is_ascii()) };
+            let scanned = scan_bytes(m.message);
+            let facts = ContentFacts { size: Some(scanned.size), eight_bit: Some(scanned.eight_bit) };
             let commands = match self.envelope_commands(m.from, m.recipients, facts, dsn) {
                 Ok(commands) => commands,
                 Err(e) => {

@@ -1,7 +1,29 @@
 //! The DATA encoding of a message (RFC 5321 section 4.5.2): line ends made
 //! CRLF (bare LF and bare CR included), leading dots doubled, a final CRLF
 //! added when missing, then the terminating dot. It works chunk by chunk,
-//! so a message of any size streams through a fixed buffer.
+//! so a message of any size streams through a fixed buffer. The same code
+//! counts the encoding's length without keeping it (for SIZE, RFC 1870).
+
+/// Where the encoder's bytes go: a buffer, or a [`Count`].
+pub(crate) trait Output {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Output for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Counts the encoded bytes instead of keeping them.
+#[derive(Debug, Default)]
+pub(crate) struct Count(pub u64);
+
+impl Output for Count {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len() as u64;
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct DataEncoder {
@@ -11,17 +33,23 @@ pub(crate) struct DataEncoder {
     pending_cr: bool,
 }
 
+impl Default for DataEncoder {
+    fn default() -> Self {
+        DataEncoder { at_line_start: true, pending_cr: false }
+    }
+}
+
 impl DataEncoder {
     pub fn new() -> Self {
-        DataEncoder { at_line_start: true, pending_cr: false }
+        DataEncoder::default()
     }
 
     /// Append the encoding of `input` to `out`.
-    pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
+    pub fn encode(&mut self, input: &[u8], out: &mut impl Output) {
         let mut i = 0;
         if self.pending_cr && !input.is_empty() {
             self.pending_cr = false;
-            out.extend_from_slice(b"\r\n");
+            out.put(b"\r\n");
             self.at_line_start = true;
             if input[0] == b'\n' {
                 i = 1; // the LF of a CRLF split across chunks
@@ -29,11 +57,11 @@ impl DataEncoder {
         }
         while i < input.len() {
             if self.at_line_start && input[i] == b'.' {
-                out.push(b'.');
+                out.put(b".");
             }
             // Copy up to the next line end in one go.
             let run_end = memchr::memchr2(b'\r', b'\n', &input[i..]).map_or(input.len(), |p| i + p);
-            out.extend_from_slice(&input[i..run_end]);
+            out.put(&input[i..run_end]);
             if run_end > i {
                 self.at_line_start = false;
             }
@@ -53,20 +81,26 @@ impl DataEncoder {
             } else {
                 i += 1; // a bare LF
             }
-            out.extend_from_slice(b"\r\n");
+            out.put(b"\r\n");
             self.at_line_start = true;
         }
     }
 
     /// Append the end of the message: a CRLF if the last line lacks one,
     /// and the terminating `.` line.
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
+    pub fn finish(&mut self, out: &mut impl Output) {
+        self.end_last_line(out);
+        out.put(b".\r\n");
+    }
+
+    /// Append a CRLF if the last line lacks one: the end of the message as
+    /// SIZE counts it (without the terminating `.` line).
+    pub fn end_last_line(&mut self, out: &mut impl Output) {
         if self.pending_cr || !self.at_line_start {
-            out.extend_from_slice(b"\r\n");
+            out.put(b"\r\n");
         }
         self.pending_cr = false;
         self.at_line_start = true;
-        out.extend_from_slice(b".\r\n");
     }
 }
 
@@ -104,6 +138,13 @@ mod tests {
                     "{:?} in chunks of {chunk}",
                     String::from_utf8_lossy(input)
                 );
+                let mut enc = DataEncoder::new();
+                let mut count = Count::default();
+                for piece in input.chunks(chunk) {
+                    enc.encode(piece, &mut count);
+                }
+                enc.end_last_line(&mut count);
+                assert_eq!(count.0 as usize, expected.len() - 3, "the count is the encoding without the final dot");
             }
         }
     }

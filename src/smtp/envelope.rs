@@ -1,6 +1,8 @@
-//! Deriving the SMTP envelope from a message's own headers: From (or
-//! Sender) for MAIL FROM; To, Cc and Bcc for RCPT TO; Bcc removed from what
-//! is sent.
+//! Deriving the SMTP envelope from a message's own headers (RFC 5322):
+//! From (or Sender) for MAIL FROM; To, Cc and Bcc for RCPT TO. A message
+//! with Resent- fields is being resent (section 3.6.6): its envelope comes
+//! from the most recent resent block instead. Every Bcc and Resent-Bcc
+//! field is removed from what is sent.
 
 use mailparse::{MailAddr, MailHeader, addrparse_header, parse_header, parse_headers};
 
@@ -15,7 +17,25 @@ pub struct Envelope {
     pub recipients: Vec<String>,
 }
 
-/// The envelope of `message`, and the message without its Bcc header(s).
+/// Which fields give the envelope: the originator fields, or a resent
+/// block's.
+struct Fields {
+    /// The sender's fields, the first with an address winning.
+    sender: [&'static str; 2],
+    recipients: [&'static str; 3],
+    /// How error messages name where the addresses were looked for.
+    source: &'static str,
+}
+
+const ORIGINAL: Fields = Fields { sender: ["Sender", "From"], recipients: ["To", "Cc", "Bcc"], source: "the message" };
+const RESENT: Fields = Fields {
+    sender: ["Resent-Sender", "Resent-From"],
+    recipients: ["Resent-To", "Resent-Cc", "Resent-Bcc"],
+    source: "the most recent Resent- block",
+};
+
+/// The envelope of `message`, and the message without its Bcc and
+/// Resent-Bcc fields.
 pub fn derive(message: &[u8]) -> Result<(Envelope, Vec<u8>)> {
     let head_len = header_section_len(message);
     if head_len > MAX_HEADER_BYTES {
@@ -23,11 +43,14 @@ pub fn derive(message: &[u8]) -> Result<(Envelope, Vec<u8>)> {
     }
     let (headers, _) = parse_headers(&message[..head_len])
         .map_err(|e| Error::InvalidArgument(format!("the message headers cannot be parsed: {e}")))?;
-    let named =
-        |name: &'static str| headers.iter().filter(move |h| field_name(&h.get_key_ref()).eq_ignore_ascii_case(name));
+    let (fields, block) = match most_recent_resent_block(&headers) {
+        Some(block) => (&RESENT, block),
+        None => (&ORIGINAL, &headers[..]),
+    };
+    let named = |name: &'static str| block.iter().filter(move |h| has_name(h, name));
 
     let mut senders = Vec::new();
-    for name in ["Sender", "From"] {
+    for name in fields.sender {
         for h in named(name) {
             senders.extend(addresses(h)?);
         }
@@ -37,13 +60,13 @@ pub fn derive(message: &[u8]) -> Result<(Envelope, Vec<u8>)> {
     }
     // With several From addresses, RFC 5322 requires a Sender; without one,
     // take the first From.
-    let from = senders
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::InvalidArgument("the message has no usable sender (no From or Sender address)".into()))?;
+    let from = senders.into_iter().next().ok_or_else(|| {
+        let [sender, from] = fields.sender;
+        Error::InvalidArgument(format!("{} has no usable sender (no {from} or {sender} address)", fields.source))
+    })?;
 
     let mut recipients: Vec<String> = Vec::new();
-    for name in ["To", "Cc", "Bcc"] {
+    for name in fields.recipients {
         for h in named(name) {
             for addr in addresses(h)? {
                 if !recipients.iter().any(|r| r.eq_ignore_ascii_case(&addr)) {
@@ -53,7 +76,11 @@ pub fn derive(message: &[u8]) -> Result<(Envelope, Vec<u8>)> {
         }
     }
     if recipients.is_empty() {
-        return Err(Error::InvalidArgument("the message has no recipient (no To, Cc or Bcc address)".into()));
+        let [to, cc, bcc] = fields.recipients;
+        return Err(Error::InvalidArgument(format!(
+            "{} has no recipient (no {to}, {cc} or {bcc} address)",
+            fields.source
+        )));
     }
     Ok((Envelope { from, recipients }, without_bcc(message, head_len)))
 }
@@ -64,6 +91,33 @@ pub fn derive(message: &[u8]) -> Result<(Envelope, Vec<u8>)> {
 /// name with a CR kept from its line end.)
 fn field_name(key: &str) -> &str {
     key.trim_end_matches([' ', '\t', '\r'])
+}
+
+fn has_name(header: &MailHeader<'_>, name: &str) -> bool {
+    field_name(&header.get_key_ref()).eq_ignore_ascii_case(name)
+}
+
+fn is_resent(header: &MailHeader<'_>) -> bool {
+    let key = header.get_key_ref();
+    key.len() > 7 && key.as_bytes()[..7].eq_ignore_ascii_case(b"resent-")
+}
+
+/// The most recent resent block: resent blocks are prepended (RFC 5322
+/// section 3.6.6), so it is the first run of Resent- fields. It ends at
+/// the first other field (the trace fields of an older block included) or
+/// at a Resent- field it already has (the next block, each field being at
+/// most once in a block).
+fn most_recent_resent_block<'a, 'h>(headers: &'a [MailHeader<'h>]) -> Option<&'a [MailHeader<'h>]> {
+    let start = headers.iter().position(is_resent)?;
+    let mut end = start;
+    while end < headers.len() && is_resent(&headers[end]) {
+        let key = headers[end].get_key_ref();
+        if headers[start..end].iter().any(|h| has_name(h, field_name(&key))) {
+            break;
+        }
+        end += 1;
+    }
+    Some(&headers[start..end])
 }
 
 fn addresses(header: &MailHeader<'_>) -> Result<Vec<String>> {
@@ -96,7 +150,8 @@ fn header_section_len(message: &[u8]) -> usize {
     message.len()
 }
 
-/// `message` with every Bcc field (and its folded continuation lines) left
+/// `message` with every Bcc and Resent-Bcc field (and its folded
+/// continuation lines) left
 /// out of the header section. The fields are cut where the header parser
 /// that derived the envelope says they end, so what it read as Bcc is
 /// exactly what is removed, malformed lines included.
@@ -108,7 +163,7 @@ fn without_bcc(message: &[u8], head_len: usize) -> Vec<u8> {
         if used == 0 {
             break;
         }
-        if !field_name(&header.get_key_ref()).eq_ignore_ascii_case("bcc") {
+        if !is_bcc_name(field_name(&header.get_key_ref())) {
             out.extend_from_slice(&rest[..used]);
         }
         rest = &rest[used..];
@@ -116,6 +171,12 @@ fn without_bcc(message: &[u8], head_len: usize) -> Vec<u8> {
     out.extend_from_slice(rest);
     out.extend_from_slice(&message[head_len..]);
     out
+}
+
+/// Whether a field's first line is Bcc or Resent-Bcc (spaces before the
+/// colon allowed, as RFC 5322's obsolete syntax does).
+fn is_bcc_name(name: &str) -> bool {
+    name.eq_ignore_ascii_case("bcc") || name.eq_ignore_ascii_case("resent-bcc")
 }
 
 #[cfg(test)]
@@ -163,5 +224,47 @@ mod tests {
         assert!(no_from.to_string().contains("no usable sender"), "{no_from}");
         let no_to = derive(b"From: a@x.org\n\nbody").unwrap_err();
         assert!(no_to.to_string().contains("no recipient"), "{no_to}");
+    }
+
+    #[test]
+    fn a_resent_message_goes_to_the_most_recent_resent_block() {
+        let msg = b"Resent-Date: Mon, 2 Mar 2026 10:00:00 +0000\r\n\
+Resent-From: Carol <carol@x.org>\r\n\
+Resent-To: dave@x.org\r\n\
+Resent-Cc: erin@x.org\r\n\
+Resent-Bcc: frank@x.org,\r\n\
+\x20grace@x.org\r\n\
+Received: from older by x.org\r\n\
+Resent-Date: Sun, 1 Mar 2026 10:00:00 +0000\r\n\
+Resent-From: old@x.org\r\n\
+Resent-To: old-to@x.org\r\n\
+Resent-bcc : old-hidden@x.org\r\n\
+From: alice@x.org\r\n\
+To: bob@x.org\r\n\
+Bcc: bob-hidden@x.org\r\n\
+Subject: s\r\n\
+\r\n\
+Resent-Bcc: in the body\r\n";
+        let (env, sent) = derive(msg).unwrap();
+        assert_eq!(env.from, "carol@x.org");
+        assert_eq!(env.recipients, ["dave@x.org", "erin@x.org", "frank@x.org", "grace@x.org"]);
+        let sent = String::from_utf8(sent).unwrap();
+        for hidden in ["frank", "grace", "old-hidden", "bob-hidden"] {
+            assert!(!sent.contains(hidden), "{hidden} leaks: {sent}");
+        }
+        assert!(sent.contains("Resent-To: dave@x.org\r\nResent-Cc: erin@x.org\r\nReceived:"), "{sent}");
+        assert!(sent.ends_with("Subject: s\r\n\r\nResent-Bcc: in the body\r\n"), "{sent}");
+    }
+
+    #[test]
+    fn resent_sender_wins_and_blocks_end_at_a_repeated_field() {
+        let msg = b"Resent-From: a@x.org, b@x.org\nResent-Sender: s@x.org\nResent-To: t@x.org\n\
+Resent-From: older@x.org\nResent-To: older-to@x.org\nFrom: o@x.org\nTo: o-to@x.org\n\nbody";
+        let (env, _) = derive(msg).unwrap();
+        assert_eq!((env.from.as_str(), env.recipients.as_slice()), ("s@x.org", &["t@x.org".to_string()][..]));
+        let no_from = derive(b"Resent-To: t@x.org\nFrom: o@x.org\n\nbody").unwrap_err();
+        assert!(no_from.to_string().contains("the most recent Resent- block has no usable sender"), "{no_from}");
+        let no_to = derive(b"Resent-From: r@x.org\nFrom: o@x.org\nTo: o@x.org\n\nbody").unwrap_err();
+        assert!(no_to.to_string().contains("no Resent-To, Resent-Cc or Resent-Bcc"), "{no_to}");
     }
 }

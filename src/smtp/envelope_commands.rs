@@ -1,14 +1,27 @@
 //! Building one send's MAIL and RCPT commands, checked against its
 //! arguments and what the server announced. Nothing is sent here.
 
+use super::content::{eight_bit_refused, utf8_headers_refused};
+use super::scan::EightBit;
 use super::{Dsn, SmtpClient};
 use crate::error::{Error, Result};
 use crate::options::check_arg;
 
-/// MAIL FROM and one RCPT TO per recipient, ready to send.
+/// MAIL FROM and one RCPT TO per recipient, ready to send, with what MAIL
+/// declared about the content.
 pub(super) struct EnvelopeCommands {
     pub mail: String,
     pub rcpts: Vec<String>,
+    pub declared: Declared,
+}
+
+/// What MAIL FROM announced, which the content must keep to.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Declared {
+    /// BODY=8BITMIME: bytes over 127 may follow.
+    pub eight_bit_mime: bool,
+    /// SMTPUTF8: the header section may carry UTF-8.
+    pub smtputf8: bool,
 }
 
 /// What is known about a message before its content is sent.
@@ -16,11 +29,14 @@ pub(super) struct EnvelopeCommands {
 pub(super) struct ContentFacts {
     /// Its size as the DATA stream will carry it, when known.
     pub size: Option<u64>,
-    /// Whether it has bytes over 127 (`None`: unknown).
-    pub eight_bit: Option<bool>,
+    /// What it needs beyond ASCII (`None`: unknown).
+    pub eight_bit: Option<EightBit>,
 }
 
 impl SmtpClient {
+    /// Check a send against what the server offers and build its commands.
+    /// Content that is known to need an extension the server lacks is
+    /// refused here, before anything is sent.
     pub(super) fn envelope_commands(
         &self,
         from: &str,
@@ -29,32 +45,47 @@ impl SmtpClient {
         dsn: Option<&Dsn>,
     ) -> Result<EnvelopeCommands> {
         check_parties(from, recipients)?;
-        let needs_utf8 = !from.is_ascii() || recipients.iter().any(|r| !r.is_ascii());
-        if needs_utf8 && !self.ext.smtputf8() {
-            return Err(Error::SmtpUtf8Unavailable(
-                "an address is not ASCII and the server does not offer SMTPUTF8".into(),
-            ));
+        let utf8_addresses = !from.is_ascii() || recipients.iter().any(|r| !r.is_ascii());
+        let utf8_headers = content.eight_bit == Some(EightBit::Utf8Headers);
+        if !self.ext.smtputf8() {
+            if utf8_addresses {
+                return Err(Error::SmtpUtf8Unavailable(
+                    "an address is not ASCII and the server does not offer SMTPUTF8".into(),
+                ));
+            }
+            if utf8_headers {
+                return Err(utf8_headers_refused(&self.ext, false));
+            }
+        }
+        let known_8bit = matches!(content.eight_bit, Some(EightBit::Yes | EightBit::Utf8Headers));
+        if known_8bit && !self.ext.eight_bit_mime() {
+            return Err(eight_bit_refused(&self.ext, false));
         }
         if let (Some(size), Some(limit)) = (content.size, self.ext.size()) {
             if limit > 0 && size > limit {
                 return Err(Error::MessageTooLarge { limit });
             }
         }
+        let declared = Declared {
+            // Unknown content may be 8-bit: declared whenever offered.
+            eight_bit_mime: self.ext.eight_bit_mime() && content.eight_bit != Some(EightBit::No),
+            smtputf8: utf8_addresses || utf8_headers,
+        };
         let dsn = dsn.filter(|_| self.ext.dsn());
-        let mail = self.mail_command(from, content, needs_utf8, dsn);
+        let mail = self.mail_command(from, content.size, declared, dsn);
         let rcpts = recipients.iter().map(|r| rcpt_command(r, dsn)).collect();
-        Ok(EnvelopeCommands { mail, rcpts })
+        Ok(EnvelopeCommands { mail, rcpts, declared })
     }
 
-    fn mail_command(&self, from: &str, content: ContentFacts, needs_utf8: bool, dsn: Option<&Dsn>) -> String {
+    fn mail_command(&self, from: &str, size: Option<u64>, declared: Declared, dsn: Option<&Dsn>) -> String {
         let mut mail = format!("MAIL FROM:<{from}>");
-        if let (Some(size), Some(_)) = (content.size, self.ext.size()) {
+        if let (Some(size), Some(_)) = (size, self.ext.size()) {
             mail.push_str(&format!(" SIZE={size}"));
         }
-        if self.ext.eight_bit_mime() && content.eight_bit != Some(false) {
+        if declared.eight_bit_mime {
             mail.push_str(" BODY=8BITMIME");
         }
-        if needs_utf8 {
+        if declared.smtputf8 {
             mail.push_str(" SMTPUTF8");
         }
         if let Some(dsn) = dsn {

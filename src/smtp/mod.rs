@@ -5,7 +5,8 @@
 //! commands are spread by subject: `connect` (greeting, EHLO/HELO,
 //! STARTTLS), `auth` (SMTP's framing of login), `envelope_commands` (MAIL
 //! and RCPT built from a send's arguments), `send` (one message), `batch`
-//! (an outbox, pipelined), `content` (the DATA stream).
+//! (an outbox, pipelined), `content` (the DATA stream), `scan` (what a
+//! message's bytes need: SIZE, 8BITMIME, SMTPUTF8).
 
 mod auth;
 mod batch;
@@ -17,12 +18,14 @@ pub mod envelope;
 mod envelope_commands;
 pub(crate) mod extensions;
 pub(crate) mod reply;
+mod scan;
 mod send;
 
 pub use batch::Outgoing;
 pub use dsn::Dsn;
 pub use envelope::Envelope;
 pub use extensions::Extensions;
+pub use scan::{EightBit, Scanned, scan_bytes, scan_reader};
 pub use send::{MessageSource, SourceCancelled};
 
 pub use crate::reply::{RecipientResult, Reply};

@@ -4,26 +4,33 @@
 use std::io::Read;
 
 use super::envelope_commands::{ContentFacts, EnvelopeCommands};
+use super::scan::{EightBit, scan_bytes};
 use super::{Dsn, RecipientResult, Reply, SmtpClient, envelope};
 use crate::error::{Error, Result};
 use crate::session::Client;
 use crate::session::window::Window;
 
-/// A message to send, read from `reader`. `size` (when known) lets a
-/// message over the server's SIZE limit fail before any byte is sent;
-/// `eight_bit` says whether it has bytes over 127 (unknown: BODY=8BITMIME
-/// is declared whenever the server offers it).
+/// A message to send, read from `reader`.
 pub struct MessageSource<'a> {
     pub reader: &'a mut dyn Read,
+    /// The size DATA carries (see [`super::Scanned::size`]), when known:
+    /// declared as SIZE=, and a message over the server's limit fails
+    /// before any byte is sent. A size the caller gives is used as given.
     pub size: Option<u64>,
-    pub eight_bit: Option<bool>,
+    /// What the content needs beyond ASCII, when known: 8-bit content the
+    /// server cannot take is then refused before anything is sent. Unknown
+    /// (`None`): BODY=8BITMIME is declared whenever the server offers it,
+    /// and a byte that needs what MAIL did not declare (8-bit without
+    /// 8BITMIME, UTF-8 headers without SMTPUTF8) stops the transfer and
+    /// closes the connection.
+    pub eight_bit: Option<EightBit>,
 }
 
 impl<'a> MessageSource<'a> {
+    /// A message in memory, looked at once for its size and 8-bit needs.
     pub fn from_bytes(bytes: &'a mut &[u8]) -> MessageSource<'a> {
-        let size = Some(bytes.len() as u64);
-        let eight_bit = Some(!bytes.is_ascii());
-        MessageSource { reader: bytes, size, eight_bit }
+        let scanned = scan_bytes(bytes);
+        MessageSource { reader: bytes, size: Some(scanned.size), eight_bit: Some(scanned.eight_bit) }
     }
 
     fn facts(&self) -> ContentFacts {
@@ -65,7 +72,8 @@ impl SmtpClient {
     }
 
     /// Send a whole RFC 5322 message, the envelope taken from its headers
-    /// (see [`envelope::derive`]); Bcc lines are not sent.
+    /// (see [`envelope::derive`]: the most recent Resent- block when the
+    /// message is being resent); Bcc and Resent-Bcc fields are not sent.
     pub fn send_message(&mut self, message: &[u8], dsn: Option<&Dsn>) -> Result<Vec<RecipientResult>> {
         let (envelope, stripped) = envelope::derive(message)?;
         let recipients: Vec<&str> = envelope.recipients.iter().map(String::as_str).collect();
@@ -83,7 +91,7 @@ impl SmtpClient {
         self.session.ensure_open()?;
         let commands = self.envelope_commands(from, recipients, source.facts(), dsn)?;
         let results = self.exchange_envelope(&commands, recipients, |_| Ok(()))?;
-        if let Err(e) = self.queue_content_from(source) {
+        if let Err(e) = self.queue_content_from(source, commands.declared) {
             // The server holds a partial message and DATA cannot be
             // aborted: only closing the connection discards it.
             self.session.close();

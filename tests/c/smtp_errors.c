@@ -867,6 +867,7 @@ static void test_recipients_and_size(void)
 	/* Exactly SIZE bytes pass the check; four recipients, one accepted. */
 	memset(exact, 'b', sizeof exact);
 	memcpy(exact, "Subject: x\r\n\r\n", 14);
+	memcpy(exact + sizeof exact - 2, "\r\n", 2); /* as DATA carries it */
 	r = NULL;
 	CHECK_OK(mailtls_smtp_send_bytes(smtp, "a@example.org", rcpts, 4, (const uint8_t *)exact, sizeof exact, &r));
 	CHECK(mailtls_smtp_results_count(r) == 4);

@@ -29,6 +29,7 @@ Hierarchy::
     |   +-- MessageTooLarge  MESSAGE_TOO_LARGE
     |   +-- RecipientsRefused RECIPIENTS_REFUSED (SMTP; ``results``)
     |   +-- SmtpUtf8Unavailable SMTPUTF8_UNAVAILABLE (SMTP)
+    |   +-- EightBitMimeUnavailable EIGHTBITMIME_UNAVAILABLE (SMTP)
     +-- ProtocolError        PROTOCOL_ERROR, REPLY_TOO_LONG
     +-- InvalidArgument      NULL_ARGUMENT, INVALID_ARGUMENT, HANDLE_BUSY (also ValueError)
     +-- Cancelled            CANCELLED
@@ -80,6 +81,7 @@ class Result(enum.IntEnum):
     MESSAGE_TOO_LARGE = 501
     RECIPIENTS_REFUSED = 502
     SMTPUTF8_UNAVAILABLE = 503
+    EIGHTBITMIME_UNAVAILABLE = 504
     PROTOCOL_ERROR = 600
     REPLY_TOO_LONG = 601
     CANCELLED = 700
@@ -202,8 +204,14 @@ class RecipientsRefused(ServerError):
 
 
 class SmtpUtf8Unavailable(ServerError):
-    """SMTP: an address is not ASCII and the server does not offer
-    SMTPUTF8, so nothing was sent. The session goes on."""
+    """SMTP: an address or the message headers are not ASCII and the server
+    does not offer SMTPUTF8, so nothing was sent. The session goes on."""
+
+
+class EightBitMimeUnavailable(ServerError):
+    """SMTP: the message has bytes over 127 and the server does not offer
+    8BITMIME; a message known to be 8-bit is not sent at all, a streamed
+    one is stopped at its first such byte and the connection closed."""
 
 
 class ProtocolError(Error):
@@ -254,6 +262,7 @@ _CLASS_BY_CODE: dict[int, type[Error]] = {
     Result.MESSAGE_TOO_LARGE: MessageTooLarge,
     Result.RECIPIENTS_REFUSED: RecipientsRefused,
     Result.SMTPUTF8_UNAVAILABLE: SmtpUtf8Unavailable,
+    Result.EIGHTBITMIME_UNAVAILABLE: EightBitMimeUnavailable,
     Result.PROTOCOL_ERROR: ProtocolError,
     Result.REPLY_TOO_LONG: ProtocolError,
     Result.CANCELLED: Cancelled,

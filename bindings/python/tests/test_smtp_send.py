@@ -19,6 +19,16 @@ import mailtls
 from conftest import smtp_user
 from mailtls import RecipientResult, Result
 
+
+def data_size(message: bytes) -> int:
+    """The size SMTP's DATA carries for ``message``, which SIZE= declares:
+    line ends made CRLF (bare CR and LF too), leading dots doubled, a final
+    CRLF added when missing."""
+    lines = re.split(rb"\r\n|\r|\n", message)
+    if message.endswith((b"\n", b"\r")):
+        lines = lines[:-1]
+    return sum(len(line) + line.startswith(b".") + 2 for line in lines)
+
 SENDER = "pytest@example.org"  # not local: no DSN ever lands in a test mailbox
 LOGIN_USER = smtp_user(66)     # the user the sessions log in as
 
@@ -347,7 +357,9 @@ def test_str_file_bytesio_and_read_only_sources(smtp_server, tmp_path):
         smtp.send(SENDER, addr(U_SOURCES), view)
     mails = [c for c in trace.commands() if c.startswith(b"MAIL")]
     # The size is declared when it is knowable.
-    assert b" SIZE=%d" % len(text.encode()) in mails[0]
+    assert b" SIZE=%d" % data_size(text.encode()) in mails[0]
+    # A streamed source's size is declared as the binding knows it (the
+    # bytes left to read), as given by the caller.
     assert b" SIZE=%d" % len(real) in mails[1]
     assert b" SIZE=%d" % len(raw) in mails[2]
     assert b" SIZE=%d" % len(memory) in mails[3]
@@ -467,8 +479,8 @@ def test_send_message_derives_the_envelope_and_drops_bcc(smtp_server):
     assert [(r.address, r.accepted) for r in results] == [
         (addr(U_TO), True), (addr(U_CC), True), (addr(U_BCC), True)]
     mails = [c for c in trace.commands() if c.startswith(b"MAIL FROM")]
-    assert mails == [b"MAIL FROM:<pytest@example.org> SIZE=%d"
-                     % (len(message) - len(b"Bcc: " + addr(U_BCC).encode() + b"\n"))]
+    sent = message.replace(b"Bcc: " + addr(U_BCC).encode() + b"\n", b"", 1)
+    assert mails == [b"MAIL FROM:<pytest@example.org> SIZE=%d" % data_size(sent)]
     rcpts = [c for c in trace.commands() if c.startswith(b"RCPT")]
     assert rcpts == [b"RCPT TO:<%s>" % addr(u).encode() for u in (U_TO, U_CC, U_BCC)]
     expected = stored(message.replace(b"Bcc: " + addr(U_BCC).encode() + b"\n", b""))
