@@ -850,13 +850,13 @@ fn play(mut conn: Conn, transcript: &Transcript, spec: &CaseSpec, deadline: Inst
             Protocol::Pop3 => sent_first.starts_with(b"+ ") || sent_first.starts_with(b"+\r"),
             Protocol::Smtp => sent_first.starts_with(b"334"),
         };
-        let mut in_data = protocol == Protocol::Smtp && verb(&command) == "DATA" && sent_first.starts_with(b"354");
+        // After a 354, the message content up to its "." is skipped.
+        let in_data = protocol == Protocol::Smtp && verb(&command) == "DATA" && sent_first.starts_with(b"354");
         let Some(line) = (loop {
             let Some(line) = lines.next(&mut conn) else { break None };
             if in_data && line != b"." {
                 continue;
             }
-            in_data = false;
             break Some(line);
         }) else {
             break;
