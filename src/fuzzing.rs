@@ -134,7 +134,7 @@ pub fn pop3_capa(data: &[u8]) {
     let caps = Capabilities::from_set(set);
     let _ = (caps.top(), caps.uidl(), caps.user(), caps.pipelining(), caps.stls(), caps.resp_codes());
     let _ = (caps.auth_resp_code(), caps.utf8(), caps.sasl(), caps.implementation());
-    for m in all_mechanisms() {
+    for m in Mechanism::ALL {
         if caps.sasl_mechanism(m) {
             assert!(caps.sasl());
         }
@@ -289,7 +289,7 @@ pub fn smtp_extensions(data: &[u8]) {
     assert!(ext.auth_mechanisms().len() <= MAX_ARGUMENTS);
     let _ = (ext.size(), ext.eight_bit_mime(), ext.smtputf8(), ext.pipelining(), ext.dsn(), ext.chunking());
     let _ = (ext.enhanced_status_codes(), ext.starttls());
-    for m in all_mechanisms() {
+    for m in Mechanism::ALL {
         if ext.auth(m) {
             assert!(ext.auth_mechanisms().iter().any(|a| a.eq_ignore_ascii_case(m.name())));
         }
@@ -305,7 +305,7 @@ pub fn sasl(data: &[u8]) {
     let mut lines = rest.split(|b| *b == b'\n');
     let user = String::from_utf8_lossy(lines.next().unwrap_or_default()).into_owned();
     let secret = String::from_utf8_lossy(lines.next().unwrap_or_default()).into_owned();
-    let sasl_mechanisms: Vec<Mechanism> = all_mechanisms().into_iter().filter(|m| m.is_sasl()).collect();
+    let sasl_mechanisms: Vec<Mechanism> = Mechanism::ALL.into_iter().filter(|m| m.is_sasl()).collect();
     let mechanism = sasl_mechanisms[usize::from(selector >> 1) % sasl_mechanisms.len()];
     let with_initial_response = selector & 1 == 1;
 
@@ -368,18 +368,6 @@ fn check_first_response(mechanism: Mechanism, user: &str, secret: &str, response
         }
         Mechanism::User | Mechanism::Apop => unreachable!("not SASL"),
     }
-}
-
-fn all_mechanisms() -> [Mechanism; 7] {
-    [
-        Mechanism::User,
-        Mechanism::Apop,
-        Mechanism::Plain,
-        Mechanism::Login,
-        Mechanism::CramMd5,
-        Mechanism::XOAuth2,
-        Mechanism::OAuthBearer,
-    ]
 }
 
 /// The envelope derived from a message's headers, and the message as sent.

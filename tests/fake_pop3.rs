@@ -648,30 +648,10 @@ fn retr_many_into_memory_holds_each_message_to_the_limit() {
     server.finish();
 }
 
-/// A loopback listener whose accept queue is full: further connection
-/// attempts get no answer, as from a server that is down behind a firewall.
-/// Returns the port and the socket descriptor (close it when done).
-fn full_listener() -> (u16, i32) {
-    // SAFETY: plain socket calls on a descriptor this function owns.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        let mut addr: libc::sockaddr_in = std::mem::zeroed();
-        addr.sin_family = libc::AF_INET as libc::sa_family_t;
-        addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
-        let size = std::mem::size_of_val(&addr) as libc::socklen_t;
-        assert_eq!(libc::bind(fd, &addr as *const _ as *const libc::sockaddr, size), 0);
-        assert_eq!(libc::listen(fd, 0), 0);
-        let mut len = size;
-        libc::getsockname(fd, &mut addr as *mut _ as *mut libc::sockaddr, &mut len);
-        (u16::from_be(addr.sin_port), fd)
-    }
-}
-
 #[test]
 fn a_connect_that_gets_no_answer_times_out() {
-    let (port, fd) = full_listener();
-    // Fill the accept queue (a backlog of 0 holds one connection).
-    let _queued = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let dead = common::Unanswering::new();
+    let port = dead.addr.port();
     let mut opts = plain_options();
     opts.connect_timeout = Duration::from_millis(300);
     let started = Instant::now();
@@ -681,8 +661,6 @@ fn a_connect_that_gets_no_answer_times_out() {
         other => panic!("{other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(2));
-    // SAFETY: the descriptor from full_listener, closed once.
-    unsafe { libc::close(fd) };
 }
 
 #[test]

@@ -7,11 +7,11 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use common::{FakeServer, Step, plain_options, send};
+use common::{FakeServer, Step, Unanswering, plain_options, send};
 use mailtls::Client;
 use mailtls::pop3::Pop3Client;
 use mailtls::sasl::Mechanism;
@@ -146,44 +146,6 @@ fn a_message_with_a_long_pause_and_then_data_at_speed_is_read() {
 }
 
 // ------------------------------------------------------------- connecting
-
-/// A loopback listener whose accept queue is full: a connect to it gets no
-/// answer, as from a server that is down behind a firewall (the same trick
-/// as fake_pop3's connect timeout test).
-struct Unanswering {
-    addr: SocketAddr,
-    fd: i32,
-    _queued: TcpStream,
-}
-
-impl Unanswering {
-    fn new() -> Unanswering {
-        // SAFETY: plain socket calls on a descriptor this function owns;
-        // `addr` is a properly sized sockaddr_in.
-        let (port, fd) = unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-            assert!(fd >= 0);
-            let mut addr: libc::sockaddr_in = std::mem::zeroed();
-            addr.sin_family = libc::AF_INET as libc::sa_family_t;
-            addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
-            let mut size = std::mem::size_of_val(&addr) as libc::socklen_t;
-            assert_eq!(libc::bind(fd, &addr as *const _ as *const libc::sockaddr, size), 0);
-            // A backlog of 0 holds one connection: fill it.
-            assert_eq!(libc::listen(fd, 0), 0);
-            libc::getsockname(fd, &mut addr as *mut _ as *mut libc::sockaddr, &mut size);
-            (u16::from_be(addr.sin_port), fd)
-        };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        Unanswering { addr, fd, _queued: TcpStream::connect(addr).unwrap() }
-    }
-}
-
-impl Drop for Unanswering {
-    fn drop(&mut self) {
-        // SAFETY: the descriptor from `new`, closed once.
-        unsafe { libc::close(self.fd) };
-    }
-}
 
 #[test]
 fn a_refused_connection_is_said_once_in_plain_words() {

@@ -53,17 +53,19 @@ impl Mechanism {
         }
     }
 
+    /// Every mechanism.
+    pub const ALL: [Mechanism; 7] = [
+        Mechanism::User,
+        Mechanism::Apop,
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::CramMd5,
+        Mechanism::XOAuth2,
+        Mechanism::OAuthBearer,
+    ];
+
     pub fn from_name(name: &str) -> Result<Mechanism> {
-        let all = [
-            Mechanism::User,
-            Mechanism::Apop,
-            Mechanism::Plain,
-            Mechanism::Login,
-            Mechanism::CramMd5,
-            Mechanism::XOAuth2,
-            Mechanism::OAuthBearer,
-        ];
-        all.into_iter().find(|m| m.name().eq_ignore_ascii_case(name.trim())).ok_or_else(|| {
+        Mechanism::ALL.into_iter().find(|m| m.name().eq_ignore_ascii_case(name.trim())).ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "unknown mechanism {name:?} (known: USER, APOP, PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER)"
             ))

@@ -28,10 +28,10 @@ impl Dsn {
                 _ => Err(Error::InvalidArgument("DSN RET is FULL or HDRS".into())),
             })
             .transpose()?;
-        if let Some(envid) = envid {
-            if envid.is_empty() || envid.len() > 100 || !envid.is_ascii() {
-                return Err(Error::InvalidArgument("DSN ENVID is 1 to 100 ASCII characters".into()));
-            }
+        if let Some(envid) = envid
+            && (envid.is_empty() || envid.len() > 100 || !envid.is_ascii())
+        {
+            return Err(Error::InvalidArgument("DSN ENVID is 1 to 100 ASCII characters".into()));
         }
         Ok(Dsn { notify, ret, envid: envid.map(str::to_string), orcpt })
     }

@@ -61,10 +61,11 @@ impl SmtpClient {
         if known_8bit && !self.ext.eight_bit_mime() {
             return Err(eight_bit_refused(&self.ext, false));
         }
-        if let (Some(size), Some(limit)) = (content.size, self.ext.size()) {
-            if limit > 0 && size > limit {
-                return Err(Error::MessageTooLarge { limit });
-            }
+        if let (Some(size), Some(limit)) = (content.size, self.ext.size())
+            && limit > 0
+            && size > limit
+        {
+            return Err(Error::MessageTooLarge { limit });
         }
         let declared = Declared {
             // Unknown content may be 8-bit: declared whenever offered.

@@ -148,10 +148,10 @@ pub(crate) fn interleave_families(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
 /// The failures as one sentence: each distinct reason once, with the
 /// addresses it happened to (left out when the host is that one address).
 pub(crate) fn describe(host: &str, failures: &[Failure]) -> String {
-    if let [only] = failures {
-        if host.parse::<IpAddr>() == Ok(only.ip) {
-            return only.reason.clone();
-        }
+    if let [only] = failures
+        && host.parse::<IpAddr>() == Ok(only.ip)
+    {
+        return only.reason.clone();
     }
     let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
     for f in failures {

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -118,10 +118,10 @@ fn run_script(stream: TcpStream, script: Vec<Step>) -> Result<Vec<String>, Strin
                 reader.get_ref().set_read_timeout(Some(d)).unwrap();
                 let mut byte = [0u8; 1];
                 let got = if !reader.buffer().is_empty() { Ok(1) } else { reader.read(&mut byte) };
-                if let Ok(n) = got {
-                    if n > 0 {
-                        return Err("the client sent more before the reply (no pipelining expected)".into());
-                    }
+                if let Ok(n) = got
+                    && n > 0
+                {
+                    return Err("the client sent more before the reply (no pipelining expected)".into());
                 }
                 reader.get_ref().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             }
@@ -244,4 +244,43 @@ pub fn as_served(stored: &[u8]) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out
+}
+
+// ---------------------------------------------------------------- no answer
+
+/// A loopback listener whose accept queue is full: a connect to it gets no
+/// answer, as from a server that is down behind a firewall .
+pub struct Unanswering {
+    pub addr: SocketAddr,
+    fd: i32,
+    _queued: TcpStream,
+}
+
+impl Unanswering {
+    pub fn new() -> Unanswering {
+        // SAFETY: plain socket calls on a descriptor this function owns;
+        // `addr` is a properly sized sockaddr_in.
+        let (port, fd) = unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            assert!(fd >= 0);
+            let mut addr: libc::sockaddr_in = std::mem::zeroed();
+            addr.sin_family = libc::AF_INET as libc::sa_family_t;
+            addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+            let mut size = std::mem::size_of_val(&addr) as libc::socklen_t;
+            assert_eq!(libc::bind(fd, &addr as *const _ as *const libc::sockaddr, size), 0);
+            // A backlog of 0 holds one connection: fill it.
+            assert_eq!(libc::listen(fd, 0), 0);
+            libc::getsockname(fd, &mut addr as *mut _ as *mut libc::sockaddr, &mut size);
+            (u16::from_be(addr.sin_port), fd)
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        Unanswering { addr, fd, _queued: TcpStream::connect(addr).unwrap() }
+    }
+}
+
+impl Drop for Unanswering {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor from `new`, closed once.
+        unsafe { libc::close(self.fd) };
+    }
 }

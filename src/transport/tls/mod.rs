@@ -116,13 +116,13 @@ pub(crate) fn handshake(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result
         Failure::Handshake(diagnosis) => diagnosis.into_error(host, opts.min_version),
     })?;
     let peer_sha256 = backend::peer_certificate_der(&stream).map(|der| Sha256::digest(&der).into());
-    if let Some(expected) = opts.pin_sha256 {
-        if peer_sha256 != Some(expected) {
-            return Err(Error::CertificatePinMismatch {
-                expected: sha256_hex(&expected),
-                actual: peer_sha256.map(|d| sha256_hex(&d)).unwrap_or_else(|| "none".into()),
-            });
-        }
+    if let Some(expected) = opts.pin_sha256
+        && peer_sha256 != Some(expected)
+    {
+        return Err(Error::CertificatePinMismatch {
+            expected: sha256_hex(&expected),
+            actual: peer_sha256.map(|d| sha256_hex(&d)).unwrap_or_else(|| "none".into()),
+        });
     }
     Ok(Established { stream, peer_sha256 })
 }

@@ -41,12 +41,12 @@ pub(crate) fn add_system_roots(ctx: &mut SslContextBuilder) {
     );
     // As with OpenSSL's defaults, a missing or unreadable location is
     // skipped: verification then fails with "untrusted", which says more.
-    if !found.dirs.is_empty() {
-        if let Ok(lookup) = ctx.cert_store_mut().add_lookup(X509Lookup::hash_dir()) {
-            for dir in &found.dirs {
-                if let Some(dir) = dir.to_str() {
-                    let _ = lookup.add_dir(dir, SslFiletype::PEM);
-                }
+    if !found.dirs.is_empty()
+        && let Ok(lookup) = ctx.cert_store_mut().add_lookup(X509Lookup::hash_dir())
+    {
+        for dir in &found.dirs {
+            if let Some(dir) = dir.to_str() {
+                let _ = lookup.add_dir(dir, SslFiletype::PEM);
             }
         }
     }
