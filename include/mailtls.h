@@ -255,6 +255,8 @@ typedef void (*mailtls_batch_callback)(void *userdata,
 
 
 
+
+
 /**
  * Default. The "server requires a secure connection" checkbox: implicit
  * TLS on port 995 (POP3) or 465 (SMTP), required STARTTLS/STLS on any
