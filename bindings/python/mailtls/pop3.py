@@ -77,7 +77,7 @@ class POP3(Session):
     # retr_many() offers the library up to this many numbers per call; the
     # library takes as many as fit in its byte budget by their LIST sizes
     # (MAILTLS_RETR_BATCH_BUDGET, 16 MiB), and at least one.
-    _RETR_MANY_MAX_BATCH = 4096
+    _RETR_MANY_MAX_BATCH = 1024
 
     def __init__(
         self,
@@ -351,18 +351,24 @@ class POP3(Session):
         self._call(fn, *args, callback, None, pending=pending)
 
     def _split_buffer(self, buffer: Optional[int], ends: List[int]) -> List[bytes]:
-        """The messages of a retr_batch buffer, each copied out once; the
-        buffer is freed."""
+        """The messages of a retr_batch buffer, each copied out once (read
+        through a memoryview of the library's buffer, not a copy of the
+        whole); the buffer is freed."""
         if not buffer:
             return []
         lib = self._lib
         try:
-            data = lib.mailtls_buffer_data(buffer)
+            length = lib.mailtls_buffer_len(buffer)
+            if not length:
+                return [b"" for _ in ends]
+            data = (ctypes.c_char * length).from_address(lib.mailtls_buffer_data(buffer))
+            view = memoryview(data).cast("B")
             messages = []
             begin = 0
             for end in ends:
-                messages.append(ctypes.string_at(data + begin, end - begin) if end > begin else b"")
+                messages.append(bytes(view[begin:end]))
                 begin = end
+            view.release()
             return messages
         finally:
             lib.mailtls_buffer_free(buffer)
