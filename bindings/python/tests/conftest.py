@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import sys
 import time
 
@@ -78,6 +79,16 @@ def crlf(stored: bytes) -> bytes:
     and a final CRLF added when the file lacks a final newline."""
     out = stored.replace(b"\n", b"\r\n")
     return out if out.endswith(b"\r\n") else out + b"\r\n"
+
+
+def data_size(message: bytes) -> int:
+    """The size SMTP's DATA carries for ``message``, which SIZE= declares:
+    line ends made CRLF (bare CR and LF too), leading dots doubled, a final
+    CRLF added when missing."""
+    lines = re.split(rb"\r\n|\r|\n", message)
+    if message.endswith((b"\n", b"\r")):
+        lines = lines[:-1]
+    return sum(len(line) + line.startswith(b".") + 2 for line in lines)
 
 
 class Server:

@@ -6,24 +6,14 @@ from __future__ import annotations
 
 import ctypes
 import io
-import re
 import socket
 import threading
 
 import pytest
 
 import mailtls
+from conftest import data_size
 from mailtls import Result
-
-
-def data_size(message: bytes) -> int:
-    """The size SMTP's DATA carries for ``message``, which SIZE= declares:
-    line ends made CRLF (bare CR and LF too), leading dots doubled, a final
-    CRLF added when missing."""
-    lines = re.split(rb"\r\n|\r|\n", message)
-    if message.endswith((b"\n", b"\r")):
-        lines = lines[:-1]
-    return sum(len(line) + line.startswith(b".") + 2 for line in lines)
 
 
 class FakeSmtp:

@@ -16,18 +16,8 @@ import time
 import pytest
 
 import mailtls
-from conftest import smtp_user
+from conftest import data_size, smtp_user
 from mailtls import RecipientResult, Result
-
-
-def data_size(message: bytes) -> int:
-    """The size SMTP's DATA carries for ``message``, which SIZE= declares:
-    line ends made CRLF (bare CR and LF too), leading dots doubled, a final
-    CRLF added when missing."""
-    lines = re.split(rb"\r\n|\r|\n", message)
-    if message.endswith((b"\n", b"\r")):
-        lines = lines[:-1]
-    return sum(len(line) + line.startswith(b".") + 2 for line in lines)
 
 SENDER = "pytest@example.org"  # not local: no DSN ever lands in a test mailbox
 LOGIN_USER = smtp_user(66)     # the user the sessions log in as
