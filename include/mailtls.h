@@ -38,6 +38,12 @@
  *   (mailtls_version, mailtls_result_str) are thread-safe.
  * - No password, token or SASL payload ever appears in an error message or
  *   in a trace callback.
+ * - Calling convention: every function and every callback is cdecl, the C
+ *   default. On 32-bit Windows, compile the code that includes this header
+ *   with the default convention (MSVC /Gd; not /Gz, /Gr or /Gv, not gcc's
+ *   -mrtd), and define callbacks without __stdcall: a mismatch corrupts
+ *   the stack. There are no stdcall entry points (VB6, Delphi's stdcall).
+ * - Windows: mailtls.dll needs Windows 10 or later (README, "Windows").
  */
 
 #ifndef MAILTLS_H
