@@ -186,7 +186,7 @@ impl Why {
                 "{target} cannot be reached ({tag}): check the server name, and this machine's network connection"
             ),
             NetworkUnreachable => {
-                format!("this machine has no route to the network of {target} ({tag}): check its network connection")
+                format!("this machine has no route to the network of {target} ({tag}): check the network connection")
             }
             NetworkDown => {
                 format!(

@@ -86,7 +86,10 @@ fn lookup_reason(err: &io::Error, codes: &[(i32, LookupCause)]) -> String {
         Some(LookupCause::NoAddress) => "the name has no address",
         None => {
             let text = err.to_string();
-            return text.strip_prefix("failed to lookup address information: ").map_or(text.clone(), str::to_string);
+            return match text.strip_prefix("failed to lookup address information: ") {
+                Some(resolver_text) => resolver_text.to_string(),
+                None => text,
+            };
         }
     };
     match err.raw_os_error() {
