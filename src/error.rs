@@ -15,10 +15,12 @@ pub enum Error {
     InvalidArgument(String),
     #[error("not connected: {0}")]
     NotConnected(&'static str),
-    #[error("could not resolve host name {host:?}: {reason}")]
+    #[error("could not find the server name {host:?}: {reason}")]
     Resolve { host: String, reason: String },
-    #[error("could not connect to {target}: {reason}")]
-    Connect { target: String, reason: String },
+    /// No address of the host gave a connection: what happened to each,
+    /// said once (the host, port and addresses included).
+    #[error("{0}")]
+    Connect(String),
     #[error("timed out: {0}")]
     Timeout(String),
     #[error("the server closed the connection {0}")]

@@ -151,7 +151,14 @@ fn a_message_with_a_long_pause_and_then_data_at_speed_is_read() {
 fn a_refused_connection_is_said_once_in_plain_words() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let err = Pop3Client::connect("127.0.0.1", port, &plain_options()).expect_err("refused");
-    assert_eq!(err.to_string(), format!("could not connect to 127.0.0.1 port {port}: connection refused"));
+    let n = if cfg!(windows) { 10061 } else { libc::ECONNREFUSED };
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "nothing accepts connections on 127.0.0.1 port {port} (connection refused, os error {n}): \
+             check the port number, or whether the server is running"
+        )
+    );
 }
 
 #[test]
@@ -186,7 +193,8 @@ fn when_every_address_hangs_the_whole_connect_ends_by_the_connect_timeout() {
     assert_took(started, Duration::from_millis(690), Duration::from_millis(1500));
     assert_eq!(
         err.to_string(),
-        "could not connect to mail.test port 110: no answer within 0.7 s (127.0.0.1, 127.0.0.1, 127.0.0.1)"
+        "no answer from mail.test (127.0.0.1, 127.0.0.1, 127.0.0.1) port 110 within 0.7 s: \
+         check the server name and port, or whether a firewall drops the connection"
     );
 }
 
@@ -201,7 +209,10 @@ fn a_lookup_that_never_ends_is_abandoned_at_the_connect_timeout() {
     .err()
     .expect("out of time");
     assert_took(started, Duration::from_millis(290), Duration::from_millis(1500));
-    assert!(matches!(&err, Error::Timeout(m) if m.contains("\"slow.test\"") && m.contains("in time")), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "timed out: no answer from the DNS server about the server name \"slow.test\" within 0.3 s"
+    );
 }
 
 #[test]

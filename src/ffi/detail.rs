@@ -34,6 +34,10 @@ pub(crate) type FfiResult<T = ()> = Result<T, Failure>;
 /// The detail of a handle's last failure, kept for the caller to copy out.
 #[derive(Default)]
 pub(crate) struct ErrorDetail {
+    /// The core error's message alone: it says what happened by itself,
+    /// so the result's description (mailtls_result_str) is not put in
+    /// front of it, which would say the same words twice ("could not
+    /// connect to the server: could not connect to ...").
     message: CString,
     reply: CString,
     /// POP3's response code or SMTP's enhanced status code.
@@ -105,4 +109,24 @@ pub(crate) fn to_cstring(s: String) -> CString {
         let cleaned: Vec<u8> = e.into_vec().into_iter().map(|b| if b == 0 { b'?' } else { b }).collect();
         CString::new(cleaned).unwrap_or_default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_is_the_core_errors_own_without_the_results_description() {
+        let text = "nothing accepts connections on 127.0.0.1 port 1 (connection refused, os error 111): \
+                    check the port number, or whether the server is running";
+        let mut detail = ErrorDetail::default();
+        detail.record(&Failure::Core(Error::Connect(text.into())));
+        assert_eq!(detail.message().to_str().unwrap(), text);
+        let resolve = Error::Resolve { host: "x.invalid".into(), reason: "the name has no address".into() };
+        detail.record(&Failure::Core(resolve));
+        assert_eq!(
+            detail.message().to_str().unwrap(),
+            "could not find the server name \"x.invalid\": the name has no address"
+        );
+    }
 }

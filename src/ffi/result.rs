@@ -131,7 +131,7 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
         Error::InvalidArgument(_) => MAILTLS_RESULT_INVALID_ARGUMENT,
         Error::NotConnected(_) => MAILTLS_RESULT_NOT_CONNECTED,
         Error::Resolve { .. } => MAILTLS_RESULT_RESOLVE_FAILED,
-        Error::Connect { .. } => MAILTLS_RESULT_CONNECT_FAILED,
+        Error::Connect(_) => MAILTLS_RESULT_CONNECT_FAILED,
         Error::Timeout(_) => MAILTLS_RESULT_TIMEOUT,
         Error::ConnectionClosed(_) => MAILTLS_RESULT_CONNECTION_CLOSED,
         Error::Io { .. } => MAILTLS_RESULT_IO_ERROR,

@@ -17,6 +17,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::deadline::{Deadline, seconds};
+use super::os_errors::{self, ConnectCause};
 use crate::trace::Tracer;
 
 /// RFC 8305 §5's recommended "Connection Attempt Delay".
@@ -26,7 +27,20 @@ pub(crate) const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Failure {
     pub ip: IpAddr,
-    pub reason: String,
+    pub why: Why,
+}
+
+/// Why an address gave no connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Why {
+    /// The OS said what happened, with its error number when it gave one.
+    Os { cause: ConnectCause, code: Option<i32> },
+    /// An OS error none of the causes covers: its own text.
+    Other(String),
+    /// No answer by the deadline.
+    NoAnswer,
+    /// The deadline came before this address's turn.
+    NotTried,
 }
 
 /// The first connection made to any of `addrs`, or what happened to each.
@@ -39,20 +53,24 @@ pub(crate) fn connect_first(
     if let [only] = order[..] {
         // Nothing to race: connect on this thread.
         tracer.info(format!("connecting to {only}"));
-        return attempt(only, deadline).map_err(|reason| {
-            tracer.info(format!("{only}: {reason}"));
-            vec![Failure { ip: only.ip(), reason }]
+        return attempt(only, deadline).map_err(|why| {
+            tracer.info(format!("{only}: {}", why.short(deadline.budget())));
+            vec![Failure { ip: only.ip(), why }]
         });
     }
     race(&order, deadline, tracer)
 }
 
 fn race(order: &[SocketAddr], deadline: Deadline, tracer: &Tracer) -> Result<TcpStream, Vec<Failure>> {
-    let (tx, rx) = mpsc::channel::<(usize, Result<TcpStream, String>)>();
-    let mut outcome: Vec<Option<String>> = vec![None; order.len()];
+    let (tx, rx) = mpsc::channel::<(usize, Result<TcpStream, Why>)>();
+    let mut outcome: Vec<Option<Why>> = vec![None; order.len()];
     let mut started = 0;
     let mut running = 0;
     let mut next_start = Instant::now();
+    let mut failed = |index: usize, why: Why| {
+        tracer.info(format!("{}: {}", order[index], why.short(deadline.budget())));
+        outcome[index] = Some(why);
+    };
     loop {
         let now = Instant::now();
         if started < order.len() && (running == 0 || now >= next_start) && !deadline.passed() {
@@ -70,11 +88,7 @@ fn race(order: &[SocketAddr], deadline: Deadline, tracer: &Tracer) -> Result<Tcp
                     running += 1;
                     next_start = now + ATTEMPT_DELAY;
                 }
-                Err(e) => {
-                    let reason = format!("could not start the attempt: {e}");
-                    tracer.info(format!("{addr}: {reason}"));
-                    outcome[index] = Some(reason);
-                }
+                Err(e) => failed(index, Why::Other(format!("could not start the attempt: {e}"))),
             }
             continue;
         }
@@ -84,9 +98,8 @@ fn race(order: &[SocketAddr], deadline: Deadline, tracer: &Tracer) -> Result<Tcp
         let wake = if started < order.len() { next_start.min(deadline.at()) } else { deadline.at() };
         match rx.recv_timeout(wake.saturating_duration_since(now)) {
             Ok((_, Ok(stream))) => return Ok(stream),
-            Ok((index, Err(reason))) => {
-                tracer.info(format!("{}: {reason}", order[index]));
-                outcome[index] = Some(reason);
+            Ok((index, Err(why))) => {
+                failed(index, why);
                 running -= 1;
                 // A failure frees the way for the next address at once.
                 next_start = Instant::now();
@@ -95,40 +108,116 @@ fn race(order: &[SocketAddr], deadline: Deadline, tracer: &Tracer) -> Result<Tcp
             Err(_) => {}
         }
     }
-    let no_answer = format!("no answer within {}", seconds(deadline.budget()));
     let failures = order
         .iter()
         .zip(outcome)
         .enumerate()
-        .map(|(i, (addr, reason))| Failure {
+        .map(|(i, (addr, why))| Failure {
             ip: addr.ip(),
-            reason: reason.unwrap_or_else(|| if i < started { no_answer.clone() } else { "not tried in time".into() }),
+            why: why.unwrap_or(if i < started { Why::NoAnswer } else { Why::NotTried }),
         })
         .collect();
     Err(failures)
 }
 
 /// One blocking connect, ending by the deadline.
-fn attempt(addr: SocketAddr, deadline: Deadline) -> Result<TcpStream, String> {
+fn attempt(addr: SocketAddr, deadline: Deadline) -> Result<TcpStream, Why> {
     let left = deadline.remaining();
     // connect_timeout refuses a zero timeout.
     if left.is_zero() {
-        return Err(format!("no answer within {}", seconds(deadline.budget())));
+        return Err(Why::NoAnswer);
     }
-    TcpStream::connect_timeout(&addr, left).map_err(|e| plain_reason(&e, deadline.budget()))
+    TcpStream::connect_timeout(&addr, left).map_err(|e| why_of(&e, os_errors::CONNECT_HERE))
 }
 
-/// Why a connect failed, in plain words (the address is said elsewhere).
-fn plain_reason(err: &io::Error, budget: Duration) -> String {
-    use io::ErrorKind::*;
-    match err.kind() {
-        ConnectionRefused => "connection refused".into(),
-        TimedOut | WouldBlock => format!("no answer within {}", seconds(budget)),
-        HostUnreachable => "host unreachable".into(),
-        NetworkUnreachable => "network unreachable".into(),
-        ConnectionReset => "connection reset".into(),
-        AddrNotAvailable => "address not available on this machine".into(),
-        _ => err.to_string(),
+/// What a connect error means; `codes` is the platform's table of error
+/// numbers.
+fn why_of(err: &io::Error, codes: &[(i32, ConnectCause)]) -> Why {
+    let code = err.raw_os_error();
+    match os_errors::connect_cause(err, codes) {
+        // std's own timeout, without a number: the deadline passed.
+        Some(ConnectCause::TimedOut) if code.is_none() => Why::NoAnswer,
+        Some(cause) => Why::Os { cause, code },
+        None => Why::Other(err.to_string()),
+    }
+}
+
+impl Why {
+    /// A few words, for the trace and for one of several addresses
+    /// ("connection refused (os error 111)").
+    fn short(&self, budget: Duration) -> String {
+        match self {
+            Why::Os { cause, code: Some(n) } => format!("{} (os error {n})", words(*cause)),
+            Why::Os { cause, code: None } => words(*cause).into(),
+            Why::Other(text) => text.clone(),
+            Why::NoAnswer => format!("no answer within {}", seconds(budget)),
+            Why::NotTried => "not tried in time".into(),
+        }
+    }
+
+    /// The whole message when every address of `target` failed this way.
+    fn sentence(&self, target: &str, budget: Duration) -> String {
+        use ConnectCause::*;
+        let (cause, code) = match self {
+            Why::Os { cause, code } => (*cause, *code),
+            Why::Other(text) => return format!("could not connect to {target}: {text}"),
+            Why::NoAnswer => {
+                return format!("no answer from {target} within {}: {NO_ANSWER_HINT}", seconds(budget));
+            }
+            Why::NotTried => {
+                return format!(
+                    "could not connect to {target}: the connect timeout of {} ended before an attempt began",
+                    seconds(budget)
+                );
+            }
+        };
+        // The cause in the usual words a person can search for, with the
+        // OS's number once.
+        let tag = match code {
+            Some(n) => format!("{}, os error {n}", words(cause)),
+            None => words(cause).into(),
+        };
+        match cause {
+            Refused => format!(
+                "nothing accepts connections on {target} ({tag}): check the port number, or whether the server is running"
+            ),
+            TimedOut => format!("no answer from {target} ({tag}): {NO_ANSWER_HINT}"),
+            HostUnreachable => format!(
+                "{target} cannot be reached ({tag}): check the server name, and this machine's network connection"
+            ),
+            NetworkUnreachable => {
+                format!("this machine has no route to the network of {target} ({tag}): check the network connection")
+            }
+            NetworkDown => {
+                format!(
+                    "this machine's network is down, so {target} cannot be reached ({tag}): check the network connection"
+                )
+            }
+            AddrNotAvailable => {
+                format!("this machine cannot connect to {target} ({tag}): check the server name or address")
+            }
+            PermissionDenied => format!(
+                "this machine does not allow connecting to {target} ({tag}): a firewall or security program may block it"
+            ),
+            Reset => format!(
+                "{target} dropped the connection while it was being made ({tag}): the server may be overloaded, or not accept this machine"
+            ),
+        }
+    }
+}
+
+const NO_ANSWER_HINT: &str = "check the server name and port, or whether a firewall drops the connection";
+
+fn words(cause: ConnectCause) -> &'static str {
+    match cause {
+        ConnectCause::Refused => "connection refused",
+        ConnectCause::TimedOut => "connection timed out",
+        ConnectCause::HostUnreachable => "host unreachable",
+        ConnectCause::NetworkUnreachable => "network unreachable",
+        ConnectCause::NetworkDown => "network down",
+        ConnectCause::AddrNotAvailable => "address not available",
+        ConnectCause::PermissionDenied => "permission denied",
+        ConnectCause::Reset => "connection reset",
     }
 }
 
@@ -145,22 +234,33 @@ pub(crate) fn interleave_families(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
     }
 }
 
-/// The failures as one sentence: each distinct reason once, with the
-/// addresses it happened to (left out when the host is that one address).
-pub(crate) fn describe(host: &str, failures: &[Failure]) -> String {
-    if let [only] = failures
-        && host.parse::<IpAddr>() == Ok(only.ip)
-    {
-        return only.reason.clone();
-    }
-    let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+/// The failures as one message, saying "could not connect" and the port
+/// once: when every address failed the same way, that way's sentence about
+/// the host (its addresses named when `host` is not that one address);
+/// otherwise each distinct reason once, with the addresses it happened to.
+pub(crate) fn describe(host: &str, port: u16, budget: Duration, failures: &[Failure]) -> String {
+    let mut groups: Vec<(&Why, Vec<String>)> = Vec::new();
     for f in failures {
-        match groups.iter_mut().find(|(reason, _)| *reason == f.reason) {
+        match groups.iter_mut().find(|(why, _)| **why == f.why) {
             Some((_, ips)) => ips.push(f.ip.to_string()),
-            None => groups.push((&f.reason, vec![f.ip.to_string()])),
+            None => groups.push((&f.why, vec![f.ip.to_string()])),
         }
     }
-    groups.iter().map(|(reason, ips)| format!("{reason} ({})", ips.join(", "))).collect::<Vec<_>>().join("; ")
+    if let [(why, ips)] = &groups[..] {
+        let target = match failures {
+            [only] if host.parse::<IpAddr>() == Ok(only.ip) => format!("{host} port {port}"),
+            _ => format!("{host} ({}) port {port}", ips.join(", ")),
+        };
+        return why.sentence(&target, budget);
+    }
+    let each: Vec<String> = groups
+        .iter()
+        .map(|(why, ips)| match why {
+            Why::NotTried => format!("no time left to try {}", ips.join(", ")),
+            _ => format!("{} at {}", why.short(budget), ips.join(", ")),
+        })
+        .collect();
+    format!("could not connect to {host} port {port}: {}", each.join("; "))
 }
 
 #[cfg(test)]
@@ -247,29 +347,116 @@ pub(crate) mod tests {
         assert_eq!(stream.peer_addr().unwrap(), open);
         let log = log.lock().unwrap();
         assert_eq!(log.iter().filter(|l| l.starts_with("connecting to ")).count(), 2, "{log:?}");
-        assert!(log.iter().any(|l| l.ends_with(": connection refused")), "{log:?}");
+        assert!(log.iter().any(|l| l.contains(": connection refused (os error ")), "{log:?}");
     }
 
+    const SECONDS_30: Duration = Duration::from_secs(30);
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn os(cause: ConnectCause, code: i32) -> Why {
+        Why::Os { cause, code: Some(code) }
+    }
+
+    #[cfg(unix)]
     #[test]
     fn a_refused_address_is_said_once_in_plain_words() {
         let refused = refused_addr();
+        let port = refused.port();
         let failures = connect_first(&[refused], within(Duration::from_secs(2)), &Tracer::default()).unwrap_err();
-        assert_eq!(failures, [Failure { ip: refused.ip(), reason: "connection refused".into() }]);
-        assert_eq!(describe("127.0.0.1", &failures), "connection refused");
-        assert_eq!(describe("localhost", &failures), "connection refused (127.0.0.1)");
+        assert_eq!(failures, [Failure { ip: refused.ip(), why: os(ConnectCause::Refused, libc::ECONNREFUSED) }]);
+        let n = libc::ECONNREFUSED;
+        assert_eq!(
+            describe("127.0.0.1", port, SECONDS_30, &failures),
+            format!(
+                "nothing accepts connections on 127.0.0.1 port {port} (connection refused, os error {n}): \
+                 check the port number, or whether the server is running"
+            )
+        );
+        assert!(describe("localhost", port, SECONDS_30, &failures).starts_with(&format!(
+            "nothing accepts connections on localhost (127.0.0.1) port {port} (connection refused, os error {n})"
+        )));
+    }
+
+    /// The classification is by number, so Windows' numbers are checked
+    /// here too; std's own timeout carries no number and is the deadline.
+    #[test]
+    fn winsock_errors_read_in_our_words_with_their_number_once() {
+        let why = |code| why_of(&io::Error::from_raw_os_error(code), os_errors::WINSOCK_CONNECT);
+        let refused = [Failure { ip: ip("127.0.0.1"), why: why(10061) }];
+        assert_eq!(
+            describe("127.0.0.1", 1, SECONDS_30, &refused),
+            "nothing accepts connections on 127.0.0.1 port 1 (connection refused, os error 10061): \
+             check the port number, or whether the server is running"
+        );
+        assert_eq!(why(10060), os(ConnectCause::TimedOut, 10060));
+        assert_eq!(why(10013), os(ConnectCause::PermissionDenied, 10013));
+        let deadline = io::Error::new(io::ErrorKind::TimedOut, "connection timed out");
+        assert_eq!(why_of(&deadline, os_errors::WINSOCK_CONNECT), Why::NoAnswer);
+        // Wine's text for a number it has none for, kept as it is when the
+        // number means nothing to us.
+        let odd = io::Error::other("OS Error 10022 (FormatMessageW() returned error 317) (os error 10022)");
+        let failures = [Failure { ip: ip("192.0.2.1"), why: why_of(&odd, os_errors::WINSOCK_CONNECT) }];
+        assert_eq!(
+            describe("192.0.2.1", 25, SECONDS_30, &failures),
+            "could not connect to 192.0.2.1 port 25: OS Error 10022 (FormatMessageW() returned error 317) (os error 10022)"
+        );
+    }
+
+    /// Every cause's message names the target once, its usual words and
+    /// its OS number once, and never says "could not connect" on top.
+    #[test]
+    fn every_cause_says_what_happened_once() {
+        use ConnectCause::*;
+        let causes = [
+            Refused,
+            TimedOut,
+            HostUnreachable,
+            NetworkUnreachable,
+            NetworkDown,
+            AddrNotAvailable,
+            PermissionDenied,
+            Reset,
+        ];
+        for cause in causes {
+            let failures = [Failure { ip: ip("192.0.2.1"), why: os(cause, 10099) }];
+            let text = describe("mail.example.org", 110, SECONDS_30, &failures);
+            let count = |needle: &str| text.matches(needle).count();
+            assert_eq!(count("mail.example.org (192.0.2.1) port 110"), 1, "{text}");
+            assert_eq!(count("110"), 1, "{text}");
+            assert_eq!(count(&format!("({}, os error 10099)", words(cause))), 1, "{text}");
+            assert_eq!(count("os error"), 1, "{text}");
+            assert_eq!(count("could not connect"), 0, "{text}");
+        }
     }
 
     #[test]
-    fn failures_are_grouped_by_reason() {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    fn the_same_failure_of_every_address_is_one_sentence() {
         let failures = [
-            Failure { ip: ip("2001:db8::1"), reason: "no answer within 30 s".into() },
-            Failure { ip: ip("192.0.2.1"), reason: "connection refused".into() },
-            Failure { ip: ip("2001:db8::2"), reason: "no answer within 30 s".into() },
+            Failure { ip: ip("::1"), why: os(ConnectCause::Refused, 111) },
+            Failure { ip: ip("127.0.0.1"), why: os(ConnectCause::Refused, 111) },
         ];
         assert_eq!(
-            describe("mail.example.org", &failures),
-            "no answer within 30 s (2001:db8::1, 2001:db8::2); connection refused (192.0.2.1)"
+            describe("localhost", 995, SECONDS_30, &failures),
+            "nothing accepts connections on localhost (::1, 127.0.0.1) port 995 (connection refused, os error 111): \
+             check the port number, or whether the server is running"
+        );
+    }
+
+    #[test]
+    fn different_failures_are_grouped_by_reason_under_one_could_not_connect() {
+        let failures = [
+            Failure { ip: ip("2001:db8::1"), why: Why::NoAnswer },
+            Failure { ip: ip("192.0.2.1"), why: os(ConnectCause::Refused, 111) },
+            Failure { ip: ip("2001:db8::2"), why: Why::NoAnswer },
+            Failure { ip: ip("192.0.2.2"), why: Why::NotTried },
+        ];
+        assert_eq!(
+            describe("mail.example.org", 587, SECONDS_30, &failures),
+            "could not connect to mail.example.org port 587: no answer within 30 s at 2001:db8::1, 2001:db8::2; \
+             connection refused (os error 111) at 192.0.2.1; no time left to try 192.0.2.2"
         );
     }
 
@@ -296,8 +483,12 @@ pub(crate) mod tests {
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(590) && took < Duration::from_millis(1200), "{took:?}");
         assert_eq!(failures.len(), 3);
-        assert!(failures.iter().all(|f| f.reason == "no answer within 0.6 s"), "{failures:?}");
-        assert_eq!(describe("mail.example.org", &failures), "no answer within 0.6 s (127.0.0.1, 127.0.0.1, 127.0.0.1)");
+        assert!(failures.iter().all(|f| f.why == Why::NoAnswer), "{failures:?}");
+        assert_eq!(
+            describe("mail.example.org", 110, Duration::from_millis(600), &failures),
+            "no answer from mail.example.org (127.0.0.1, 127.0.0.1, 127.0.0.1) port 110 within 0.6 s: \
+             check the server name and port, or whether a firewall drops the connection"
+        );
     }
 
     #[cfg(unix)]
@@ -306,7 +497,7 @@ pub(crate) mod tests {
         let dead = [Unanswering::new(), Unanswering::new(), Unanswering::new()];
         let addrs: Vec<SocketAddr> = dead.iter().map(|d| d.addr).collect();
         let failures = connect_first(&addrs, within(Duration::from_millis(400)), &Tracer::default()).unwrap_err();
-        let reasons: Vec<&str> = failures.iter().map(|f| f.reason.as_str()).collect();
-        assert_eq!(reasons, ["no answer within 0.4 s", "no answer within 0.4 s", "not tried in time"]);
+        let whys: Vec<&Why> = failures.iter().map(|f| &f.why).collect();
+        assert_eq!(whys, [&Why::NoAnswer, &Why::NoAnswer, &Why::NotTried]);
     }
 }

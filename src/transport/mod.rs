@@ -3,6 +3,7 @@
 
 mod connect;
 mod deadline;
+mod os_errors;
 mod pace;
 mod resolve;
 mod scripted;
@@ -86,10 +87,8 @@ impl Connection {
         let tracer = opts.tracer.clone();
         let deadline = Deadline::after(opts.connect_timeout);
         let addrs = resolve::resolve(host, port, deadline, lookup)?;
-        let tcp = connect::connect_first(&addrs, deadline, &tracer).map_err(|failures| Error::Connect {
-            target: format!("{host} port {port}"),
-            reason: connect::describe(host, &failures),
-        })?;
+        let tcp = connect::connect_first(&addrs, deadline, &tracer)
+            .map_err(|failures| Error::Connect(connect::describe(host, port, deadline.budget(), &failures)))?;
         let _ = tcp.set_nodelay(true);
         tcp.set_read_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;
         tcp.set_write_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;

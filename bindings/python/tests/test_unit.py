@@ -4,6 +4,7 @@ argument checks, and network failures against sockets the tests open."""
 from __future__ import annotations
 
 import builtins
+import errno
 import os
 import pickle
 import shutil
@@ -243,10 +244,25 @@ def _closed_port() -> int:
 
 
 def test_connection_refused():
+    port = _closed_port()
     with pytest.raises(mailtls.ConnectionError) as info:
-        mailtls.POP3("127.0.0.1", _closed_port(), timeout=5)
+        mailtls.POP3("127.0.0.1", port, timeout=5)
     assert info.value.code == Result.CONNECT_FAILED
     assert isinstance(info.value, builtins.ConnectionError)
+    # Said once, in the library's words, with the OS's number once.
+    assert str(info.value) == (
+        f"nothing accepts connections on 127.0.0.1 port {port} "
+        f"(connection refused, os error {errno.ECONNREFUSED}): "
+        "check the port number, or whether the server is running"
+    )
+
+
+def test_an_unknown_name_is_said_once():
+    with pytest.raises(mailtls.ConnectionError) as info:
+        mailtls.POP3("no-such-host.invalid", 110, timeout=5)
+    assert info.value.code == Result.RESOLVE_FAILED
+    assert str(info.value).startswith('could not find the server name "no-such-host.invalid": ')
+    assert "lookup" not in str(info.value), str(info.value)
 
 
 def test_timeout_when_the_server_never_speaks():
