@@ -20,6 +20,8 @@ mod backend;
 mod backend;
 mod codes;
 mod memo;
+#[cfg(any(windows, target_vendor = "apple", feature = "native-tls-backend"))]
+mod one_read;
 pub(crate) mod problem;
 #[cfg(not(any(windows, target_vendor = "apple", feature = "native-tls-backend")))]
 mod roots;

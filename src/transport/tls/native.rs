@@ -6,12 +6,13 @@ use std::net::TcpStream;
 
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
 
+use super::one_read::{self, Socket};
 use super::problem::Diagnosis;
 use super::{Failure, codes};
 use crate::options::{TlsOptions, TlsVersion};
 
 pub(crate) type Context = TlsConnector;
-pub(crate) type Stream = TlsStream<TcpStream>;
+pub(crate) use one_read::Stream;
 
 pub(crate) fn build(opts: &TlsOptions) -> Result<Context, String> {
     let mut builder = TlsConnector::builder();
@@ -33,11 +34,12 @@ pub(crate) fn build(opts: &TlsOptions) -> Result<Context, String> {
 }
 
 pub(crate) fn connect(ctx: &Context, host: &str, tcp: TcpStream, _opts: &TlsOptions) -> Result<Stream, Failure> {
-    ctx.connect(host, tcp).map_err(|e| match e {
+    let tls: TlsStream<Socket> = ctx.connect(host, Socket::new(tcp)).map_err(|e| match e {
         // The socket is blocking with timeouts, so "would block" is a timeout.
         HandshakeError::WouldBlock(_) => Failure::Timeout,
         HandshakeError::Failure(e) => Failure::Handshake(diagnose(&e)),
-    })
+    })?;
+    Ok(Stream::new(tls, one_read::under_wine()))
 }
 
 /// Sort a failed handshake by SChannel's HRESULT. native-tls 0.2 wraps the
@@ -99,7 +101,7 @@ fn unsorted(library_text: String) -> Diagnosis {
 }
 
 pub(crate) fn peer_certificate_der(stream: &Stream) -> Option<Vec<u8>> {
-    stream.peer_certificate().ok()??.to_der().ok()
+    stream.tls().peer_certificate().ok()??.to_der().ok()
 }
 
 /// Every certificate of a PEM bundle, as DER.
