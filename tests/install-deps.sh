@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need on a fresh Debian/Ubuntu machine:
-# Debian packages (Dovecot, OpenSSL headers, a C compiler, valgrind) and the
-# Python test tools. Installs only what is missing, so a second run is quick.
+# Debian packages (Dovecot, OpenSSL headers, C compilers, valgrind; for the
+# Windows DLLs mingw-w64, llvm-dlltool, lld and Wine, 64- and 32-bit), the
+# Rust targets for Windows and the Python test tools. Installs only what is
+# missing, so a second run is quick.
 set -euo pipefail
 
-packages=(dovecot-core dovecot-pop3d openssl libssl-dev pkg-config gcc g++ clang valgrind python3 python3-pip)
+packages=(dovecot-core dovecot-pop3d openssl libssl-dev pkg-config gcc g++ clang valgrind python3 python3-pip
+    gcc-mingw-w64-x86-64-win32 gcc-mingw-w64-i686-win32 llvm lld
+    wine wine64 wine32:i386 libgnutls30:i386)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,7 +23,11 @@ if ((${#missing[@]})); then
     if [ ! -e "$policy" ]; then
         printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && added_policy=1
     fi
+    # Wine's 32-bit half (for the i686 DLL) comes from Debian's i386 packages.
+    dpkg --print-foreign-architectures | grep -qx i386 || dpkg --add-architecture i386
     apt-get update -qq
+    # libgnutls30:i386, which Wine's 32-bit SChannel runs on, is only
+    # recommended by wine32, so it is named.
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     [ -n "$added_policy" ] && rm -f "$policy"
 fi
@@ -32,6 +40,11 @@ if ! dpkg-query -W -f='${Status}' "$rt" 2>/dev/null | grep -q "install ok instal
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$rt" >/dev/null
 fi
+
+installed_targets=$(rustup target list --installed)
+for t in x86_64-pc-windows-gnu i686-pc-windows-gnu; do
+    grep -qx "$t" <<<"$installed_targets" || rustup target add "$t"
+done
 
 python3 - <<'PY' 2>/dev/null || python3 -m pip install -q pytest cffi
 import pytest, cffi

@@ -2,7 +2,8 @@
 # The whole test suite, as README gives it: installs what it needs, starts
 # Dovecot (POP3) and Postfix (SMTP, authenticating through Dovecot) on
 # 127.0.0.1 with a throwaway CA, runs the Rust, C and Python tests against
-# them, and stops exactly the servers it started.
+# them, cross-builds the Windows DLLs and runs their tests under Wine, and
+# stops exactly the servers it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,8 @@ echo "== Lint gates: rustfmt, clippy (both TLS backends), the minimum Rust versi
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo clippy --locked --all-targets --features native-tls-backend -- -D warnings
+# The Windows code (SChannel through native-tls, Winsock error numbers).
+cargo clippy --locked --lib --target x86_64-pc-windows-gnu -- -D warnings
 # The library and its tests build with the minimum Rust version that
 # Cargo.toml declares (rust-version), in a target directory of its own.
 msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
@@ -54,3 +57,10 @@ bash tests/c/run.sh
 
 echo "== Python: bindings/python/tests"
 python3 -m pytest -q bindings/python/tests
+
+echo "== Windows: the DLL packages (cross-built): imports, exports, import libraries, strip"
+windows_dirs=$(bash bindings/windows/build.sh) # an assignment, so set -e stops on a failed build
+for dir in $windows_dirs; do bash tests/windows/check_dll.sh "$dir"; done
+echo "== Windows: the DLLs under Wine (64- and 32-bit) against Dovecot and Postfix"
+# shellcheck disable=SC2086 # one folder per word
+bash tests/windows/run.sh $windows_dirs

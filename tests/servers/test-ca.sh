@@ -12,6 +12,8 @@
 #   other-ca.pem             unrelated CA, for "untrusted CA" tests
 #   other-server.pem, .key   a leaf like server.pem but signed by other-ca,
 #                            for servers that send a full untrusted chain
+#   revoked-server.pem, .key a leaf like server.pem that the OCSP responder
+#                            says is revoked
 #   ocsp.port, ocsp-index.txt  where the leaves' OCSP URL points and the
 #                            responder's database (tests/windows/run.sh
 #                            starts `openssl ocsp` there: Wine's SChannel
@@ -78,16 +80,27 @@ if [[ ! -s server.pem || ! -s server.key ]]; then
 	rm -f ocsp-index.txt
 fi
 [[ -s other-server.pem && -s other-server.key ]] || new_leaf other-server other-ca
+if [[ ! -s revoked-server.pem || ! -s revoked-server.key ]]; then
+	new_leaf revoked-server ca
+	rm -f ocsp-index.txt
+fi
 
 # The OCSP responder's database (`openssl ca` index format): server.pem is
-# valid.
+# valid, revoked-server.pem revoked since it was made.
+index_line() { # STATUS CERT REVOKED_AT
+	local serial expiry
+	serial=$(openssl x509 -in "$2" -noout -serial | cut -d= -f2)
+	expiry=$(date -u -d "$(openssl x509 -in "$2" -noout -enddate | cut -d= -f2)" +%y%m%d%H%M%SZ)
+	printf '%s\t%s\t%s\t%s\tunknown\t/O=mailtls tests/CN=localhost\n' "$1" "$expiry" "$3" "$serial"
+}
 if [[ ! -s ocsp-index.txt ]]; then
-	serial=$(openssl x509 -in server.pem -noout -serial | cut -d= -f2)
-	expiry=$(date -u -d "$(openssl x509 -in server.pem -noout -enddate | cut -d= -f2)" +%y%m%d%H%M%SZ)
-	printf 'V\t%s\t\t%s\tunknown\t/O=mailtls tests/CN=localhost\n' "$expiry" "$serial" >ocsp-index.txt
+	{
+		index_line V server.pem ''
+		index_line R revoked-server.pem "$(date -u +%y%m%d%H%M%SZ)"
+	} >ocsp-index.txt
 fi
 
 openssl x509 -in server.pem -outform DER | sha256sum | cut -d' ' -f1 >server.sha256
 
 # Certificates are public; let non-root test processes read them.
-chmod 0644 ca.pem other-ca.pem server.pem other-server.pem server.sha256 ocsp.port ocsp-index.txt
+chmod 0644 ca.pem other-ca.pem server.pem other-server.pem revoked-server.pem server.sha256 ocsp.port ocsp-index.txt

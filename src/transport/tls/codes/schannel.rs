@@ -28,6 +28,7 @@ const TABLE: &[(i32, &str, TlsProblem)] = &[
     (hr(0x800B_0114), "CERT_E_INVALID_NAME", InvalidCertificate),
     (hr(0x8009_6004), "TRUST_E_CERT_SIGNATURE", InvalidCertificate),
     (hr(0x8009_6019), "TRUST_E_BASIC_CONSTRAINTS", InvalidCertificate),
+    (hr(0x800B_010C), "CERT_E_REVOKED", Revoked),
     (hr(0x8009_2010), "CRYPT_E_REVOKED", Revoked),
     (hr(0x800B_010E), "CERT_E_REVOCATION_FAILURE", RevocationUnknown),
     (hr(0x8009_2013), "CRYPT_E_REVOCATION_OFFLINE", RevocationUnknown),
@@ -63,7 +64,19 @@ pub(crate) fn name(code: i32) -> Option<&'static str> {
 #[cfg_attr(not(windows), allow(dead_code))]
 pub(crate) fn diagnose(code: i32, library_text: String) -> Diagnosis {
     let problem = TABLE.iter().find(|&&(c, _, _)| c == code).map_or(HandshakeFailed, |&(_, _, p)| p);
-    Diagnosis { problem, code: Some(Code::HResult(code)), library_text }
+    Diagnosis { problem, code: Some(Code::HResult(code)), library_text: system_text(&library_text).to_string() }
+}
+
+/// What the system's own text adds to the code already in the message:
+/// the text without std's "(os error N)", or nothing when the system had
+/// no text (std then writes "OS Error N (FormatMessageW() returned error
+/// M)", as under Wine for most of these codes).
+fn system_text(library_text: &str) -> &str {
+    let text = match library_text.rfind(" (os error ") {
+        Some(at) if library_text.ends_with(')') => &library_text[..at],
+        _ => library_text,
+    };
+    if text.starts_with("OS Error ") && text.contains("(FormatMessageW() returned error ") { "" } else { text }
 }
 
 /// The number at the end of the text of a `std::io::Error` for an OS
@@ -90,6 +103,7 @@ mod tests {
         assert_eq!(problem(0x800B_0101), OutsideValidityPeriod);
         assert_eq!(problem(0x8009_0328), Expired);
         assert_eq!(problem(0x800B_0102), InvalidCertificate);
+        assert_eq!(problem(0x800B_010C), Revoked);
         assert_eq!(problem(0x8009_2010), Revoked);
         assert_eq!(problem(0x800B_010E), RevocationUnknown);
         assert_eq!(problem(0x8009_2013), RevocationUnknown);
@@ -111,7 +125,18 @@ mod tests {
         assert_eq!(d.problem, UntrustedRoot);
         let detail = d.detail();
         assert!(detail.contains("(CERT_E_UNTRUSTEDROOT, 0x800B0109)"), "{detail}");
-        assert!(detail.ends_with(wine), "{detail}");
+        assert!(!detail.contains("FormatMessageW") && !detail.contains("os error"), "{detail}");
+        // A system text in words is kept, without std's repeat of the code.
+        let german = "Die Zertifikatkette wurde von einer nicht vertrauenswürdigen Zertifizierungsstelle \
+                      ausgestellt. (os error -2146893019)";
+        let detail = diagnose(hr(0x8009_0325), german.into()).detail();
+        assert!(
+            detail.ends_with(
+                "the TLS library said: Die Zertifikatkette wurde von einer nicht \
+                                  vertrauenswürdigen Zertifizierungsstelle ausgestellt."
+            ),
+            "{detail}"
+        );
         let unknown = diagnose(0x8000_4005_u32 as i32, String::new()).detail();
         assert!(unknown.contains("HRESULT 0x80004005"), "{unknown}");
     }
