@@ -54,6 +54,27 @@
 #include <stdint.h>
 
 /**
+ * Major version of the library the header was generated for.
+ */
+#define MAILTLS_VERSION_MAJOR 0
+
+/**
+ * Minor version of the library the header was generated for.
+ */
+#define MAILTLS_VERSION_MINOR 1
+
+/**
+ * Patch version of the library the header was generated for.
+ */
+#define MAILTLS_VERSION_PATCH 0
+
+/**
+ * The version the header was generated for as a string; mailtls_version()
+ * returns the loaded library's.
+ */
+#define MAILTLS_VERSION_STRING "0.1.0"
+
+/**
  * Returned by mailtls_pop3_listing_octets() when the size is not known
  * (a UIDL-only listing) or the index is out of range.
  */
@@ -70,21 +91,6 @@
  * Pass as `size` to mailtls_smtp_send() when the message size is unknown.
  */
 #define MAILTLS_SIZE_UNKNOWN 18446744073709551615ull
-
-/**
- * Major version of the library the header was generated for.
- */
-#define MAILTLS_VERSION_MAJOR 0
-
-/**
- * Minor version of the library the header was generated for.
- */
-#define MAILTLS_VERSION_MINOR 1
-
-/**
- * Patch version of the library the header was generated for.
- */
-#define MAILTLS_VERSION_PATCH 0
 
 /**
  * A byte buffer returned by the library (e.g. a whole message). Read it
@@ -1205,8 +1211,8 @@ void mailtls_smtp_results_free(mailtls_smtp_results *results);
 
 /**
  * The version of the loaded library as a static string ("0.1.0"). Compare
- * it with the MAILTLS_VERSION_* constants to detect a header/library
- * mismatch. Never NULL; do not free.
+ * it with MAILTLS_VERSION_STRING (or the MAILTLS_VERSION_* numbers) to
+ * detect a header/library mismatch. Never NULL; do not free.
  */
 const char *mailtls_version(void);
 

@@ -1,13 +1,48 @@
 //! The committed C header must be exactly what cbindgen (pinned in
-//! Cargo.lock) generates from src/ffi. Regenerate with
+//! Cargo.lock) generates from src/ffi, plus the version macros made here
+//! from Cargo.toml's version. Regenerate with
 //! `MAILTLS_BLESS_HEADER=1 cargo test --test header`.
 
+use std::ffi::CStr;
 use std::path::Path;
+
+/// The header's version macros, from the package version Cargo read in
+/// Cargo.toml: a release bumps the version there and the blessed header
+/// follows, so the two cannot drift apart.
+fn version_macros() -> String {
+    let define = |doc: &str, name: &str, value: &str| format!("\n/**\n * {doc}\n */\n#define {name} {value}\n");
+    [
+        define(
+            "Major version of the library the header was generated for.",
+            "MAILTLS_VERSION_MAJOR",
+            env!("CARGO_PKG_VERSION_MAJOR"),
+        ),
+        define(
+            "Minor version of the library the header was generated for.",
+            "MAILTLS_VERSION_MINOR",
+            env!("CARGO_PKG_VERSION_MINOR"),
+        ),
+        define(
+            "Patch version of the library the header was generated for.",
+            "MAILTLS_VERSION_PATCH",
+            env!("CARGO_PKG_VERSION_PATCH"),
+        ),
+        define(
+            "The version the header was generated for as a string; mailtls_version()\n * returns the loaded library's.",
+            "MAILTLS_VERSION_STRING",
+            &format!("\"{}\"", env!("CARGO_PKG_VERSION")),
+        ),
+    ]
+    .concat()
+    .trim_end()
+    .to_owned()
+}
 
 #[test]
 fn committed_header_matches_generated() {
     let crate_dir = env!("CARGO_MANIFEST_DIR");
-    let config = cbindgen::Config::from_file(Path::new(crate_dir).join("cbindgen.toml")).expect("cbindgen.toml");
+    let mut config = cbindgen::Config::from_file(Path::new(crate_dir).join("cbindgen.toml")).expect("cbindgen.toml");
+    config.after_includes = Some(version_macros());
     let bindings = cbindgen::Builder::new()
         .with_crate(crate_dir)
         .with_config(config)
@@ -29,6 +64,29 @@ fn committed_header_matches_generated() {
 
 fn committed_header() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/mailtls.h")).unwrap()
+}
+
+/// The value of `#define NAME value` in the header.
+fn macro_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.lines().find_map(|line| {
+        let rest = line.strip_prefix("#define ")?.strip_prefix(name)?;
+        rest.starts_with(' ').then(|| rest.trim())
+    })
+}
+
+/// The committed header's version macros are Cargo.toml's version, and the
+/// library reports the same version at run time.
+#[test]
+fn version_macros_match_cargo_toml_and_the_library() {
+    let header = committed_header();
+    let version = |name| macro_value(&header, name).unwrap_or_else(|| panic!("no {name} in include/mailtls.h"));
+    assert_eq!(version("MAILTLS_VERSION_MAJOR"), env!("CARGO_PKG_VERSION_MAJOR"));
+    assert_eq!(version("MAILTLS_VERSION_MINOR"), env!("CARGO_PKG_VERSION_MINOR"));
+    assert_eq!(version("MAILTLS_VERSION_PATCH"), env!("CARGO_PKG_VERSION_PATCH"));
+    assert_eq!(version("MAILTLS_VERSION_STRING"), format!("\"{}\"", env!("CARGO_PKG_VERSION")));
+    // SAFETY: mailtls_version returns a static NUL-terminated string.
+    let at_run_time = unsafe { CStr::from_ptr(mailtls::ffi::version::mailtls_version()) };
+    assert_eq!(at_run_time.to_str(), Ok(env!("CARGO_PKG_VERSION")));
 }
 
 /// The declarations of the header: (line index, declared name).

@@ -9,10 +9,12 @@ conditionals or #include. Before feeding the header to it we remove
 2. the include guard (``#ifndef MAILTLS_H`` / ``#define MAILTLS_H`` and the
    final ``#endif``),
 3. the ``#ifdef __cplusplus ... #endif`` blocks (the ``extern "C" {`` and
-   its closing ``}``).
+   its closing ``}``),
+4. the ``#define``s of a string literal (MAILTLS_VERSION_STRING): cdef()
+   takes integer macros only; they are checked on their own below.
 
-Everything else, the ``#define`` constants included, goes to cdef() as is:
-every constant is an integer literal (UINT64_MAX would not be).
+Everything else, the other ``#define`` constants included, goes to cdef()
+as is: every one of them is an integer literal (UINT64_MAX would not be).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pytest
 from conftest import REPO
 
 HEADER = REPO / "include" / "mailtls.h"
+STRING_MACRO = re.compile(r'#define (MAILTLS_\w+) "([^"\\]*)"')
 
 
 def strip_preprocessor(text: str) -> str:
@@ -42,7 +45,7 @@ def strip_preprocessor(text: str) -> str:
         if s.startswith("#ifdef __cplusplus"):
             in_cplusplus = True
             continue
-        if s.startswith("#include"):
+        if s.startswith("#include") or STRING_MACRO.fullmatch(s):
             continue
         if s in ("#ifndef MAILTLS_H", "#define MAILTLS_H") or re.fullmatch(
             r"#endif\s*/\*\s*MAILTLS_H\s*\*/", s
@@ -168,6 +171,14 @@ def test_binding_prototypes_match_the_header(ffi, lib):
                 assert len(ours._argtypes_) == len(theirs.args), name
                 for a, b in zip(ours._argtypes_, theirs.args):
                     assert _same_type(ffi, a, b), f"{name} callback: {b.cname}"
+
+
+def test_version_string_macro_is_the_library_version(ffi, lib):
+    strings = dict(STRING_MACRO.findall(HEADER.read_text()))
+    numbers = (lib.MAILTLS_VERSION_MAJOR, lib.MAILTLS_VERSION_MINOR, lib.MAILTLS_VERSION_PATCH)
+    version = ".".join(map(str, numbers))
+    assert strings == {"MAILTLS_VERSION_STRING": version}
+    assert ffi.string(lib.mailtls_version()).decode() == version
 
 
 def test_cffi_calls_the_library(ffi, lib):
