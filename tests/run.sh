@@ -55,6 +55,12 @@ export MAILTLS_LIBRARY="$PWD/target/debug/libmailtls.so"
 echo "== C: tests/c under valgrind and sanitizers"
 bash tests/c/run.sh
 
+echo "== C++: tests/cpp (bindings/cpp/mailtls.hpp) with g++ under valgrind and clang++ with sanitizers"
+bash tests/cpp/run.sh
+
+echo "== Install: bindings/c/install.sh into a prefix through DESTDIR; C programs built from it only (pkg-config and CMake, shared and static)"
+bash tests/install/run.sh
+
 echo "== Python: bindings/python/tests"
 python3 -m pytest -q bindings/python/tests
 
