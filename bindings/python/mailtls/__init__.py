@@ -32,7 +32,6 @@ from .errors import (
     AuthError,
     Cancelled,
     CertificateError,
-    ConnectionError,
     EightBitMimeUnavailable,
     Error,
     FileError,
@@ -45,15 +44,22 @@ from .errors import (
     ServerError,
     SmtpUtf8Unavailable,
     StartTlsUnavailable,
-    TimeoutError,
     TlsError,
 )
+
+# Named after builtins, so not in __all__ (see there); the redundant aliases
+# mark them as exported for type checkers all the same.
+from .errors import ConnectionError as ConnectionError
+from .errors import TimeoutError as TimeoutError
 from .pop3 import POP3
 
 # The SMTP module (and the dataclasses module it needs) is imported on first
 # use of SMTP or RecipientResult, so a program that only fetches mail does
-# not pay for it at start-up (PEP 562).
+# not pay for it at start-up (PEP 562). Type checkers see them imported.
 _LAZY = {"SMTP": "smtp", "RecipientResult": "smtp"}
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .smtp import SMTP, RecipientResult
 
 
 def __getattr__(name: str) -> object:
@@ -66,12 +72,18 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def __dir__() -> list:
+def __dir__() -> "list[str]":
     return sorted(set(globals()) | set(_LAZY))
 
 
 __version__ = "0.1.0"
 
+# What `from mailtls import *` binds. TimeoutError and ConnectionError are
+# left out on purpose: they carry the names of builtins, and a star import
+# must not rebind `TimeoutError` in the importer's namespace. They stay
+# reachable as mailtls.TimeoutError and mailtls.ConnectionError, and since
+# they subclass the builtins of the same name, `except TimeoutError:`
+# after a star import still catches them.
 __all__ = [
     "POP3",
     "SMTP",
@@ -81,8 +93,6 @@ __all__ = [
     "TlsError",
     "CertificateError",
     "StartTlsUnavailable",
-    "TimeoutError",
-    "ConnectionError",
     "ServerError",
     "MessageTooLarge",
     "RecipientsRefused",

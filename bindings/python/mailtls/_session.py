@@ -23,7 +23,7 @@ from .errors import ConnectionError, Error, InvalidArgument, Result, make_error
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import TracebackType
-    from typing import Any, Callable, Iterable, Optional, Union
+    from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
     from typing_extensions import Self
 
@@ -434,13 +434,13 @@ class Session:
             self._leave()
         return text or None
 
-    def _capabilities(self) -> dict:
+    def _capabilities(self) -> Dict[str, List[str]]:
         handle = self._enter()
         try:
             # Borrowed from the handle: convert before anything else runs.
             caps = self._fn(self._CAPABILITIES_FN)(handle)
             lib = self._lib
-            result: dict = {}
+            result: Dict[str, List[str]] = {}
             if caps:
                 for i in range(lib.mailtls_capabilities_count(caps)):
                     name = lib.mailtls_capabilities_name(caps, i)

@@ -40,6 +40,12 @@ Any other code (BUFFER_TOO_SMALL, codes added to the library later) gives a
 plain :class:`Error`. ``TimeoutError``, ``ConnectionError`` and ``FileError``
 are also ``OSError`` subclasses, so ``except OSError`` catches network and
 file failures as it does for the standard library; their ``errno`` is None.
+
+``TimeoutError`` and ``ConnectionError`` are named after the builtins they
+extend, so they are not in ``__all__`` (here or in :mod:`mailtls`): ``from
+mailtls import *`` leaves the builtins in place, and since these classes
+subclass them, ``except TimeoutError:`` still catches mailtls's timeouts.
+Name them as ``mailtls.TimeoutError`` and ``mailtls.ConnectionError``.
 """
 
 from __future__ import annotations
@@ -52,6 +58,26 @@ if TYPE_CHECKING:  # annotations only (see _session.py)
     from typing import Any, Iterable, List, Union
 
     from .smtp import RecipientResult
+
+# Not TimeoutError and ConnectionError: see the module docstring.
+__all__ = [
+    "Result",
+    "Error",
+    "AuthError",
+    "TlsError",
+    "CertificateError",
+    "StartTlsUnavailable",
+    "ServerError",
+    "MessageTooLarge",
+    "RecipientsRefused",
+    "SmtpUtf8Unavailable",
+    "EightBitMimeUnavailable",
+    "ProtocolError",
+    "InvalidArgument",
+    "Cancelled",
+    "FileError",
+    "InternalError",
+]
 
 
 class Result(enum.IntEnum):
@@ -104,6 +130,10 @@ class Error(Exception):
         response_code: str | None = None,
         smtp_code: int | None = None,
     ) -> None:
+        """An error with ``message`` and the result ``code`` (a
+        :class:`Result` member or int), and the server's ``reply``,
+        ``response_code`` and ``smtp_code`` when there was one. The library
+        calls raise these; a program may create one too (in tests, say)."""
         super().__init__(message)
         try:
             code = Result(code)
@@ -199,6 +229,7 @@ class RecipientsRefused(ServerError):
     text), in the order given. The session goes on."""
 
     def __init__(self, *args: Any, results: Iterable[RecipientResult] | None = None, **kwargs: Any) -> None:
+        """As :class:`Error`, with ``results``: the recipients' answers."""
         super().__init__(*args, **kwargs)
         self.results = list(results) if results is not None else []
 

@@ -27,7 +27,7 @@ from .errors import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see _session.py)
-    from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
+    from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union, overload
 
     from ._session import PathLike, TraceCallback
 
@@ -144,7 +144,7 @@ class POP3(Session):
         the server offers)."""
         self._login_oauth2(user, token)
 
-    def capabilities(self) -> dict:
+    def capabilities(self) -> Dict[str, List[str]]:
         """The server's capabilities (CAPA; after STLS, those sent over TLS)
         as a dict of upper-case name to list of arguments, e.g.
         ``{"SASL": ["PLAIN", "LOGIN"], "TOP": [], ...}``."""
@@ -158,6 +158,16 @@ class POP3(Session):
         self._call(self._fn("stat"), ctypes.byref(count), ctypes.byref(octets))
         return count.value, octets.value
 
+    # Which form a call returns, for type checkers (at run time only the
+    # definition below exists: typing is not imported, see _session.py).
+    if TYPE_CHECKING:
+
+        @overload
+        def list(self) -> List[Tuple[int, int]]: ...
+
+        @overload
+        def list(self, n: int) -> int: ...
+
     def list(self, n: Optional[int] = None) -> Union[List[Tuple[int, int]], int]:
         """LIST: every message as ``(number, octets)``; with ``n``, the size
         of message ``n`` in octets."""
@@ -166,6 +176,14 @@ class POP3(Session):
             self._call(self._fn("list_one"), message_number(n), ctypes.byref(octets))
             return octets.value
         return [(num, _size(num, octets)) for num, octets, _ in self._listing("list")]
+
+    if TYPE_CHECKING:
+
+        @overload
+        def uidl(self) -> List[Tuple[int, str]]: ...
+
+        @overload
+        def uidl(self, n: int) -> str: ...
 
     def uidl(self, n: Optional[int] = None) -> Union[List[Tuple[int, str]], str]:
         """UIDL: every message as ``(number, unique id)``; with ``n``, the
@@ -206,6 +224,14 @@ class POP3(Session):
 
     # ---- messages ------------------------------------------------------------
 
+    if TYPE_CHECKING:
+
+        @overload
+        def retr(self, n: int, sink: None = None) -> bytes: ...
+
+        @overload
+        def retr(self, n: int, sink: Sink) -> None: ...
+
     def retr(self, n: int, sink: Optional[Sink] = None) -> Optional[bytes]:
         """RETR: message ``n`` as bytes, exactly as stored (CRLF line ends,
         dot-unstuffed).
@@ -227,6 +253,14 @@ class POP3(Session):
         out = ctypes.c_void_p()
         self._call(self._fn("retr_bytes"), n, ctypes.byref(out))
         return self._take_buffer(out.value)
+
+    if TYPE_CHECKING:
+
+        @overload
+        def top(self, n: int, lines: int, sink: None = None) -> bytes: ...
+
+        @overload
+        def top(self, n: int, lines: int, sink: Sink) -> None: ...
 
     def top(self, n: int, lines: int, sink: Optional[Sink] = None) -> Optional[bytes]:
         """TOP: the headers, the blank line and the first ``lines`` body

@@ -24,7 +24,7 @@ from .errors import ConnectionError, Error, FileError, RecipientsRefused, Result
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see _session.py); email is imported only when a Message object is sent
     import email.message
-    from typing import Any, BinaryIO, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+    from typing import Any, BinaryIO, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
     from ._session import PathLike, TraceCallback
 
@@ -179,7 +179,7 @@ class SMTP(Session):
         the server offers)."""
         self._login_oauth2(user, token)
 
-    def extensions(self) -> dict:
+    def extensions(self) -> Dict[str, List[str]]:
         """The server's EHLO extensions (after STARTTLS, those announced
         over TLS) as a dict of upper-case name to list of arguments, e.g.
         ``{"SIZE": ["1048576"], "AUTH": ["PLAIN", "LOGIN"], "PIPELINING":

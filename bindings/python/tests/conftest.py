@@ -1,9 +1,14 @@
 """Shared fixtures of the mailtls Python tests.
 
 The package is imported from this checkout (bindings/python), so the tests
-run without installing it. The library comes from MAILTLS_LIBRARY; when that
-is unset, the tests use target/debug (or target/release) of this repository
-if a build is there.
+run without installing it; with MAILTLS_TEST_INSTALLED=1 they test the
+installed package instead (test_installed.sh runs them so from a fresh
+virtual environment): the checkout is then not put on sys.path, and a
+``mailtls`` imported from it anyway (pytest run from bindings/python, say)
+stops the run. PACKAGE_ROOT is the directory the tested ``mailtls`` was
+imported from, for tests that start another Python or copy the package.
+The library comes from MAILTLS_LIBRARY; when that is unset, the tests use
+target/debug (or target/release) of this repository if a build is there.
 
 Tests that need the Dovecot test server use the ``server`` fixture: it fails
 them with a clear message when the server's environment variables are
@@ -33,7 +38,9 @@ import pytest
 HERE = pathlib.Path(__file__).resolve().parent
 BINDING = HERE.parent
 REPO = BINDING.parent.parent
-sys.path.insert(0, str(BINDING))
+INSTALLED = os.environ.get("MAILTLS_TEST_INSTALLED") == "1"
+if not INSTALLED:
+    sys.path.insert(0, str(BINDING))
 
 if not os.environ.get("MAILTLS_LIBRARY"):
     for profile in ("debug", "release"):
@@ -43,6 +50,14 @@ if not os.environ.get("MAILTLS_LIBRARY"):
             break
 
 import mailtls  # noqa: E402
+
+PACKAGE_ROOT = pathlib.Path(mailtls.__file__).resolve().parent.parent
+if INSTALLED and PACKAGE_ROOT == BINDING:
+    raise RuntimeError(
+        f"MAILTLS_TEST_INSTALLED=1 but mailtls was imported from the source tree "
+        f"({mailtls.__file__}), not the installed package: run pytest from "
+        "another directory, with the installed package's Python"
+    )
 
 REQUIRED = (
     "MAILTLS_TEST_HOST",

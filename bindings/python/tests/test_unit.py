@@ -17,7 +17,7 @@ import time
 import pytest
 
 import mailtls
-from conftest import BINDING
+from conftest import PACKAGE_ROOT
 from mailtls import Result
 from mailtls.errors import _CLASS_BY_CODE, make_error
 
@@ -39,7 +39,7 @@ def _run_python(code: str, env: dict, cwd: str) -> subprocess.CompletedProcess:
 
 def test_missing_library_named_by_env_is_a_clear_error(tmp_path):
     env = dict(os.environ, MAILTLS_LIBRARY=str(tmp_path / "nope.so"),
-               PYTHONPATH=str(BINDING))
+               PYTHONPATH=str(PACKAGE_ROOT))
     r = _run_python(
         "import mailtls\n"
         "try:\n"
@@ -57,7 +57,7 @@ def test_import_is_lean_and_smtp_loads_on_first_use(tmp_path):
     # A mail check started from cron pays the import on every run: importing
     # mailtls must not pull in typing, logging, threading or dataclasses
     # (about 15 ms together), nor the SMTP half before it is used.
-    env = dict(os.environ, PYTHONPATH=str(BINDING))
+    env = dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT))
     r = subprocess.run(
         [sys.executable, "-S", "-c",
          "import sys, mailtls\n"
@@ -76,9 +76,10 @@ def test_import_is_lean_and_smtp_loads_on_first_use(tmp_path):
 
 
 def test_library_next_to_the_package_is_found(tmp_path):
-    # A copy of the package with the library inside it, and no MAILTLS_LIBRARY.
-    shutil.copytree(BINDING / "mailtls", tmp_path / "mailtls",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    # A copy of the package with the library inside it, and no MAILTLS_LIBRARY
+    # (not a copy a wheel may have brought: the link is to the tested one).
+    shutil.copytree(PACKAGE_ROOT / "mailtls", tmp_path / "mailtls",
+                    ignore=shutil.ignore_patterns("__pycache__", "libmailtls.so"))
     os.symlink(os.environ["MAILTLS_LIBRARY"], tmp_path / "mailtls" / "libmailtls.so")
     env = {k: v for k, v in os.environ.items() if k != "MAILTLS_LIBRARY"}
     env["PYTHONPATH"] = str(tmp_path)
