@@ -6,7 +6,7 @@
 # missing, so a second run is quick.
 set -euo pipefail
 
-packages=(dovecot-core dovecot-pop3d openssl libssl-dev pkg-config gcc g++ clang valgrind python3 python3-pip cmake
+packages=(dovecot-core dovecot-pop3d openssl libssl-dev pkg-config gcc g++ clang valgrind python3 python3-pip python3-venv cmake
     gcc-mingw-w64-x86-64-win32 gcc-mingw-w64-i686-win32 llvm lld
     wine wine64 wine32:i386 libgnutls30:i386)
 missing=()

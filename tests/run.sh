@@ -61,8 +61,8 @@ bash tests/cpp/run.sh
 echo "== Install: bindings/c/install.sh into a prefix through DESTDIR; C programs built from it only (pkg-config and CMake, shared and static)"
 bash tests/install/run.sh
 
-echo "== Python: bindings/python/tests"
-python3 -m pytest -q bindings/python/tests
+echo "== Python: bindings/python/tests, against the package installed into fresh venvs (from the source and from the wheel with the library inside)"
+bash bindings/python/test_installed.sh
 
 echo "== Windows: the DLL packages (cross-built): imports, exports, import libraries, strip"
 windows_dirs=$(bash bindings/windows/build.sh) # an assignment, so set -e stops on a failed build
