@@ -15,6 +15,7 @@ use mailtls::options::TlsVersion;
 use mailtls::pop3::{Part, Pop3Client};
 use mailtls::sasl::Mechanism;
 use mailtls::{ClientOptions, Error, Security};
+use sha2::Digest;
 
 fn pop3s() -> u16 {
     port("MAILTLS_TEST_POP3S_PORT")
@@ -406,6 +407,28 @@ fn pinned_certificate_is_accepted_without_the_ca_and_others_refused() {
     opts.tls.set_pin_sha256_hex(&"ab".repeat(32)).unwrap();
     let err = Pop3Client::connect("127.0.0.1", pop3s(), &opts).expect_err("must fail");
     assert!(matches!(err, Error::CertificatePinMismatch { .. }), "{err:?}");
+}
+
+#[test]
+fn tls_info_gives_the_certificate_and_what_the_handshake_settled() {
+    for (security, port) in [(Security::Tls, pop3s()), (Security::StartTls, pop3_plain())] {
+        let opts = ClientOptions { security, ..tls_options() };
+        let client = Pop3Client::connect("localhost", port, &opts).expect("connect");
+        let info = client.tls_info().expect("TLS is up");
+        let der = info.peer_certificate_der.as_deref().expect("the server's certificate");
+        let digest: [u8; 32] = sha2::Sha256::digest(der).into();
+        assert_eq!(mailtls::fingerprint::sha256_hex(&digest), env("MAILTLS_TEST_SERVER_SHA256"));
+        assert_eq!(info.peer_sha256, Some(digest));
+        assert_eq!(client.peer_cert_sha256(), Some(digest));
+        if cfg!(feature = "native-tls-backend") {
+            assert_eq!((info.version, info.cipher), (None, None), "native-tls does not tell them");
+        } else {
+            assert!(matches!(info.version, Some("TLSv1.2" | "TLSv1.3")), "{:?}", info.version);
+            assert!(info.cipher.is_some_and(|c| !c.is_empty()), "{:?}", info.cipher);
+        }
+    }
+    let plain = ClientOptions { security: Security::None, ..Default::default() };
+    assert!(Pop3Client::connect("localhost", pop3_plain(), &plain).unwrap().tls_info().is_none());
 }
 
 #[test]

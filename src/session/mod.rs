@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::options::{ClientOptions, Security};
 use crate::sasl::Mechanism;
 use crate::trace::Tracer;
-use crate::transport::Connection;
+use crate::transport::{Connection, TlsInfo};
 
 /// A protocol's well-known ports: the implicit-TLS one (995, 465) and the
 /// one that upgrades with STARTTLS (110, 587).
@@ -75,6 +75,10 @@ impl Session {
     /// SHA-256 of the server certificate's DER, once TLS is up.
     pub fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
         self.conn.peer_sha256()
+    }
+    /// The TLS version, cipher and server certificate, once TLS is up.
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.conn.tls_info()
     }
     pub(crate) fn tracer(&self) -> &Tracer {
         self.conn.tracer()
@@ -168,6 +172,10 @@ pub trait Client: Sized {
     /// SHA-256 of the server certificate's DER, once TLS is up.
     fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
         self.session().peer_cert_sha256()
+    }
+    /// The TLS version, cipher and server certificate, once TLS is up.
+    fn tls_info(&self) -> Option<&TlsInfo> {
+        self.session().tls_info()
     }
     /// Drop the connection without a goodbye (POP3: deletions are not
     /// committed).

@@ -11,6 +11,7 @@ mod tls;
 
 pub use resolve::system_lookup;
 pub use scripted::ScriptedStream;
+pub use tls::TlsInfo;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -45,7 +46,8 @@ pub struct Connection {
     end: usize,
     out: Vec<u8>,
     host: String,
-    peer_sha256: Option<[u8; 32]>,
+    /// What the handshake settled, once TLS is up.
+    tls_info: Option<TlsInfo>,
     /// The TLS handshake verified or pinned the certificate (see
     /// `server_verified()`).
     server_verified: bool,
@@ -113,7 +115,7 @@ impl Connection {
             end: 0,
             out: Vec::with_capacity(4096),
             host: host.to_string(),
-            peer_sha256: None,
+            tls_info: None,
             server_verified: false,
             tracer,
             io_timeout,
@@ -144,7 +146,7 @@ impl Connection {
             }
         };
         let established = tls::handshake(tcp, &self.host, &opts.tls)?;
-        self.peer_sha256 = established.peer_sha256;
+        self.tls_info = Some(established.info);
         self.server_verified = opts.tls.pin_sha256.is_some() || !opts.tls.danger_accept_invalid_certs;
         self.stream = Stream::Tls(Box::new(established.stream));
         self.tracer.info("TLS established");
@@ -166,7 +168,12 @@ impl Connection {
     }
 
     pub fn peer_sha256(&self) -> Option<[u8; 32]> {
-        self.peer_sha256
+        self.tls_info.as_ref()?.peer_sha256
+    }
+
+    /// What the TLS handshake settled (version, cipher, certificate).
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.tls_info.as_ref()
     }
 
     pub fn tracer(&self) -> &Tracer {

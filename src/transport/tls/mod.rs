@@ -33,6 +33,20 @@ pub(crate) use backend::Stream;
 
 pub(crate) struct Established {
     pub stream: Stream,
+    pub info: TlsInfo,
+}
+
+/// What a TLS handshake settled, for a person checking a server: as much
+/// as the backend tells (native-tls reports neither version nor cipher).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// The protocol version as the TLS library names it, e.g. `TLSv1.3`.
+    pub version: Option<&'static str>,
+    /// The cipher suite as the TLS library names it.
+    pub cipher: Option<&'static str>,
+    /// The server's certificate (the chain's leaf), DER-encoded.
+    pub peer_certificate_der: Option<Vec<u8>>,
+    /// SHA-256 of `peer_certificate_der`.
     pub peer_sha256: Option<[u8; 32]>,
 }
 
@@ -117,7 +131,8 @@ pub(crate) fn handshake(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result
         Failure::Setup(detail) => Error::Tls(detail),
         Failure::Handshake(diagnosis) => diagnosis.into_error(host, opts.min_version),
     })?;
-    let peer_sha256 = backend::peer_certificate_der(&stream).map(|der| Sha256::digest(&der).into());
+    let peer_certificate_der = backend::peer_certificate_der(&stream);
+    let peer_sha256 = peer_certificate_der.as_ref().map(|der| Sha256::digest(der).into());
     if let Some(expected) = opts.pin_sha256
         && peer_sha256 != Some(expected)
     {
@@ -126,7 +141,8 @@ pub(crate) fn handshake(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result
             actual: peer_sha256.map(|d| sha256_hex(&d)).unwrap_or_else(|| "none".into()),
         });
     }
-    Ok(Established { stream, peer_sha256 })
+    let (version, cipher) = backend::negotiated(&stream);
+    Ok(Established { stream, info: TlsInfo { version, cipher, peer_certificate_der, peer_sha256 } })
 }
 
 #[cfg(test)]

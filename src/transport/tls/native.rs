@@ -104,6 +104,11 @@ pub(crate) fn peer_certificate_der(stream: &Stream) -> Option<Vec<u8>> {
     stream.tls().peer_certificate().ok()??.to_der().ok()
 }
 
+/// native-tls tells neither the protocol version nor the cipher suite.
+pub(crate) fn negotiated(_stream: &Stream) -> (Option<&'static str>, Option<&'static str>) {
+    (None, None)
+}
+
 /// Every certificate of a PEM bundle, as DER.
 pub(crate) fn certs_from_pem(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     Certificate::stack_from_pem(pem)

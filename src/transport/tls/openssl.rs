@@ -115,6 +115,12 @@ pub(crate) fn peer_certificate_der(stream: &Stream) -> Option<Vec<u8>> {
     stream.ssl().peer_certificate()?.to_der().ok()
 }
 
+/// The protocol version and cipher suite the handshake settled on.
+pub(crate) fn negotiated(stream: &Stream) -> (Option<&'static str>, Option<&'static str>) {
+    let ssl = stream.ssl();
+    (Some(ssl.version_str()), ssl.current_cipher().map(|c| c.name()))
+}
+
 /// Certificates decoded from PEM, by their DER, so that building a context
 /// from the same options does not decode them a second time (OpenSSL 3
 /// spends about 2 million instructions on one).

@@ -1,0 +1,120 @@
+//! The command line, as clap derives it from these types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exit::EXIT_CODES_HELP;
+
+const AFTER_HELP: &str = "\
+URLs:
+  pop3s://USER@HOST[:PORT]   POP3 over TLS (port 995)
+  pop3://USER@HOST[:PORT]    POP3 upgraded with STLS (port 110)
+  smtps://USER@HOST[:PORT]   SMTP submission over TLS (port 465)
+  smtp://USER@HOST[:PORT]    SMTP submission upgraded with STARTTLS (port 587)
+  A user name with '@' in it is written with %40 or as is (the last '@' ends it).
+
+The password comes from MAILTLS_PASSWORD, or else from a prompt on the
+terminal (no echo); never from the command line: a password in the URL is
+refused.
+";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailtls",
+    version,
+    about = "Check a mail account's server, list a POP3 mailbox, send a message: over verified TLS",
+    after_help = format!("{AFTER_HELP}\n{EXIT_CODES_HELP}"),
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Connect and show TLS version, cipher, certificate, capabilities and whether login works.
+    Check {
+        /// pop3s://, pop3://, smtps:// or smtp:// URL; with a user, the login is tried too.
+        url: String,
+    },
+    /// Show the number of messages and their sizes and unique ids (POP3).
+    List {
+        /// pop3s:// or pop3:// URL with the user.
+        url: String,
+    },
+    /// Send a message, showing each recipient's result.
+    Send {
+        /// smtps:// or smtp:// URL, with the user to log in as.
+        url: String,
+        /// The envelope sender (MAIL FROM).
+        #[arg(long, value_name = "ADDRESS")]
+        from: String,
+        /// The recipients (RCPT TO): repeat --to, or separate with commas.
+        #[arg(long, value_name = "ADDRESS", required = true, value_delimiter = ',')]
+        to: Vec<String>,
+        /// The message (RFC 5322, headers and body) from this file, or '-' for standard input.
+        #[arg(value_name = "FILE|-")]
+        message: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Trust the CA certificates in this PEM file too (besides the system's).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept exactly the server certificate with this SHA-256 (hex, colons allowed) instead of checking its chain and names.
+    #[arg(long, global = true, value_name = "SHA256")]
+    pub pin: Option<String>,
+    /// Override the URL's security: tls (from the first byte), starttls, or none (no encryption; no login then).
+    #[arg(long, global = true, value_enum, value_name = "MODE")]
+    pub security: Option<SecurityArg>,
+    /// Seconds to wait for the connection and for each answer.
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: Option<u64>,
+    /// Print the protocol trace to standard error, passwords and tokens redacted.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SecurityArg {
+    Tls,
+    Starttls,
+    None,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn recipients_by_comma_or_repeated() {
+        let cli =
+            Cli::try_parse_from(["mailtls", "send", "smtp://u@h", "--from", "a", "--to", "b,c", "--to", "d", "-"])
+                .unwrap();
+        let Command::Send { to, .. } = cli.command else { panic!() };
+        assert_eq!(to, ["b", "c", "d"]);
+    }
+
+    #[test]
+    fn there_is_no_password_option_and_no_fetch_command() {
+        assert!(Cli::try_parse_from(["mailtls", "--password", "x", "check", "pop3s://h"]).is_err());
+        assert!(Cli::try_parse_from(["mailtls", "fetch", "pop3s://h"]).is_err());
+    }
+
+    #[test]
+    fn the_help_documents_the_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit codes:") && help.contains("4  authentication"), "{help}");
+    }
+}

@@ -1,0 +1,114 @@
+//! Exit codes, and the failure a command ends with: what went wrong, said
+//! for the person who must act on it, and the code a script tests.
+
+use mailtls::Error;
+
+/// The exit codes, as `mailtls --help` documents them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    /// Anything else (a local file, a cancelled transfer).
+    Other = 1,
+    /// The command line (clap uses 2 for its own usage errors too).
+    Usage = 2,
+    /// The server could not be reached or proved not to be who it should
+    /// be: name lookup, connection, timeout, TLS, certificate, missing
+    /// STARTTLS, or a server that broke the protocol.
+    Connection = 3,
+    /// The login was refused, or could not be tried safely.
+    Authentication = 4,
+    /// The server refused a command, a recipient or the message.
+    Refused = 5,
+}
+
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  other failure (a local file, ...)
+  2  usage: bad arguments or URL, a password in the URL, no password available
+  3  connection or TLS: name lookup, connect, timeout, TLS handshake, untrusted or
+     mismatching certificate, no STARTTLS, protocol violation by the server
+  4  authentication: login refused, no common mechanism, login in clear refused
+  5  server refusal: a command, a recipient (even if others took the message) or
+     the message refused";
+
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure { exit: Exit::Usage, message: message.into() }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        let exit = exit_for(&error);
+        let hint = match &error {
+            Error::CertificateUntrusted(_) => {
+                " (to trust the server's CA give --ca-file FILE; to accept exactly this certificate, --pin SHA256)"
+            }
+            Error::CertificateHostMismatch { .. } => " (connect by a name the certificate lists: see `mailtls check`)",
+            _ => "",
+        };
+        Failure { exit, message: format!("{error}{hint}") }
+    }
+}
+
+pub fn exit_for(error: &Error) -> Exit {
+    match error {
+        Error::InvalidArgument(_) => Exit::Usage,
+        Error::NotConnected(_)
+        | Error::Resolve { .. }
+        | Error::Connect(_)
+        | Error::Timeout(_)
+        | Error::ConnectionClosed(_)
+        | Error::Io { .. }
+        | Error::Tls(_)
+        | Error::TlsVersion { .. }
+        | Error::CertificateUntrusted(_)
+        | Error::CertificateHostMismatch { .. }
+        | Error::CertificatePinMismatch { .. }
+        | Error::StartTlsUnavailable { .. }
+        | Error::Protocol(_)
+        | Error::ReplyTooLong(_) => Exit::Connection,
+        Error::PlaintextAuthRefused | Error::NoCommonMechanism(_) | Error::AuthFailed(_) => Exit::Authentication,
+        Error::Server(_)
+        | Error::RecipientsRefused(_)
+        | Error::SmtpUtf8Unavailable(_)
+        | Error::EightBitUnavailable(_)
+        | Error::MessageTooLarge { .. } => Exit::Refused,
+        Error::Cancelled | Error::LocalFile { .. } => Exit::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailtls::ServerReply;
+
+    #[test]
+    fn errors_sort_into_the_documented_codes() {
+        assert_eq!(exit_for(&Error::CertificateUntrusted("x".into())), Exit::Connection);
+        assert_eq!(exit_for(&Error::Timeout("x".into())), Exit::Connection);
+        assert_eq!(exit_for(&Error::AuthFailed(ServerReply::default())), Exit::Authentication);
+        assert_eq!(exit_for(&Error::PlaintextAuthRefused), Exit::Authentication);
+        assert_eq!(exit_for(&Error::Server(ServerReply::default())), Exit::Refused);
+        assert_eq!(exit_for(&Error::RecipientsRefused(vec![])), Exit::Refused);
+        assert_eq!(exit_for(&Error::InvalidArgument("x".into())), Exit::Usage);
+        assert_eq!(exit_for(&Error::Cancelled), Exit::Other);
+        for (exit, code) in [(Exit::Ok, 0), (Exit::Usage, 2), (Exit::Connection, 3), (Exit::Refused, 5)] {
+            assert_eq!(exit as i32, code);
+            assert!(EXIT_CODES_HELP.contains(&format!("\n  {code}  ")), "{exit:?} is documented");
+        }
+    }
+
+    #[test]
+    fn an_untrusted_certificate_says_what_to_do() {
+        let failure = Failure::from(Error::CertificateUntrusted("issuer unknown".into()));
+        assert!(failure.message.contains("--ca-file"), "{}", failure.message);
+    }
+}

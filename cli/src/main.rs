@@ -1,0 +1,45 @@
+//! `mailtls`: check a mail account's server, list a POP3 mailbox, send a
+//! message, all over verified TLS, with the mailtls library.
+
+mod account;
+mod args;
+mod certificate;
+mod commands;
+mod connect;
+mod exit;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use account::Account;
+use args::{Cli, Command};
+use exit::{Exit, Failure};
+
+fn main() -> ExitCode {
+    // clap prints help and usage errors itself and exits 0 or 2.
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::from(Exit::Ok as u8),
+        Err(failure) => {
+            eprintln!("mailtls: {}", failure.message);
+            ExitCode::from(failure.exit as u8)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    let url = match &cli.command {
+        Command::Check { url } | Command::List { url } | Command::Send { url, .. } => url,
+    };
+    let account = Account::parse(url)?;
+    let opts = connect::options(&cli.connection, &account)?;
+    match &cli.command {
+        Command::Check { .. } => commands::check::run(&account, &opts),
+        Command::List { .. } => commands::list::run(&account, &opts),
+        Command::Send { from, to, message, .. } => {
+            commands::send::run(&account, &opts, &commands::send::Envelope { from, to }, message)
+        }
+    }
+}

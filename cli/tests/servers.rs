@@ -1,0 +1,218 @@
+//! `mailtls` against the project's Dovecot (POP3) and Postfix (SMTP
+//! submission). Users: user56 (check), user57 (wrong password), user58
+//! (list), user59 (send).
+
+mod common;
+
+use common::{Run, Servers, base64, mailtls, mailtls_with_input, servers};
+
+fn with_ca<'a>(s: &'a Servers, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--ca-file", s.ca.as_str(), "--timeout", "20"];
+    all.extend_from_slice(args);
+    all
+}
+
+/// The certificate lines `check` prints for the test server's certificate.
+fn assert_shows_the_test_certificate(s: &Servers, run: &Run) {
+    assert!(run.stdout.contains(&format!("SHA-256:    {}\n", s.sha256)), "{run:?}");
+    assert!(run.stdout.contains("subject:    O=mailtls tests, CN=localhost\n"), "{run:?}");
+    assert!(run.stdout.contains("names:      DNS:localhost, IP:127.0.0.1\n"), "{run:?}");
+    assert!(run.stdout.contains("(valid now, "), "{run:?}");
+    let tls = run.stdout.lines().find(|l| l.starts_with("TLS:")).expect("a TLS line");
+    if cfg!(feature = "native-tls-backend") {
+        assert_eq!(tls, "TLS:          unknown, cipher unknown");
+    } else {
+        assert!(tls.starts_with("TLS:          TLSv1.") && !tls.contains("unknown"), "{tls}");
+    }
+}
+
+#[test]
+fn check_pop3s_shows_the_certificate_capabilities_and_login() {
+    let Some(s) = servers() else { return };
+    let run = mailtls(&with_ca(&s, &["check", &s.pop3s_url("user56")]), Some(&s.password));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_shows_the_test_certificate(&s, &run);
+    assert!(run.stdout.contains("(POP3, TLS from the first byte)"), "{run:?}");
+    assert!(run.stdout.contains("\n  UIDL\n") && run.stdout.contains("\n  SASL PLAIN"), "{run:?}");
+    assert!(run.stdout.contains("login:        ok, as user56"), "{run:?}");
+}
+
+#[test]
+fn check_pop3_with_stls_and_without_a_user() {
+    let Some(s) = servers() else { return };
+    let url = format!("pop3://{}:{}", s.host, s.pop3);
+    let run = mailtls(&with_ca(&s, &["check", &url]), None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_shows_the_test_certificate(&s, &run);
+    assert!(run.stdout.contains("(POP3, upgraded with STARTTLS)"), "{run:?}");
+    assert!(run.stdout.contains("login:        not tried"), "{run:?}");
+}
+
+#[test]
+fn check_smtp_submission_and_smtps() {
+    let Some(s) = servers() else { return };
+    for url in [s.submission_url("user56"), s.smtps_url("user56")] {
+        let run = mailtls(&with_ca(&s, &["check", &url]), Some(&s.password));
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_shows_the_test_certificate(&s, &run);
+        assert!(run.stdout.contains("(SMTP submission, "), "{run:?}");
+        assert!(run.stdout.contains("\n  AUTH PLAIN") && run.stdout.contains("\n  SIZE 1048576\n"), "{run:?}");
+        assert!(run.stdout.contains("login:        ok, as user56"), "{run:?}");
+    }
+}
+
+#[test]
+fn a_pinned_certificate_needs_no_ca() {
+    let Some(s) = servers() else { return };
+    let run = mailtls(&["--pin", &s.sha256, "check", &s.pop3s_url("user56")], Some(&s.password));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("trust:        pinned"), "{run:?}");
+    let wrong = "00".repeat(32);
+    let run = mailtls(&["--pin", &wrong, "check", &s.pop3s_url("user56")], Some(&s.password));
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("is not the pinned certificate"), "{run:?}");
+}
+
+#[test]
+fn an_untrusted_certificate_exits_3_and_says_what_to_do() {
+    let Some(s) = servers() else { return };
+    for url in [s.pop3s_url("user56"), s.submission_url("user56")] {
+        let run = mailtls(&["check", &url], Some(&s.password));
+        assert_eq!(run.code, 3, "{run:?}");
+        assert!(run.stderr.contains("the server's certificate is not trusted"), "{run:?}");
+        assert!(run.stderr.contains("--ca-file"), "{run:?}");
+        assert!(!run.stdout.contains("login:"), "nothing was sent: {run:?}");
+    }
+}
+
+#[test]
+fn a_wrong_password_exits_4_and_is_never_shown() {
+    let Some(s) = servers() else { return };
+    let wrong = "Wrong-Password-4711";
+    for url in [s.pop3s_url("user57"), s.submission_url("user57")] {
+        for verbose in [false, true] {
+            let mut args = with_ca(&s, &["check", &url]);
+            if verbose {
+                args.insert(0, "--verbose");
+            }
+            let run = mailtls(&args, Some(wrong));
+            assert_eq!(run.code, 4, "{run:?}");
+            assert!(run.stdout.contains("login:        FAILED, as user57"), "{run:?}");
+            assert!(run.stderr.contains("authentication failed"), "{run:?}");
+            assert_no_secret(&run, "user57", wrong);
+        }
+    }
+}
+
+/// Neither the password nor any base64 form a SASL exchange would carry.
+fn assert_no_secret(run: &Run, user: &str, password: &str) {
+    let all = run.all();
+    for secret in [
+        password.to_string(),
+        base64(format!("\0{user}\0{password}").as_bytes()),
+        base64(format!("{user}\0{user}\0{password}").as_bytes()),
+        base64(password.as_bytes()),
+    ] {
+        assert!(!all.contains(&secret), "{secret:?} appears in: {run:?}");
+    }
+}
+
+#[test]
+fn verbose_prints_the_redacted_trace_to_stderr() {
+    let Some(s) = servers() else { return };
+    for (url, greeting) in [(s.pop3s_url("user56"), "S: +OK"), (s.submission_url("user56"), "S: 220 ")] {
+        let run = mailtls(&with_ca(&s, &["--verbose", "check", &url]), Some(&s.password));
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stderr.contains(greeting) && run.stderr.contains("\nC: QUIT\n"), "{run:?}");
+        assert!(run.stderr.contains("* TLS established"), "{run:?}");
+        // The login happened, and its credentials were redacted.
+        assert!(run.stderr.contains("C: AUTH PLAIN <redacted>"), "{run:?}");
+        assert_no_secret(&run, "user56", &s.password);
+        assert!(!run.stdout.contains("C: "), "the trace stays off stdout: {run:?}");
+    }
+}
+
+#[test]
+fn list_shows_stat_and_each_message() {
+    let Some(s) = servers() else { return };
+    let messages: [&[u8]; 3] =
+        [b"Subject: one\n\nfirst\n", b"Subject: two\n\nsecond message\n", b"Subject: three\n\nthird\n"];
+    s.seed("user58", &messages);
+    let run = mailtls(&with_ca(&s, &["list", &s.pop3s_url("user58")]), Some(&s.password));
+    assert_eq!(run.code, 0, "{run:?}");
+    // Dovecot serves LF as CRLF.
+    let sizes: Vec<usize> = messages.iter().map(|m| m.len() + m.iter().filter(|&&b| b == b'\n').count()).collect();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0], format!("3 messages, {} bytes", sizes.iter().sum::<usize>()), "{run:?}");
+    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["number", "bytes", "uid"]);
+    assert_eq!(lines.len(), 5, "{run:?}");
+    for (i, line) in lines[2..].iter().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words.len(), 3, "{line}");
+        assert_eq!((words[0], words[1]), ((i + 1).to_string().as_str(), sizes[i].to_string().as_str()), "{line}");
+    }
+
+    s.seed("user58", &[]);
+    let run = mailtls(&with_ca(&s, &["list", &s.pop3_url("user58")]), Some(&s.password));
+    assert_eq!((run.code, run.stdout.as_str()), (0, "0 messages, 0 bytes\n"), "{run:?}");
+}
+
+#[test]
+fn send_reports_each_recipient_and_exits_5_when_one_is_refused() {
+    let Some(s) = servers() else { return };
+    let marker = "cli-send-two-recipients";
+    let message = format!("From: user59@localhost\nTo: user59@localhost\nSubject: {marker}\n\nhello\n");
+    let path = std::env::temp_dir().join(format!("mailtls-cli-{}.eml", std::process::id()));
+    std::fs::write(&path, &message).unwrap();
+    let args = [
+        "send",
+        &s.submission_url("user59"),
+        "--from",
+        "user59@localhost",
+        "--to",
+        "user59@localhost,nobody@localhost",
+        path.to_str().unwrap(),
+    ];
+    let run = mailtls(&with_ca(&s, &args), Some(&s.password));
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(run.code, 5, "{run:?}");
+    assert!(run.stdout.contains("accepted  user59@localhost  250"), "{run:?}");
+    assert!(run.stdout.contains("REFUSED   nobody@localhost  550 5.1.1"), "{run:?}");
+    assert!(run.stderr.contains("1 of 2 recipients refused; the message went to the other 1"), "{run:?}");
+    assert!(s.delivered("user59", marker), "the accepted recipient got the message");
+    assert!(!run.stderr.contains("sending:"), "no progress for a small message: {run:?}");
+}
+
+#[test]
+fn send_from_stdin_to_refused_recipients_only_sends_nothing() {
+    let Some(s) = servers() else { return };
+    let args = ["send", &s.smtps_url("user59"), "--from", "user59@localhost", "--to", "nobody@localhost", "-"];
+    let run = mailtls_with_input(&with_ca(&s, &args), Some(&s.password), b"Subject: x\n\nnothing\n");
+    assert_eq!(run.code, 5, "{run:?}");
+    assert!(run.stdout.contains("REFUSED   nobody@localhost"), "{run:?}");
+    assert!(run.stderr.contains("every recipient was refused"), "{run:?}");
+}
+
+#[test]
+fn a_large_message_shows_plain_progress_lines_when_not_on_a_terminal() {
+    let Some(s) = servers() else { return };
+    let marker = "cli-send-large-with-progress";
+    // 900 KiB: under Postfix's 1 MiB limit, three steps of 256 KiB.
+    let mut message = format!("From: user59@localhost\nSubject: {marker}\n\n").into_bytes();
+    let line = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\n";
+    while message.len() + line.len() <= 900 * 1024 {
+        message.extend_from_slice(line);
+    }
+    let total = message.len();
+    let args = ["send", &s.submission_url("user59"), "--from", "user59@localhost", "--to", "user59@localhost", "-"];
+    let run = mailtls_with_input(&with_ca(&s, &args), Some(&s.password), &message);
+    assert_eq!(run.code, 0, "{run:?}");
+    let progress: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("sending: ")).collect();
+    let expected: Vec<String> = [262_144, 524_288, 786_432, total]
+        .iter()
+        .map(|&done| format!("sending: {done} of {total} bytes ({}%)", done * 100 / total))
+        .collect();
+    assert_eq!(progress, expected, "{run:?}");
+    assert!(run.stdout.contains(&format!("sent {total} bytes to 1 recipients")), "{run:?}");
+    assert!(s.delivered("user59", marker));
+}
