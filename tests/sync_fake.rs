@@ -217,3 +217,32 @@ fn a_uid_listed_twice_is_refused_and_nothing_is_downloaded_or_deleted() {
     assert!(files(&md.join("new")).is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_progress_callback_that_cancels_stops_the_sync_keeping_what_is_saved_and_deleting_nothing() {
+    let dir = scratch("cancel");
+    let md = dir.join("Maildir");
+    let options = delete_options(&dir);
+    let messages = [("u1", ONE), ("u2", TWO)];
+    let mut script = listing(&messages);
+    script.extend(retr(1, ONE));
+    // The client stops after message 1 and closes, sending nothing more.
+    script.push(Step::ExpectEof);
+    let (fake, mut client) = server(script);
+    let mut seen = Vec::new();
+    let mut progress = |p: mailtls::sync::Progress| {
+        seen.push(p);
+        if p.done_messages == 1 { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) }
+    };
+    let failed = client.sync(&options, &mut Maildir::open(&md).unwrap(), Some(&mut progress)).unwrap_err();
+    fake.finish();
+    assert!(matches!(failed.error, Error::Cancelled), "{failed:?}");
+    assert_eq!((failed.report.downloaded, failed.report.deleted), (1, 0));
+    assert_eq!(seen[0].done_messages, 0);
+    assert_eq!((seen[0].total_messages, seen[0].total_bytes), (2, (ONE.len() + TWO.len()) as u64));
+    assert!(!client.is_open(), "closed without QUIT: no deletion committed");
+    assert_eq!(files(&md.join("new")).len(), 1);
+    let state = std::fs::read_to_string(dir.join("state")).unwrap();
+    assert!(state.contains("+ u1 ") && !state.contains("+ u2 "), "{state}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
