@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 const NAME_ATTEMPTS: usize = 16;
 
 /// A temporary file beside its final path; removed unless committed.
+#[derive(Debug)]
 pub(crate) struct PartFile {
     writer: Option<BufWriter<File>>,
     temporary: PathBuf,
@@ -25,13 +26,21 @@ impl PartFile {
     /// file or link there is never opened or followed) and under a name
     /// that cannot be guessed in advance.
     pub(crate) fn create_beside(path: &Path) -> Result<PartFile> {
+        let dir = path.parent().unwrap_or(Path::new(""));
+        PartFile::create_in(dir, path)
+    }
+
+    /// Create the temporary file in `temporary_dir` (on the same file
+    /// system as `path`, so the rename is atomic), as [`Self::create_beside`]
+    /// does: a Maildir writes in tmp/ and renames into new/.
+    pub(crate) fn create_in(temporary_dir: &Path, path: &Path) -> Result<PartFile> {
         let name = path.file_name().ok_or_else(|| Error::InvalidArgument("the path names no file".into()))?;
         let mut last_error = None;
         for _ in 0..NAME_ATTEMPTS {
             let mut temporary_name = std::ffi::OsString::from(".");
             temporary_name.push(name);
             temporary_name.push(format!(".{:016x}.mailtls-part", unguessable()));
-            let temporary = path.with_file_name(temporary_name);
+            let temporary = temporary_dir.join(temporary_name);
             match OpenOptions::new().write(true).create_new(true).open(&temporary) {
                 Ok(file) => {
                     let writer = Some(BufWriter::with_capacity(64 * 1024, file));
@@ -51,14 +60,29 @@ impl PartFile {
 
     /// Flush the file to disk, rename it into place and flush the
     /// directory that holds it.
-    pub(crate) fn commit(mut self) -> Result<()> {
+    pub(crate) fn commit(self) -> Result<()> {
+        let path = self.path.clone();
+        self.commit_leaving_directory()?;
+        sync_directory_of(&path).map_err(Error::local_file(path.display()))
+    }
+
+    /// Flush the file to disk and rename it into place, but leave the
+    /// directory to the caller: who renames many files flushes their
+    /// directory once ([`sync_directory_of`]), and until then the names may
+    /// not survive a power cut.
+    pub(crate) fn commit_leaving_directory(self) -> Result<()> {
+        let path = self.path.clone();
+        self.commit_to(&path)
+    }
+
+    /// [`Self::commit_leaving_directory`] under another final name (in the
+    /// same directory or file system as the one it was created for).
+    pub(crate) fn commit_to(mut self, path: &Path) -> Result<()> {
+        self.path = path.to_path_buf();
         let file_error = Error::local_file(self.path.display());
         let writer = self.writer.take().expect("committed once");
         let file = writer.into_inner().map_err(|e| e.into_error());
-        let durable = file
-            .and_then(|f| f.sync_all())
-            .and_then(|_| std::fs::rename(&self.temporary, &self.path))
-            .and_then(|_| sync_directory_of(&self.path));
+        let durable = file.and_then(|f| f.sync_all()).and_then(|_| std::fs::rename(&self.temporary, &self.path));
         durable.map_err(file_error)
     }
 }
@@ -78,19 +102,24 @@ fn unguessable() -> u64 {
 }
 
 /// Flush the directory entry of `path` to disk, so a rename into it
-/// survives a power cut. Windows has no such call: NTFS journals renames.
+/// survives a power cut.
 pub(crate) fn sync_directory_of(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => sync_directory(p),
+        _ => sync_directory(Path::new(".")),
+    }
+}
+
+/// Flush a directory's entries to disk. Windows has no such call: NTFS
+/// journals renames.
+pub(crate) fn sync_directory(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
         File::open(dir)?.sync_all()
     }
     #[cfg(not(unix))]
     {
-        let _ = path;
+        let _ = dir;
         Ok(())
     }
 }

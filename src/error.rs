@@ -65,6 +65,24 @@ pub enum Error {
     MessageTooLarge { limit: u64 },
     #[error("cancelled by the callback")]
     Cancelled,
+    /// Another sync of the same state file is running (or the lock file
+    /// is held by another program): nothing was done.
+    #[error(
+        "the sync state {0} is in use by another sync of the same account; nothing was done, try again when it has finished"
+    )]
+    StateLocked(String),
+    /// The sync state file is not one mailtls wrote, or damaged before its
+    /// last record: nothing was done (it is never taken as "all new").
+    #[error(
+        "the sync state {path} cannot be read ({detail}); nothing was done. Restore it, or move it aside to download every message on the server again (a Maildir destination still skips what it has)"
+    )]
+    StateCorrupt { path: String, detail: String },
+    /// The server refused UIDL, and messages left on the server cannot be
+    /// told from new ones without it.
+    #[error(
+        "the server gives no unique ids (UIDL refused: {0}), so messages left on the server cannot be told from new ones; nothing was done. Only delete-after-saving works with this server"
+    )]
+    UidlUnavailable(String),
     #[error("local file error: {what}: {source}")]
     LocalFile {
         /// The file, or what was being done with it.

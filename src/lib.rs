@@ -16,6 +16,7 @@ pub mod reply;
 pub mod sasl;
 pub mod session;
 pub mod smtp;
+pub mod sync;
 pub mod trace;
 pub mod transport;
 

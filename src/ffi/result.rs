@@ -153,6 +153,10 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
         Error::ReplyTooLong(_) => MAILTLS_RESULT_REPLY_TOO_LONG,
         Error::Cancelled => MAILTLS_RESULT_CANCELLED,
         Error::LocalFile { .. } => MAILTLS_RESULT_FILE_ERROR,
+        // Until the C API of sync gives them codes of their own: the state
+        // is a local file, and a refused UIDL is a server refusal.
+        Error::StateLocked(_) | Error::StateCorrupt { .. } => MAILTLS_RESULT_FILE_ERROR,
+        Error::UidlUnavailable(_) => MAILTLS_RESULT_SERVER_ERROR,
     }
 }
 
