@@ -23,7 +23,7 @@ refused.
 #[command(
     name = "mailtls",
     version,
-    about = "Check a mail account's server, list a POP3 mailbox, send a message: over verified TLS",
+    about = "Check a mail account's server, list or fetch a POP3 mailbox, send a message: over verified TLS",
     after_help = format!("{AFTER_HELP}\n{EXIT_CODES_HELP}"),
 )]
 pub struct Cli {
@@ -45,6 +45,30 @@ pub enum Command {
         /// pop3s:// or pop3:// URL with the user.
         url: String,
     },
+    /// Download what is new in a POP3 mailbox into a Maildir, remembering what was saved.
+    #[command(after_help = FETCH_HELP)]
+    Fetch {
+        /// pop3s:// or pop3:// URL with the user.
+        url: String,
+        /// The Maildir to save into (tmp/, new/, cur/ created if missing).
+        #[arg(long, value_name = "DIR")]
+        maildir: PathBuf,
+        /// The account's sync state [default: DIR/.mailtls-sync-USER@HOST-PORT].
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Delete each message on the server once it is safely saved.
+        #[arg(long, conflicts_with = "keep_days")]
+        delete: bool,
+        /// Delete a saved message on the server N days after it was first downloaded.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=36500))]
+        keep_days: Option<u64>,
+        /// Leave messages larger than this on the server (listed, never deleted).
+        #[arg(long, value_name = "BYTES")]
+        max_size: Option<u64>,
+        /// Record every message now on the server as already saved; download nothing.
+        #[arg(long)]
+        mark_seen: bool,
+    },
     /// Send a message, showing each recipient's result.
     Send {
         /// smtps:// or smtp:// URL, with the user to log in as.
@@ -60,6 +84,13 @@ pub enum Command {
         message: PathBuf,
     },
 }
+
+const FETCH_HELP: &str = "\
+Without --delete or --keep-days every message stays on the server: a
+second fetch downloads only what is new. A message is deleted on the
+server only once it is on disk and recorded in the state file; a Maildir
+never gets a message twice. One state file per account; a second fetch of
+the same account while one runs stops at once (exit code 1).";
 
 #[derive(Debug, Args)]
 pub struct ConnectionArgs {
@@ -107,9 +138,19 @@ mod tests {
     }
 
     #[test]
-    fn there_is_no_password_option_and_no_fetch_command() {
+    fn there_is_no_password_option() {
         assert!(Cli::try_parse_from(["mailtls", "--password", "x", "check", "pop3s://h"]).is_err());
-        assert!(Cli::try_parse_from(["mailtls", "fetch", "pop3s://h"]).is_err());
+    }
+
+    #[test]
+    fn fetch_needs_a_maildir_and_takes_one_deletion_policy() {
+        assert!(Cli::try_parse_from(["mailtls", "fetch", "pop3s://u@h"]).is_err());
+        let cli =
+            Cli::try_parse_from(["mailtls", "fetch", "pop3s://u@h", "--maildir", "m", "--keep-days", "7"]).unwrap();
+        let Command::Fetch { delete, keep_days, state, .. } = cli.command else { panic!() };
+        assert_eq!((delete, keep_days, state), (false, Some(7), None));
+        let both = ["mailtls", "fetch", "pop3s://u@h", "--maildir", "m", "--delete", "--keep-days", "7"];
+        assert!(Cli::try_parse_from(both).is_err());
     }
 
     #[test]

@@ -7,7 +7,8 @@ use mailtls::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Ok = 0,
-    /// Anything else (a local file, a cancelled transfer).
+    /// Anything else (a local file, a cancelled transfer, a sync state in
+    /// use by another sync or unreadable).
     Other = 1,
     /// The command line (clap uses 2 for its own usage errors too).
     Usage = 2,
@@ -24,13 +25,14 @@ pub enum Exit {
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
-  1  other failure (a local file, ...)
+  1  other failure: a local file, a fetch state in use by another fetch of the
+     account or unreadable, ...
   2  usage: bad arguments or URL, a password in the URL, no password available
   3  connection or TLS: name lookup, connect, timeout, TLS handshake, untrusted or
      mismatching certificate, no STARTTLS, protocol violation by the server
   4  authentication: login refused, no common mechanism, login in clear refused
   5  server refusal: a command, a recipient (even if others took the message) or
-     the message refused";
+     the message refused; no unique ids (UIDL) for a fetch that needs them";
 
 #[derive(Debug)]
 pub struct Failure {
@@ -80,8 +82,9 @@ pub fn exit_for(error: &Error) -> Exit {
         | Error::RecipientsRefused(_)
         | Error::SmtpUtf8Unavailable(_)
         | Error::EightBitUnavailable(_)
-        | Error::MessageTooLarge { .. } => Exit::Refused,
-        Error::Cancelled | Error::LocalFile { .. } => Exit::Other,
+        | Error::MessageTooLarge { .. }
+        | Error::UidlUnavailable(_) => Exit::Refused,
+        Error::Cancelled | Error::LocalFile { .. } | Error::StateLocked(_) | Error::StateCorrupt { .. } => Exit::Other,
     }
 }
 
@@ -100,6 +103,8 @@ mod tests {
         assert_eq!(exit_for(&Error::RecipientsRefused(vec![])), Exit::Refused);
         assert_eq!(exit_for(&Error::InvalidArgument("x".into())), Exit::Usage);
         assert_eq!(exit_for(&Error::Cancelled), Exit::Other);
+        assert_eq!(exit_for(&Error::StateLocked("s".into())), Exit::Other);
+        assert_eq!(exit_for(&Error::UidlUnavailable("-ERR".into())), Exit::Refused);
         for (exit, code) in [(Exit::Ok, 0), (Exit::Usage, 2), (Exit::Connection, 3), (Exit::Refused, 5)] {
             assert_eq!(exit as i32, code);
             assert!(EXIT_CODES_HELP.contains(&format!("\n  {code}  ")), "{exit:?} is documented");

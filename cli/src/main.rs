@@ -1,5 +1,5 @@
-//! `mailtls`: check a mail account's server, list a POP3 mailbox, send a
-//! message, all over verified TLS, with the mailtls library.
+//! `mailtls`: check a mail account's server, list or fetch a POP3 mailbox,
+//! send a message, all over verified TLS, with the mailtls library.
 
 mod account;
 mod args;
@@ -8,6 +8,7 @@ mod commands;
 mod connect;
 mod exit;
 mod progress;
+mod sync_progress;
 
 use std::process::ExitCode;
 
@@ -31,13 +32,24 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<(), Failure> {
     let url = match &cli.command {
-        Command::Check { url } | Command::List { url } | Command::Send { url, .. } => url,
+        Command::Check { url } | Command::List { url } | Command::Fetch { url, .. } | Command::Send { url, .. } => url,
     };
     let account = Account::parse(url)?;
     let opts = connect::options(&cli.connection, &account)?;
     match &cli.command {
         Command::Check { .. } => commands::check::run(&account, &opts),
         Command::List { .. } => commands::list::run(&account, &opts),
+        Command::Fetch { maildir, state, delete, keep_days, max_size, mark_seen, .. } => {
+            let request = commands::fetch::Request {
+                maildir,
+                state: state.as_deref(),
+                delete: *delete,
+                keep_days: *keep_days,
+                max_size: *max_size,
+                mark_seen: *mark_seen,
+            };
+            commands::fetch::run(&account, &opts, &request)
+        }
         Command::Send { from, to, message, .. } => {
             commands::send::run(&account, &opts, &commands::send::Envelope { from, to }, message)
         }
