@@ -1,6 +1,6 @@
 //! `mailtls` against the project's Dovecot (POP3) and Postfix (SMTP
 //! submission). Users: user56 (check), user57 (wrong password), user58
-//! (list), user59 (send).
+//! (list), user59 (send), fetch01 and fetch02 (fetch, a test each).
 
 mod common;
 
@@ -215,4 +215,131 @@ fn a_large_message_shows_plain_progress_lines_when_not_on_a_terminal() {
     assert_eq!(progress, expected, "{run:?}");
     assert!(run.stdout.contains(&format!("sent {total} bytes to 1 recipients")), "{run:?}");
     assert!(s.delivered("user59", marker));
+}
+
+/// A fresh directory for a fetch's Maildir (not created: fetch makes it).
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mailtls-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The contents of the files in a Maildir's new/ and cur/, sorted.
+fn maildir_contents(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut all = Vec::new();
+    for sub in ["new", "cur"] {
+        for entry in std::fs::read_dir(dir.join(sub)).expect("a Maildir") {
+            all.push(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+    }
+    all.sort();
+    all
+}
+
+/// The size POP3 gives a message stored with LF line ends: Dovecot serves
+/// them as CRLF.
+fn served_size(message: &[u8]) -> usize {
+    message.len() + message.iter().filter(|&&b| b == b'\n').count()
+}
+
+#[test]
+fn fetch_saves_each_message_as_stored_then_only_what_is_new() {
+    let Some(s) = servers() else { return };
+    let large = format!("Subject: large\n\n{}", "0123456789abcdef\n".repeat(200)).into_bytes();
+    let small: [&[u8]; 3] = [
+        b"Subject: one\n\nfirst\n",
+        b"Subject: dots\n\n.a line starting with a dot\n..two\n.\nFrom the start\n",
+        // (Not one without a final newline: POP3 cannot carry that, Dovecot
+        // adds a CRLF.)
+        b"Subject: three\n\n\n\nblank lines above\n",
+    ];
+    s.seed("fetch01", &[small[0], small[1], &large, small[2]]);
+    // Nested and missing: fetch creates it.
+    let maildir = scratch("fetch01").join("mail");
+    let url = s.pop3s_url("fetch01");
+    let fetch = |extra: &[&str]| {
+        let mut args = vec!["fetch", url.as_str(), "--maildir", maildir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        mailtls(&with_ca(&s, &args), Some(&s.password))
+    };
+
+    let run = fetch(&["--max-size", "2000"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let small_bytes: usize = small.iter().map(|m| served_size(m)).sum();
+    assert!(run.stdout.contains(&format!("downloaded:   3 messages, {small_bytes} bytes\n")), "{run:?}");
+    assert!(run.stdout.contains("already had:  0\n") && run.stdout.contains("deleted:      0 on"), "{run:?}");
+    assert!(run.stdout.contains("too large:    1, left on the server:\n  "), "{run:?}");
+    assert!(run.stdout.contains(&format!("  {} bytes\n", served_size(&large))), "{run:?}");
+    let mut expected: Vec<Vec<u8>> = small.iter().map(|m| m.to_vec()).collect();
+    expected.sort();
+    assert_eq!(maildir_contents(&maildir), expected, "byte for byte, LF line ends as stored");
+    let state = maildir.join(".mailtls-sync-fetch01@localhost");
+    assert!(state.is_file(), "the default state file");
+    assert!(!run.stderr.contains("fetching:") || run.stderr.contains("fetching: 3 of 3 messages"), "{run:?}");
+
+    let run = fetch(&["--max-size", "2000"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("downloaded:   0 messages, 0 bytes\nalready had:  3\ntoo large:    1,"), "{run:?}");
+    assert!(!run.stderr.contains("fetching:"), "nothing to download, no progress: {run:?}");
+
+    // A state held by another sync: its own message, exit 1, nothing done.
+    let lock = format!("{}.lock", state.display());
+    // One process holds it (flock -c would leave a child holding it too).
+    let mut holder = std::process::Command::new("sh")
+        .args(["-c", "exec 9>\"$1\" && flock 9 && echo held && exec sleep 60", "sh", lock.as_str()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("flock(1) from util-linux");
+    let mut held = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut held).unwrap();
+    assert_eq!(held, "held\n");
+    let run = fetch(&[]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("is in use by another sync of the same account; nothing was done"), "{run:?}");
+    assert_eq!(run.stdout, "", "{run:?}");
+
+    let run = fetch(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.starts_with(&format!("downloaded:   1 messages, {} bytes\nalready had:  3\n", served_size(&large)))
+    );
+    expected.push(large);
+    expected.sort();
+    assert_eq!(maildir_contents(&maildir), expected);
+    std::fs::remove_dir_all(maildir.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn fetch_delete_empties_the_server_with_progress_lines_and_no_password_in_the_trace() {
+    let Some(s) = servers() else { return };
+    let messages: Vec<Vec<u8>> =
+        (0..250).map(|i| format!("Subject: message {i}\n\nbody of message {i}\n").into_bytes()).collect();
+    let seeded: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    s.seed("fetch02", &seeded);
+    let maildir = scratch("fetch02");
+    let args = ["--verbose", "fetch", &s.pop3_url("fetch02"), "--maildir", maildir.to_str().unwrap(), "--delete"];
+    let run = mailtls(&with_ca(&s, &args), Some(&s.password));
+    assert_eq!(run.code, 0, "{run:?}");
+    let sizes: Vec<usize> = messages.iter().map(|m| served_size(m)).collect();
+    let total: usize = sizes.iter().sum();
+    let progress: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("fetching: ")).collect();
+    let expected: Vec<String> = [100, 200, 250]
+        .iter()
+        .map(|&n| format!("fetching: {n} of 250 messages, {} of {total} bytes", sizes[..n].iter().sum::<usize>()))
+        .collect();
+    assert_eq!(progress, expected, "{run:?}");
+    assert!(run.stdout.contains(&format!("downloaded:   250 messages, {total} bytes\n")), "{run:?}");
+    assert!(run.stdout.contains("deleted:      250 on the server\n"), "{run:?}");
+    let mut expected = messages.clone();
+    expected.sort();
+    assert_eq!(maildir_contents(&maildir), expected);
+    assert_eq!(maildir_contents(&s.maildir("fetch02")), Vec::<Vec<u8>>::new(), "the server's mailbox is empty");
+    assert!(run.stderr.contains("C: AUTH PLAIN <redacted>"), "{run:?}");
+    assert_no_secret(&run, "fetch02", &s.password);
+
+    let run = mailtls(&with_ca(&s, &["list", &s.pop3s_url("fetch02")]), Some(&s.password));
+    assert_eq!((run.code, run.stdout.as_str()), (0, "0 messages, 0 bytes\n"), "{run:?}");
+    std::fs::remove_dir_all(&maildir).unwrap();
 }

@@ -63,8 +63,11 @@ pub fn run(account: &Account, opts: &ClientOptions, request: &Request<'_>) -> Re
     let mut out = std::io::stdout().lock();
     let shown = match &error {
         None => print_summary(&mut out, &report),
-        // What was saved before the error is saved and recorded: say so.
-        Some(_) => writeln!(out, "stopped by an error; until then:").and_then(|()| print_summary(&mut out, &report)),
+        // An error that came before anything was done (a locked state, no
+        // UIDL) is the whole story; otherwise what was saved stays saved.
+        Some(_) if report.downloaded + report.marked_seen + report.deleted == 0 => Ok(()),
+        Some(_) => writeln!(out, "stopped by an error; what was done until then stays done:")
+            .and_then(|()| print_summary(&mut out, &report)),
     };
     shown.map_err(|e| Failure { exit: Exit::Other, message: format!("cannot write the summary: {e}") })?;
     match error {
