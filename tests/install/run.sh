@@ -23,7 +23,9 @@
 # modes, that the .pc and CMake files name P and not D, the soname
 # (libmailtls.so.0.1 for 0.1.x), that the shared library is stripped, the
 # header's version macros against Cargo.toml and mailtls_version(), the
-# CMake version rule, and an install with a multiarch --libdir.
+# CMake version rule, and an install with a multiarch --libdir. Then a C++
+# program (tests/install/cpp_mail.cpp) built with the installed
+# mailtls.hpp through pkg-config fetches and sends the same way.
 #
 # Usage, with the test Dovecot and Postfix running:
 #   bash tests/servers/postfix.sh install              # once
@@ -33,7 +35,7 @@
 #   bash tests/install/run.sh
 #
 # Users: user43 (pkg-config shared), user44 (pkg-config static), user45
-# (CMake shared), user46 (CMake static); each one's mailbox is emptied and
+# (CMake shared), user46 (CMake static), user47 (C++); each one's mailbox is emptied and
 # seeded here. Installs cmake, pkg-config and binutils with apt-get when
 # they are missing. The release build goes to $CARGO_TARGET_DIR/install
 # (see install.sh). MAILTLS_INSTALL_TEST_KEEP=1 keeps the work directory.
@@ -389,6 +391,50 @@ if [[ -n $multiarch ]]; then
 	"$dir/version_check" >/dev/null || fail "version_check against $prefix2"
 	pass "multiarch: lib/$multiarch holds the libraries, mailtls.pc and the CMake files, which find it"
 fi
+
+# --- (e) C++ with mailtls.hpp, pkg-config, shared --------------------------------------
+
+echo "== C++ (mailtls.hpp), pkg-config, shared"
+cpp=$work/cpp
+mkdir -p "$cpp/fetched"
+cp tests/install/cpp_mail.cpp "$src/"
+# shellcheck disable=SC2046 # pkg-config's flags are words
+g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -O2 $(pc --cflags mailtls) -MD -MF "$cpp/cpp_mail.d" \
+	-o "$cpp/cpp_mail" "$src/cpp_mail.cpp" $(pc --libs mailtls) >"$cpp/build.log" 2>&1 ||
+	{ cat "$cpp/build.log"; fail "building cpp_mail"; }
+grep -qF "$prefix/include/mailtls/mailtls.hpp" "$cpp/cpp_mail.d" || fail "cpp_mail was not compiled with the installed mailtls.hpp"
+md=$MAILTLS_TEST_MAILDIR_ROOT/user47/Maildir
+rm -f "$md"/new/* "$md"/cur/*
+for i in 1 2; do
+	f=$md/tmp/300000000$i.M${i}P$$.install
+	printf 'From: sender%s@example.org\nSubject: C++ message %s\n\nbody %s\n.a line with a dot\n' "$i" "$i" "$i" >"$f"
+	sed 's/$/\r/' "$f" >"$cpp/expected-$i"
+	chown 65534:65534 "$f" && mv "$f" "$md/new/"
+done
+run_cpp=(env LD_LIBRARY_PATH="$lib" MAILTLS_PASSWORD="$MAILTLS_TEST_PASSWORD" "$cpp/cpp_mail")
+"${run_cpp[@]}" fetch "$MAILTLS_TEST_HOST" "$MAILTLS_TEST_POP3S_PORT" user47 "$MAILTLS_TEST_CA" "$cpp/fetched" \
+	>"$cpp/fetch.log" 2>&1 || { cat "$cpp/fetch.log"; fail "cpp_mail fetch"; }
+grep -qx '2 message(s)' "$cpp/fetch.log" || { cat "$cpp/fetch.log"; fail "cpp_mail did not list 2 messages"; }
+# The fetched files, in the order of their unique ids (Dovecot numbers them
+# in order), against what was seeded.
+mapfile -t fetched < <(find "$cpp/fetched" -name '*.eml' | sort)
+((${#fetched[@]} == 2)) || fail "cpp_mail saved ${#fetched[@]} messages, not 2"
+for i in 1 2; do cmp "$cpp/expected-$i" "${fetched[i - 1]}" || fail "C++: message $i differs from what was seeded"; done
+rm -f "$md"/new/* "$md"/cur/*
+printf 'From: sender@example.org\nTo: user47@localhost\nSubject: C++ %s\n\nsent with mailtls.hpp\n' "$$" >"$cpp/message.eml"
+"${run_cpp[@]}" send "$MAILTLS_TEST_HOST" "$MAILTLS_TEST_SMTP_SUBMISSION_PORT" user47 "$MAILTLS_TEST_CA" \
+	sender@example.org user47@localhost "$cpp/message.eml" >"$cpp/send.log" 2>&1 || { cat "$cpp/send.log"; fail "cpp_mail send"; }
+grep -qx 'user47@localhost: accepted 250 2\.1\.5' "$cpp/send.log" || { cat "$cpp/send.log"; fail "cpp_mail: not accepted"; }
+delivered=
+for ((i = 0; i < 150; i++)); do
+	delivered=$(find "$md/new" "$md/cur" -type f)
+	[[ -n $delivered ]] && break
+	sleep 0.1
+done
+[[ -n $delivered && $delivered != *$'\n'* ]] || fail "C++: not exactly one message delivered to user47"
+{ printf 'Return-Path: <sender@example.org>\nDelivered-To: user47@localhost\n'; cat "$cpp/message.eml"; } |
+	cmp - "$delivered" || fail "C++: the delivered message differs from the one sent"
+pass "C++: cpp_mail built from P's mailtls.hpp with pkg-config fetched 2 messages byte-exact (POP3S) and sent one (STARTTLS+AUTH) as user47"
 
 # --- the command-line tool, when there is one -------------------------------------------
 
