@@ -1,6 +1,7 @@
 //! Pop3Client::sync against the project's real Dovecot (tests/servers/
 //! dovecot.sh, started by tests/run.sh). Uses the users user78 (the
-//! account's life: every policy in turn) and user99 (the crash loops) only.
+//! account's life: every policy in turn), user99 (the crash loops) and
+//! fetch03 (a full disk) only.
 
 mod common;
 
@@ -361,4 +362,79 @@ fn killed_syncs_lose_nothing_and_save_nothing_twice() {
     writeln!(std::io::stderr(), "crash loop random seed: {seed_value}").unwrap();
     crash_loop("leave", 200, 100, &mut random);
     crash_loop("delete", 200, 100, &mut random);
+}
+
+/// A small tmpfs mounted for one test (the tests run as root, as in CI),
+/// unmounted when dropped.
+struct SmallDisk {
+    mount_point: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(mount_point: PathBuf, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(&mount_point).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&mount_point)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mounting a {size} tmpfs at {} needs root", mount_point.display());
+        SmallDisk { mount_point }
+    }
+
+    /// Make room, keeping what is on it.
+    fn grow(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.mount_point)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "remounting {} with {size}", self.mount_point.display());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount_point).status();
+    }
+}
+
+/// Guarantee 5: a full disk (ENOSPC) in the middle of a message removes the
+/// partial file, deletes nothing on the server even in delete-after-saving
+/// mode, and stops the sync with a file error.
+#[test]
+fn a_full_disk_deletes_nothing_and_leaves_no_partial_file() {
+    let dir = scratch("full-disk");
+    let disk = SmallDisk::mount(dir.join("disk"), "128k");
+    let large: Vec<u8> =
+        (0..8000).flat_map(|i| format!("line {i} of a message larger than the disk\n").into_bytes()).collect();
+    seed("fetch03", &[&message(1), &large, &message(3)]);
+    let mut options = SyncOptions::new(dir.join("state"));
+    options.retention = Retention::DeleteAfterSaving;
+    let mail = disk.mount_point.join("mail");
+
+    let failed = sync("fetch03", &options, &mail).expect_err("the disk is smaller than the mailbox");
+    match &failed.error {
+        Error::LocalFile { source, .. } => {
+            assert_eq!(source.raw_os_error(), Some(libc::ENOSPC), "{}", failed.error)
+        }
+        other => panic!("expected a file error for the full disk, got {other}"),
+    }
+    assert_eq!(failed.report.deleted, 0, "{:?}", failed.report);
+    assert_eq!(on_server("fetch03"), 3, "nothing was deleted on the server");
+    let leftovers: Vec<_> = std::fs::read_dir(mail.join("tmp")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(leftovers.is_empty(), "partial files left in tmp/: {leftovers:?}");
+    assert!(contents(&mail).iter().all(|m| m.len() < large.len()), "no truncated copy of the large message");
+
+    // With room again, the next sync saves the rest, each message once,
+    // and empties the server.
+    disk.grow("4m");
+    let report = sync("fetch03", &options, &mail).expect("sync with room");
+    assert_eq!(report.deleted, 3, "{report:?}");
+    assert_eq!(on_server("fetch03"), 0);
+    // Saved as the server sent it, with LF line ends: what was seeded.
+    let saved = contents(&mail);
+    let lengths = |v: &[Vec<u8>]| v.iter().map(Vec::len).collect::<Vec<_>>();
+    let expected = sorted([message(1), large, message(3)]);
+    assert!(saved == expected, "saved sizes {:?}, seeded {:?}", lengths(&saved), lengths(&expected));
 }
