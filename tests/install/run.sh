@@ -211,11 +211,25 @@ not_linked_to_shared() {
 
 # --- mail through the servers ---------------------------------------------------------
 
+# expect_delivered LABEL USER EXPECTED: within 15 s exactly one message
+# arrives in USER's Maildir, equal to the file EXPECTED.
+expect_delivered() {
+	local label=$1 md=$MAILTLS_TEST_MAILDIR_ROOT/$2/Maildir delivered='' i
+	for ((i = 0; i < 150; i++)); do
+		delivered=$(find "$md/new" "$md/cur" -type f)
+		[[ -n $delivered ]] && break
+		sleep 0.1
+	done
+	[[ -n $delivered ]] || fail "$label: nothing delivered to $2 in 15 s"
+	[[ $delivered != *$'\n'* ]] || fail "$label: more than one message delivered to $2"
+	cmp "$3" "$delivered" || fail "$label: the delivered message differs from the one sent"
+}
+
 # check_mail LABEL BIN_DIR USER [ENV...]: pop3_fetch fetches two seeded
 # messages over POP3S byte for byte; smtp_send sends one to USER through
 # submission (STARTTLS, AUTH), which arrives as it was sent.
 check_mail() {
-	local label=$1 bin=$2 user=$3 out md i f uid rc delivered=
+	local label=$1 bin=$2 user=$3 out md i f uid rc
 	shift 3
 	local -a run=(env "$@" MAILTLS_PASSWORD="$MAILTLS_TEST_PASSWORD")
 	out=$work/mail-$user
@@ -264,14 +278,7 @@ check_mail() {
 		}
 	grep -qx "$user@localhost: accepted 250 2\.1\.5 Ok" "$out/smtp.log" ||
 		{ cat "$out/smtp.log"; fail "$label: smtp_send reported no acceptance"; }
-	for ((i = 0; i < 150; i++)); do
-		delivered=$(find "$md/new" "$md/cur" -type f)
-		[[ -n $delivered ]] && break
-		sleep 0.1
-	done
-	[[ -n $delivered ]] || fail "$label: nothing delivered to $user in 15 s"
-	[[ $delivered != *$'\n'* ]] || fail "$label: more than one message delivered to $user"
-	cmp "$out/expected-delivered" "$delivered" || fail "$label: the delivered message differs from the one sent"
+	expect_delivered "$label" "$user" "$out/expected-delivered"
 	pass "$label: version_check, pop3_fetch (POP3S, 2 messages byte-exact), smtp_send (STARTTLS+AUTH, delivered as sent) as $user"
 }
 
@@ -425,15 +432,9 @@ printf 'From: sender@example.org\nTo: user47@localhost\nSubject: C++ %s\n\nsent 
 "${run_cpp[@]}" send "$MAILTLS_TEST_HOST" "$MAILTLS_TEST_SMTP_SUBMISSION_PORT" user47 "$MAILTLS_TEST_CA" \
 	sender@example.org user47@localhost "$cpp/message.eml" >"$cpp/send.log" 2>&1 || { cat "$cpp/send.log"; fail "cpp_mail send"; }
 grep -qx 'user47@localhost: accepted 250 2\.1\.5' "$cpp/send.log" || { cat "$cpp/send.log"; fail "cpp_mail: not accepted"; }
-delivered=
-for ((i = 0; i < 150; i++)); do
-	delivered=$(find "$md/new" "$md/cur" -type f)
-	[[ -n $delivered ]] && break
-	sleep 0.1
-done
-[[ -n $delivered && $delivered != *$'\n'* ]] || fail "C++: not exactly one message delivered to user47"
-{ printf 'Return-Path: <sender@example.org>\nDelivered-To: user47@localhost\n'; cat "$cpp/message.eml"; } |
-	cmp - "$delivered" || fail "C++: the delivered message differs from the one sent"
+{ printf 'Return-Path: <sender@example.org>\nDelivered-To: user47@localhost\n'; cat "$cpp/message.eml"; } \
+	>"$cpp/expected-delivered"
+expect_delivered C++ user47 "$cpp/expected-delivered"
 pass "C++: cpp_mail built from P's mailtls.hpp with pkg-config fetched 2 messages byte-exact (POP3S) and sent one (STARTTLS+AUTH) as user47"
 
 # --- the command-line tool, when there is one -------------------------------------------
