@@ -159,6 +159,23 @@ typedef struct mailtls_smtp mailtls_smtp;
 typedef struct mailtls_smtp_results mailtls_smtp_results;
 
 /**
+ * How to sync an account: its state file, what to delete on the server, a
+ * size limit, mark-seen, a progress callback. Create with
+ * mailtls_sync_options_new(), free with mailtls_sync_options_free(). A
+ * sync reads the options when it starts: they may be changed or freed
+ * once it has returned.
+ */
+typedef struct mailtls_sync_options mailtls_sync_options;
+
+/**
+ * The result of a sync: totals, and one entry per message of the
+ * server's listing, in the order the sync went through them (not message
+ * order). Free with mailtls_sync_report_free(). Read-only: may be read
+ * from several threads at once.
+ */
+typedef struct mailtls_sync_report mailtls_sync_report;
+
+/**
  * The result of every fallible mailtls function: one of the
  * MAILTLS_RESULT_* constants.
  *
@@ -264,6 +281,59 @@ typedef void (*mailtls_batch_callback)(void *userdata,
                                        const mailtls_smtp_results *results,
                                        uint32_t smtp_code,
                                        const char *error);
+
+/**
+ * What a sync does with messages once they are saved: one of the
+ * MAILTLS_RETENTION_* constants.
+ */
+typedef uint32_t mailtls_retention;
+
+/**
+ * A progress callback: the messages and bytes (LIST sizes) downloaded so
+ * far of those the sync means to download. Called once before the first
+ * download, after each message, and within a large one every 256 KiB.
+ * Return 0 to go on, non-zero to cancel the sync (result
+ * MAILTLS_RESULT_CANCELLED; what was saved stays saved and recorded,
+ * nothing is deleted). Called on the thread that called the sync; it must
+ * not call into the same POP3 handle.
+ */
+typedef int (*mailtls_sync_progress_callback)(void *userdata,
+                                              uint64_t done_messages,
+                                              uint64_t total_messages,
+                                              uint64_t done_bytes,
+                                              uint64_t total_bytes);
+
+/**
+ * What a mailtls_sync_message_callback is told: one of the
+ * MAILTLS_SYNC_EVENT_* constants.
+ */
+typedef uint32_t mailtls_sync_event;
+
+/**
+ * The destination of mailtls_pop3_sync(): receives each new message as
+ * BEGIN, DATA (zero or more), then END or ABANDON. `uid` is the message's
+ * unique id (a NUL-terminated string valid during the call), NULL only
+ * from a server without UIDL; `size` is the size the server announced
+ * (LIST). `data` is valid only during the call. Return 0 to go on;
+ * non-zero (on BEGIN, DATA or END) means the message could not be saved:
+ * the sync stops with MAILTLS_RESULT_CANCELLED, the message is not
+ * recorded and nothing is deleted. Delivery is at least once: after a
+ * crash, a message saved but not yet recorded is delivered again with the
+ * same UID, for the callback to de-duplicate by. Called on the thread
+ * that called the sync; it must not call into the same POP3 handle.
+ */
+typedef int (*mailtls_sync_message_callback)(void *userdata,
+                                             mailtls_sync_event event,
+                                             const char *uid,
+                                             uint64_t size,
+                                             const uint8_t *data,
+                                             size_t len);
+
+/**
+ * What happened to one message of a sync: one of the
+ * MAILTLS_SYNC_OUTCOME_* constants.
+ */
+typedef uint32_t mailtls_sync_outcome;
 
 
 
@@ -465,6 +535,13 @@ typedef void (*mailtls_batch_callback)(void *userdata,
 #define MAILTLS_RESULT_EIGHTBITMIME_UNAVAILABLE 504
 
 /**
+ * The server gives no unique ids (it refused UIDL), so a sync that leaves
+ * messages on the server cannot tell them from new ones. Nothing was
+ * done; only MAILTLS_RETENTION_DELETE_AFTER_SAVING works with this server.
+ */
+#define MAILTLS_RESULT_UIDL_UNAVAILABLE 505
+
+/**
  * The server sent something that breaks the protocol.
  */
 #define MAILTLS_RESULT_PROTOCOL_ERROR 600
@@ -485,9 +562,94 @@ typedef void (*mailtls_batch_callback)(void *userdata,
 #define MAILTLS_RESULT_FILE_ERROR 800
 
 /**
+ * The sync state file is in use by another sync of the same account (or
+ * its lock file by another program): nothing was done. Not a wait: try
+ * again when the other sync has finished.
+ */
+#define MAILTLS_RESULT_STATE_LOCKED 801
+
+/**
+ * The sync state file cannot be read (not written by mailtls, or damaged
+ * before its last record): nothing was done. It is never taken as "every
+ * message is new". Restore it, or move it aside to download everything on
+ * the server again (a Maildir destination still skips what it has).
+ */
+#define MAILTLS_RESULT_STATE_CORRUPT 802
+
+/**
  * An internal error (a bug in mailtls) was caught at the C boundary.
  */
 #define MAILTLS_RESULT_PANIC 900
+
+/**
+ * Default. Never delete anything on the server ("leave a copy on the
+ * server"); the state file remembers what was downloaded.
+ */
+#define MAILTLS_RETENTION_LEAVE_ON_SERVER 0
+
+/**
+ * Delete each message on the server once it is durably saved and recorded
+ * (classic POP3). Works with servers without UIDL too.
+ */
+#define MAILTLS_RETENTION_DELETE_AFTER_SAVING 1
+
+/**
+ * Leave messages on the server, and delete each once `keep_seconds` have
+ * passed since this client first saw it (by the state file's record, on
+ * the wall clock), as mpop's `keep` duration does.
+ */
+#define MAILTLS_RETENTION_DELETE_AFTER 2
+
+/**
+ * A message starts (`data` NULL, `len` 0).
+ */
+#define MAILTLS_SYNC_EVENT_BEGIN 0
+
+/**
+ * The next `len` bytes of the message at `data`: the message as the
+ * server sent it, dot-unstuffed, CRLF line ends.
+ */
+#define MAILTLS_SYNC_EVENT_DATA 1
+
+/**
+ * The message is complete (`data` NULL, `len` 0): store it durably, then
+ * return 0. Only then does it count as saved (and may be deleted on the
+ * server).
+ */
+#define MAILTLS_SYNC_EVENT_END 2
+
+/**
+ * The message begun will not be completed (the connection dropped, the
+ * sync was cancelled or failed): discard what was received of it. The
+ * return value is ignored.
+ */
+#define MAILTLS_SYNC_EVENT_ABANDON 3
+
+/**
+ * Not a message of the report (index out of range, or a NULL report).
+ */
+#define MAILTLS_SYNC_OUTCOME_NONE 0
+
+/**
+ * Downloaded and saved by this sync.
+ */
+#define MAILTLS_SYNC_OUTCOME_DOWNLOADED 1
+
+/**
+ * Saved before (by the state file, or found in the Maildir).
+ */
+#define MAILTLS_SYNC_OUTCOME_ALREADY_HAD 2
+
+/**
+ * Larger than the options' max_message_bytes: not downloaded, never
+ * deleted.
+ */
+#define MAILTLS_SYNC_OUTCOME_TOO_LARGE 3
+
+/**
+ * Recorded as saved without downloading (mark-seen).
+ */
+#define MAILTLS_SYNC_OUTCOME_MARKED_SEEN 4
 
 #ifdef __cplusplus
 extern "C" {
@@ -1208,6 +1370,199 @@ const char *mailtls_smtp_results_text(const mailtls_smtp_results *results, size_
  * Free results. NULL is ignored. Must not be called twice.
  */
 void mailtls_smtp_results_free(mailtls_smtp_results *results);
+
+/**
+ * Create sync options: no state file yet (set one with
+ * mailtls_sync_options_set_state_file() before syncing), leave on server,
+ * no size limit, download, no progress callback. Returns NULL only if
+ * memory is exhausted. Free with mailtls_sync_options_free().
+ */
+mailtls_sync_options *mailtls_sync_options_new(void);
+
+/**
+ * Free sync options. NULL is ignored. Must not be called twice.
+ */
+void mailtls_sync_options_free(mailtls_sync_options *options);
+
+/**
+ * Set the account's state file (a UTF-8 path; created by the first sync):
+ * what this client has downloaded, and when it first saw each message.
+ * One per account and destination. A lock file beside it,
+ * "<state_file>.lock", keeps two syncs of the account apart. Returns
+ * MAILTLS_RESULT_INVALID_ARGUMENT for an empty path.
+ */
+mailtls_result mailtls_sync_options_set_state_file(mailtls_sync_options *options,
+                                                   const char *state_file);
+
+/**
+ * Set what is deleted on the server (MAILTLS_RETENTION_*). `keep_seconds`
+ * is the time to keep messages for MAILTLS_RETENTION_DELETE_AFTER (0
+ * deletes once saved) and must be 0 otherwise. Returns
+ * MAILTLS_RESULT_INVALID_ARGUMENT for an unknown retention or a
+ * `keep_seconds` that does not go with it.
+ */
+mailtls_result mailtls_sync_options_set_retention(mailtls_sync_options *options,
+                                                  mailtls_retention retention,
+                                                  uint64_t keep_seconds);
+
+/**
+ * Skip messages larger than `max_bytes` (by the server's LIST): they are
+ * reported as MAILTLS_SYNC_OUTCOME_TOO_LARGE, not downloaded, never
+ * deleted. 0 means no limit (the default).
+ */
+mailtls_result mailtls_sync_options_set_max_message_bytes(mailtls_sync_options *options,
+                                                          uint64_t max_bytes);
+
+/**
+ * With `mark_seen_only` true, a sync records every message now on the
+ * server as already saved and downloads nothing (an account added to a
+ * program that already has its mail); later syncs fetch only what arrives
+ * afterwards. Needs UIDL.
+ */
+mailtls_result mailtls_sync_options_set_mark_seen_only(mailtls_sync_options *options,
+                                                       bool mark_seen_only);
+
+/**
+ * Set (or with a NULL callback, remove) the progress callback and its
+ * userdata, passed back as the first argument. See
+ * mailtls_sync_progress_callback.
+ */
+mailtls_result mailtls_sync_options_set_progress(mailtls_sync_options *options,
+                                                 mailtls_sync_progress_callback callback,
+                                                 void *userdata);
+
+/**
+ * Copy the message of the last failed call on these options into `buf`
+ * (see mailtls_pop3_last_error() for the buffer rules).
+ */
+mailtls_result mailtls_sync_options_last_error(const mailtls_sync_options *options,
+                                               char *buf,
+                                               size_t buf_len,
+                                               size_t *len_out);
+
+/**
+ * Sync into the Maildir at `maildir` (a UTF-8 path; created with its
+ * tmp/, new/ and cur/ if missing). Each message is written to tmp/,
+ * flushed to disk, renamed into new/ under a name made from its UID and
+ * size, and new/ is flushed, before it is recorded or deleted; the file
+ * holds the message as the server sent it, dot-unstuffed, with LF line
+ * ends (as Dovecot, mpop and getmail store mail on Unix), nothing added.
+ * A message whose file is already in new/ or cur/ is not delivered again,
+ * so the Maildir never gets a message twice, even after a crash or with
+ * the state file lost. Otherwise as mailtls_pop3_sync().
+ */
+mailtls_result mailtls_pop3_sync_maildir(mailtls_pop3 *pop3,
+                                         const mailtls_sync_options *options,
+                                         const char *maildir,
+                                         mailtls_sync_report **report_out);
+
+/**
+ * Download what is new on the server into `callback` (see
+ * mailtls_sync_message_callback), record it in the state file, delete on
+ * the server as the options' retention says, and end the session with
+ * QUIT (which is when POP3 deletes). The handle must be connected and
+ * logged in.
+ *
+ * The guarantees: (1) nothing is lost: a message is deleted on the server
+ * only after the destination has it durably (the callback returned 0 on
+ * END) and its UID is flushed to the state file; killing the process at
+ * any moment, or a dropped connection at any byte, leaves every message on
+ * the server or saved, or both. Work goes in batches (at most 512 messages
+ * or 16 MiB): deliver, flush, record, then delete. (2) Delivery to a
+ * callback is at least once, with the UID to de-duplicate by (a Maildir
+ * never gets a message twice). (3) The state file is appended to and
+ * flushed, compacted by writing a new file and renaming it, survives a
+ * torn last record, and is locked: a second sync of the same state fails
+ * at once with MAILTLS_RESULT_STATE_LOCKED; a state that cannot be read is
+ * MAILTLS_RESULT_STATE_CORRUPT, never "everything is new". (4) A known UID
+ * whose size changed is downloaded again as a new message; a listing with
+ * a UID twice is refused (PROTOCOL_ERROR, nothing done); a server without
+ * UIDL works only with MAILTLS_RETENTION_DELETE_AFTER_SAVING
+ * (MAILTLS_RESULT_UIDL_UNAVAILABLE otherwise). (5) Messages stream to the
+ * destination: memory holds the listing and the state, never a whole
+ * message.
+ *
+ * On success `*report_out` gets the report, which the caller frees with
+ * mailtls_sync_report_free(). When the sync started and then failed, the
+ * report of what it did until then is written too, and the connection is
+ * closed without QUIT, so nothing more is deleted; when it did not start
+ * (a NULL or invalid argument, not connected, a Maildir that cannot be
+ * opened, a busy handle) `*report_out` is set to NULL. Results: STATE_LOCKED, STATE_CORRUPT,
+ * UIDL_UNAVAILABLE, FILE_ERROR (the state or the Maildir could not be
+ * written, e.g. a full disk), CANCELLED (a callback returned non-zero),
+ * and the network, server and protocol results of the other calls.
+ * MAILTLS_RESULT_INVALID_ARGUMENT if the options have no state file.
+ */
+mailtls_result mailtls_pop3_sync(mailtls_pop3 *pop3,
+                                 const mailtls_sync_options *options,
+                                 mailtls_sync_message_callback callback,
+                                 void *userdata,
+                                 mailtls_sync_report **report_out);
+
+/**
+ * Messages downloaded and saved by the sync; 0 for a NULL report.
+ */
+uint64_t mailtls_sync_report_downloaded(const mailtls_sync_report *report);
+
+/**
+ * Messages the destination already had (by the state, or in the Maildir).
+ */
+uint64_t mailtls_sync_report_already_had(const mailtls_sync_report *report);
+
+/**
+ * Messages skipped as larger than the size limit.
+ */
+uint64_t mailtls_sync_report_too_large(const mailtls_sync_report *report);
+
+/**
+ * Messages recorded as seen without downloading (mark-seen).
+ */
+uint64_t mailtls_sync_report_marked_seen(const mailtls_sync_report *report);
+
+/**
+ * Messages deleted on the server: counted only once the server answered
+ * +OK to QUIT, which is when POP3 deletes.
+ */
+uint64_t mailtls_sync_report_deleted(const mailtls_sync_report *report);
+
+/**
+ * Bytes downloaded, as the server sent them.
+ */
+uint64_t mailtls_sync_report_bytes(const mailtls_sync_report *report);
+
+/**
+ * The number of per-message entries; 0 for a NULL report.
+ */
+size_t mailtls_sync_report_count(const mailtls_sync_report *report);
+
+/**
+ * The unique id of entry `index` (0-based), a NUL-terminated string owned
+ * by the report (valid until mailtls_sync_report_free()); NULL from a
+ * server without UIDL, or when out of range.
+ */
+const char *mailtls_sync_report_uid(const mailtls_sync_report *report, size_t index);
+
+/**
+ * The size (by LIST) of entry `index`; 0 when out of range.
+ */
+uint64_t mailtls_sync_report_size(const mailtls_sync_report *report, size_t index);
+
+/**
+ * The outcome of entry `index` (MAILTLS_SYNC_OUTCOME_*);
+ * MAILTLS_SYNC_OUTCOME_NONE when out of range.
+ */
+mailtls_sync_outcome mailtls_sync_report_outcome(const mailtls_sync_report *report, size_t index);
+
+/**
+ * Whether entry `index` was deleted on the server (the server confirmed
+ * with +OK to QUIT); false when out of range.
+ */
+bool mailtls_sync_report_deleted_at(const mailtls_sync_report *report, size_t index);
+
+/**
+ * Free a report. NULL is ignored. Must not be called twice.
+ */
+void mailtls_sync_report_free(mailtls_sync_report *report);
 
 /**
  * The version of the loaded library as a static string ("0.1.0"). Compare

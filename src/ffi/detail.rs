@@ -4,13 +4,17 @@
 use std::ffi::{CStr, CString, c_char};
 
 use super::result::{
-    self, MAILTLS_RESULT_BUFFER_TOO_SMALL, MAILTLS_RESULT_NULL_ARGUMENT, MAILTLS_RESULT_OK, mailtls_result,
+    self, MAILTLS_RESULT_BUFFER_TOO_SMALL, MAILTLS_RESULT_HANDLE_BUSY, MAILTLS_RESULT_NULL_ARGUMENT, MAILTLS_RESULT_OK,
+    mailtls_result,
 };
 use crate::error::Error;
 
 /// Why a C call failed: a core error, or an argument the C side got wrong.
 pub(crate) enum Failure {
     Null(&'static str),
+    /// A handle argument (not the call's own handle) is in use by a call
+    /// on another thread.
+    Busy(&'static str),
     Core(Error),
 }
 
@@ -24,6 +28,7 @@ impl Failure {
     pub(crate) fn code(&self) -> mailtls_result {
         match self {
             Failure::Null(_) => MAILTLS_RESULT_NULL_ARGUMENT,
+            Failure::Busy(_) => MAILTLS_RESULT_HANDLE_BUSY,
             Failure::Core(e) => result::result_of(e),
         }
     }
@@ -50,6 +55,7 @@ impl ErrorDetail {
     pub(crate) fn record(&mut self, failure: &Failure) {
         let (message, reply) = match failure {
             Failure::Null(what) => (format!("{what} is NULL"), None),
+            Failure::Busy(what) => (format!("{what} is in use by a call on another thread"), None),
             Failure::Core(e) => (e.to_string(), e.reply()),
         };
         self.message = to_cstring(message);

@@ -30,6 +30,7 @@ pub mod result;
 mod session;
 pub mod smtp;
 pub mod smtp_results;
+pub mod sync;
 pub mod version;
 
 pub use result::*;

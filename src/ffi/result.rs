@@ -110,6 +110,11 @@ pub const MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE: mailtls_result = 503;
 /// message).
 pub const MAILTLS_RESULT_EIGHTBITMIME_UNAVAILABLE: mailtls_result = 504;
 
+/// The server gives no unique ids (it refused UIDL), so a sync that leaves
+/// messages on the server cannot tell them from new ones. Nothing was
+/// done; only MAILTLS_RETENTION_DELETE_AFTER_SAVING works with this server.
+pub const MAILTLS_RESULT_UIDL_UNAVAILABLE: mailtls_result = 505;
+
 /// The server sent something that breaks the protocol.
 pub const MAILTLS_RESULT_PROTOCOL_ERROR: mailtls_result = 600;
 
@@ -121,6 +126,17 @@ pub const MAILTLS_RESULT_CANCELLED: mailtls_result = 700;
 
 /// A local file could not be written or read.
 pub const MAILTLS_RESULT_FILE_ERROR: mailtls_result = 800;
+
+/// The sync state file is in use by another sync of the same account (or
+/// its lock file by another program): nothing was done. Not a wait: try
+/// again when the other sync has finished.
+pub const MAILTLS_RESULT_STATE_LOCKED: mailtls_result = 801;
+
+/// The sync state file cannot be read (not written by mailtls, or damaged
+/// before its last record): nothing was done. It is never taken as "every
+/// message is new". Restore it, or move it aside to download everything on
+/// the server again (a Maildir destination still skips what it has).
+pub const MAILTLS_RESULT_STATE_CORRUPT: mailtls_result = 802;
 
 /// An internal error (a bug in mailtls) was caught at the C boundary.
 pub const MAILTLS_RESULT_PANIC: mailtls_result = 900;
@@ -153,10 +169,9 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
         Error::ReplyTooLong(_) => MAILTLS_RESULT_REPLY_TOO_LONG,
         Error::Cancelled => MAILTLS_RESULT_CANCELLED,
         Error::LocalFile { .. } => MAILTLS_RESULT_FILE_ERROR,
-        // Until the C API of sync gives them codes of their own: the state
-        // is a local file, and a refused UIDL is a server refusal.
-        Error::StateLocked(_) | Error::StateCorrupt { .. } => MAILTLS_RESULT_FILE_ERROR,
-        Error::UidlUnavailable(_) => MAILTLS_RESULT_SERVER_ERROR,
+        Error::StateLocked(_) => MAILTLS_RESULT_STATE_LOCKED,
+        Error::StateCorrupt { .. } => MAILTLS_RESULT_STATE_CORRUPT,
+        Error::UidlUnavailable(_) => MAILTLS_RESULT_UIDL_UNAVAILABLE,
     }
 }
 
@@ -188,10 +203,13 @@ const DESCRIPTIONS: &[(mailtls_result, &CStr)] = &[
     (MAILTLS_RESULT_RECIPIENTS_REFUSED, c"every recipient was refused"),
     (MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE, c"the server does not offer SMTPUTF8 for non-ASCII addresses or headers"),
     (MAILTLS_RESULT_EIGHTBITMIME_UNAVAILABLE, c"the server does not offer 8BITMIME for 8-bit content"),
+    (MAILTLS_RESULT_UIDL_UNAVAILABLE, c"the server gives no unique ids (UIDL)"),
     (MAILTLS_RESULT_PROTOCOL_ERROR, c"the server broke the protocol"),
     (MAILTLS_RESULT_REPLY_TOO_LONG, c"a reply line from the server is too long"),
     (MAILTLS_RESULT_CANCELLED, c"cancelled by a callback"),
     (MAILTLS_RESULT_FILE_ERROR, c"local file error"),
+    (MAILTLS_RESULT_STATE_LOCKED, c"the sync state is in use by another sync"),
+    (MAILTLS_RESULT_STATE_CORRUPT, c"the sync state file cannot be read"),
     (MAILTLS_RESULT_PANIC, c"internal error in mailtls"),
 ];
 
