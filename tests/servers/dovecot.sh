@@ -208,7 +208,7 @@ postfix_auth_listener() {
 write_users() {
 	local state=$1 u
 	{
-		for u in demo $(seq -f 'user%02g' 1 99) fetch01 fetch02 fetch03; do
+		for u in demo $(seq -f 'user%02g' 1 99) fetch01 fetch02 fetch03 order01; do
 			# user:password:uid:gid:gecos:home:shell
 			echo "$u:{PLAIN}$password:$mail_uid:$mail_gid::$state/home/$u::"
 		done
@@ -220,7 +220,7 @@ write_users() {
 
 make_maildirs() {
 	local state=$1 u
-	for u in demo $(seq -f 'user%02g' 1 99) fetch01 fetch02 fetch03; do
+	for u in demo $(seq -f 'user%02g' 1 99) fetch01 fetch02 fetch03 order01; do
 		mkdir -p "$state/home/$u/Maildir/"{cur,new,tmp}
 	done
 	chmod 0755 "$state/home"
