@@ -17,7 +17,11 @@ const ONE: &str = "Subject: one\r\n\r\nfirst\r\n";
 const TWO: &str = "Subject: two\r\n\r\n..second\r\n";
 
 fn server(rest: Vec<Step>) -> (FakeServer, Pop3Client) {
-    let mut script = vec![send("+OK ready\r\n"), Step::Expect("CAPA"), send(CAPA), Step::Expect("USER u")];
+    server_with(CAPA, rest)
+}
+
+fn server_with(capa: &str, rest: Vec<Step>) -> (FakeServer, Pop3Client) {
+    let mut script = vec![send("+OK ready\r\n"), Step::Expect("CAPA"), send(capa), Step::Expect("USER u")];
     script.extend([send("+OK\r\n"), Step::Expect("PASS p"), send("+OK\r\n")]);
     script.extend(rest);
     let server = FakeServer::start(script);
@@ -41,7 +45,8 @@ fn listing(messages: &[(&str, &str)]) -> Vec<Step> {
 
 fn retr(n: u32, body: &str) -> Vec<Step> {
     let stuffed = body.replace("\r\n.", "\r\n..");
-    vec![Step::Expect(if n == 1 { "RETR 1" } else { "RETR 2" }), send(&format!("+OK\r\n{stuffed}.\r\n"))]
+    let command = ["RETR 1", "RETR 2", "RETR 3"][n as usize - 1];
+    vec![Step::Expect(command), send(&format!("+OK\r\n{stuffed}.\r\n"))]
 }
 
 fn ok_to(command: &'static str) -> Vec<Step> {
@@ -244,5 +249,86 @@ fn a_progress_callback_that_cancels_stops_the_sync_keeping_what_is_saved_and_del
     assert_eq!(files(&md.join("new")).len(), 1);
     let state = std::fs::read_to_string(dir.join("state")).unwrap();
     assert!(state.contains("+ u1 ") && !state.contains("+ u2 "), "{state}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A message deleted by another client between the listing and its RETR
+/// (the server answers -ERR) is skipped: the others are saved and, in
+/// delete-after-saving mode, deleted; it is reported unavailable, neither
+/// recorded nor deleted, and the next sync fetches it if it is still there.
+/// With and without pipelining (then the RETRs after it are in flight).
+#[test]
+fn a_message_the_server_refuses_to_send_is_skipped_and_the_rest_saved() {
+    const THREE: &str = "Subject: three\r\n\r\nthird\r\n";
+    let pipelining = "+OK\r\nUSER\r\nUIDL\r\nPIPELINING\r\n.\r\n";
+    for capa in [CAPA, pipelining] {
+        let dir = scratch("refused");
+        let md = dir.join("Maildir");
+        let options = delete_options(&dir);
+        let mut script = listing(&[("u1", ONE), ("u2", TWO), ("u3", THREE)]);
+        script.extend(retr(1, ONE));
+        script.extend([Step::Expect("RETR 2"), send("-ERR no such message\r\n")]);
+        script.extend(retr(3, THREE));
+        script.extend(ok_to("DELE 1"));
+        script.extend(ok_to("DELE 3"));
+        script.extend(ok_to("QUIT"));
+        script.push(Step::ExpectEof);
+        let (fake, mut client) = server_with(capa, script);
+        let mut last = None;
+        let mut progress = |p| {
+            last = Some(p);
+            std::ops::ControlFlow::Continue(())
+        };
+        let report = client.sync(&options, &mut Maildir::open(&md).unwrap(), Some(&mut progress)).unwrap();
+        let sent = fake.finish();
+        assert!(!sent.iter().any(|line| line == "DELE 2"), "{sent:?}");
+        assert_eq!((report.downloaded, report.unavailable, report.deleted), (2, 1, 2), "{report:?}");
+        let outcomes: Vec<_> =
+            report.messages.iter().map(|m| (m.uid.as_deref().unwrap(), m.outcome, m.deleted)).collect();
+        assert_eq!(
+            outcomes,
+            [("u1", Outcome::Downloaded, true), ("u2", Outcome::Unavailable, false), ("u3", Outcome::Downloaded, true)]
+        );
+        let last = last.unwrap();
+        assert_eq!((last.done_messages, last.total_messages), (3, 3), "the progress reaches its end");
+        let stored: Vec<Vec<u8>> = files(&md.join("new")).into_iter().map(|(_, b)| b).collect();
+        assert_eq!(stored, vec![lf(ONE), lf(THREE)]);
+        assert!(files(&md.join("tmp")).is_empty());
+        // (u1 and u3 are gone from the state too: their deletion confirmed.)
+        let state = std::fs::read_to_string(dir.join("state")).unwrap();
+        assert!(!state.contains("+ u2 "), "{state}");
+
+        // Still there at the next sync (a server error, say): downloaded
+        // now, not taken as had (it was never recorded).
+        let mut script = listing(&[("u2", TWO)]);
+        script.extend([Step::Expect("RETR 1"), send(&format!("+OK\r\n{}.\r\n", TWO.replace("\r\n.", "\r\n..")))]);
+        script.extend(ok_to("DELE 1"));
+        script.extend(ok_to("QUIT"));
+        let (fake, mut client) = server_with(capa, script);
+        let report = client.sync(&options, &mut Maildir::open(&md).unwrap(), None).unwrap();
+        fake.finish();
+        assert_eq!((report.downloaded, report.unavailable, report.deleted), (1, 0, 1), "{report:?}");
+        assert_eq!(files(&md.join("new")).len(), 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Every RETR refused (a server that cannot read its mailbox): the sync
+/// ends normally, having saved and deleted nothing.
+#[test]
+fn a_server_refusing_every_retr_deletes_nothing() {
+    let dir = scratch("all-refused");
+    let md = dir.join("Maildir");
+    let mut script = listing(&[("u1", ONE), ("u2", TWO)]);
+    script.extend([Step::Expect("RETR 1"), send("-ERR [SYS/TEMP] cannot read\r\n")]);
+    script.extend([Step::Expect("RETR 2"), send("-ERR [SYS/TEMP] cannot read\r\n")]);
+    script.extend(ok_to("QUIT"));
+    script.push(Step::ExpectEof);
+    let (fake, mut client) = server(script);
+    let report = client.sync(&delete_options(&dir), &mut Maildir::open(&md).unwrap(), None).unwrap();
+    let sent = fake.finish();
+    assert!(!sent.iter().any(|line| line.starts_with("DELE")), "{sent:?}");
+    assert_eq!((report.downloaded, report.unavailable, report.deleted), (0, 2, 0), "{report:?}");
+    assert!(files(&md.join("new")).is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -177,6 +177,33 @@ impl Pop3Client {
     }
 }
 
+impl Pop3Client {
+    /// [`Self::retr_many`] that goes on after a refusal: every message the
+    /// server sends reaches `sink`, and a refused one is only missing from
+    /// it (then the result is the [`Error::Server`] naming the refusals).
+    /// For sync, where one message deleted by another client since the
+    /// listing must not keep the others from being saved.
+    pub(crate) fn retr_many_skipping_refused(
+        &mut self,
+        numbers: &[u32],
+        sink: &mut dyn FnMut(u32, Part<'_>) -> ControlFlow<()>,
+    ) -> Result<()> {
+        self.run(|c| {
+            c.session.ensure_logged_in()?;
+            numbers.iter().try_for_each(|n| check_number(*n))?;
+            c.pipeline(
+                numbers,
+                OnRefusal::KeepGoing,
+                |n| format!("RETR {n}"),
+                |conn, n, _| {
+                    read_body(conn, &mut |chunk| cancel_if_break(sink(n, Part::Data(chunk))))?;
+                    cancel_if_break(sink(n, Part::End))
+                },
+            )
+        })
+    }
+}
+
 fn cancel_if_break(flow: ControlFlow<()>) -> Result<()> {
     match flow {
         ControlFlow::Continue(()) => Ok(()),

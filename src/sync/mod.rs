@@ -37,7 +37,7 @@ pub use maildir::Maildir;
 pub use plan::Retention;
 pub use report::{MessageReport, Outcome, Progress, SyncError, SyncReport};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -264,7 +264,11 @@ impl Run<'_, '_> {
     }
 
     /// RETR the messages, pipelined, streaming each into the destination;
-    /// those that arrive whole are added to `saved`.
+    /// those that arrive whole are added to `saved`. A message the server
+    /// refuses (deleted by another client since the listing, say) is
+    /// reported [`Outcome::Unavailable`] and the others go on: it is not
+    /// saved, so neither recorded nor deleted, and the next sync tries it
+    /// again.
     fn download<'l>(
         &mut self,
         client: &mut Pop3Client,
@@ -274,8 +278,10 @@ impl Run<'_, '_> {
         if messages.is_empty() {
             return Ok(());
         }
-        let by_number: HashMap<u32, &Listed> = messages.iter().map(|m| (m.number, *m)).collect();
         let numbers: Vec<u32> = messages.iter().map(|m| m.number).collect();
+        // Messages come in the order asked for (each at most once), so
+        // those before the one arriving that did not come were refused.
+        let mut next = 0;
         let mut current: Option<u32> = None;
         let mut received = 0u64;
         let mut reported = 0u64;
@@ -284,15 +290,21 @@ impl Run<'_, '_> {
         let report = &mut self.report;
         let done = &mut self.done;
         let progress = &mut self.progress;
-        let r = client.retr_many(&numbers, &mut |number, part| {
-            let m = by_number[&number];
+        let r = client.retr_many_skipping_refused(&numbers, &mut |number, part| {
             let step = (|| -> Result<()> {
                 if current != Some(number) {
+                    while messages[next].number != number {
+                        unavailable(report, done, messages[next]);
+                        next += 1;
+                    }
+                    next += 1;
+                    let m = messages[next - 1];
                     destination.begin(m.uid.as_deref(), m.size)?;
                     current = Some(number);
                     received = 0;
                     reported = 0;
                 }
+                let m = messages[next - 1];
                 match part {
                     Part::Data(chunk) => {
                         destination.data(chunk)?;
@@ -329,6 +341,13 @@ impl Run<'_, '_> {
         }
         match (r, failure) {
             (_, Some(e)) => Err(e),
+            // Refusals only: the messages after the last one that came.
+            (Err(Error::Server(_)), None) => {
+                for &m in &messages[next..] {
+                    unavailable(&mut self.report, &mut self.done, m);
+                }
+                self.tick()
+            }
             (r, None) => r,
         }
     }
@@ -352,6 +371,14 @@ impl Run<'_, '_> {
         self.report.deleted = self.deleting.len() as u64;
         Ok(())
     }
+}
+
+/// A message the server refused to send: reported, and done with for this
+/// sync (the progress counts it, so a progress bar still reaches its end).
+fn unavailable(report: &mut SyncReport, done: &mut Progress, m: &Listed) {
+    report.add(m.uid.as_deref(), m.size, Outcome::Unavailable);
+    done.done_messages += 1;
+    done.done_bytes += m.size;
 }
 
 fn tick(progress: &mut Option<ProgressFn<'_>>, now: Progress) -> Result<()> {

@@ -14,6 +14,10 @@ pub enum Outcome {
     TooLarge,
     /// Recorded as saved without downloading (mark-seen).
     MarkedSeen,
+    /// The server refused to send it — deleted by another client since the
+    /// listing, or a server error: not saved, not recorded, tried again
+    /// next sync.
+    Unavailable,
 }
 
 /// One message of the listing and its outcome.
@@ -36,6 +40,8 @@ pub struct SyncReport {
     pub already_had: u64,
     pub too_large: u64,
     pub marked_seen: u64,
+    /// Refused by the server (see [`Outcome::Unavailable`]).
+    pub unavailable: u64,
     /// Deleted on the server, counted after the +OK to QUIT only.
     pub deleted: u64,
     /// Bytes downloaded (as the server sent them).
@@ -51,6 +57,7 @@ impl SyncReport {
             Outcome::AlreadyHad => self.already_had += 1,
             Outcome::TooLarge => self.too_large += 1,
             Outcome::MarkedSeen => self.marked_seen += 1,
+            Outcome::Unavailable => self.unavailable += 1,
         }
         self.messages.push(MessageReport { uid: uid.map(str::to_string), size, outcome, deleted: false });
     }

@@ -205,10 +205,17 @@ postfix_auth_listener() {
 	fi
 }
 
+# Every mailbox user: demo, user01..user99, and the named users of the
+# later suites (each suite's users are its own).
+mailbox_users() {
+	echo demo $(seq -f 'user%02g' 1 99) fetch01 fetch02 fetch03 order01 \
+		csync01 csync02 csync03 pysync01 pysync02 pysync03
+}
+
 write_users() {
 	local state=$1 u
 	{
-		for u in demo $(seq -f 'user%02g' 1 99) fetch01 fetch02 fetch03 csync01 csync02 csync03 pysync01 pysync02 pysync03; do
+		for u in $(mailbox_users); do
 			# user:password:uid:gid:gecos:home:shell
 			echo "$u:{PLAIN}$password:$mail_uid:$mail_gid::$state/home/$u::"
 		done
@@ -220,7 +227,7 @@ write_users() {
 
 make_maildirs() {
 	local state=$1 u
-	for u in demo $(seq -f 'user%02g' 1 99) fetch01 fetch02 fetch03 csync01 csync02 csync03 pysync01 pysync02 pysync03; do
+	for u in $(mailbox_users); do
 		mkdir -p "$state/home/$u/Maildir/"{cur,new,tmp}
 	done
 	chmod 0755 "$state/home"

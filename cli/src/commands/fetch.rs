@@ -122,6 +122,13 @@ fn print_summary(out: &mut impl Write, report: &SyncReport) -> std::io::Result<(
     } else {
         writeln!(out, "too large:    0")?;
     }
+    // Rare (deleted by another client since the listing): shown only then.
+    if report.unavailable > 0 {
+        writeln!(out, "unavailable:  {}, refused by the server, tried again next fetch:", report.unavailable)?;
+        for m in report.messages.iter().filter(|m| m.outcome == Outcome::Unavailable) {
+            writeln!(out, "  {}  {} bytes", m.uid.as_deref().unwrap_or("(no uid)"), m.size)?;
+        }
+    }
     writeln!(out, "deleted:      {} on the server", report.deleted)
 }
 
@@ -155,6 +162,20 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "downloaded:   2 messages, 300 bytes\nalready had:  1\ntoo large:    1, left on the server:\n  \
              big1  9000 bytes\ndeleted:      2 on the server\n"
+        );
+    }
+
+    #[test]
+    fn the_summary_lists_the_messages_the_server_refused() {
+        let gone =
+            MessageReport { uid: Some("gone1".into()), size: 700, outcome: Outcome::Unavailable, deleted: false };
+        let report = SyncReport { downloaded: 2, unavailable: 1, messages: vec![gone], ..SyncReport::default() };
+        let mut out = Vec::new();
+        print_summary(&mut out, &report).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "downloaded:   2 messages, 0 bytes\nalready had:  0\ntoo large:    0\nunavailable:  1, refused by the \
+             server, tried again next fetch:\n  gone1  700 bytes\ndeleted:      0 on the server\n"
         );
     }
 }
