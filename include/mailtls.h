@@ -651,6 +651,13 @@ typedef uint32_t mailtls_sync_outcome;
  */
 #define MAILTLS_SYNC_OUTCOME_MARKED_SEEN 4
 
+/**
+ * The server refused to send it (deleted by another client since the
+ * listing, or an error of the server's): not saved, not recorded, not
+ * deleted; the next sync tries again.
+ */
+#define MAILTLS_SYNC_OUTCOME_UNAVAILABLE 5
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1518,6 +1525,11 @@ uint64_t mailtls_sync_report_too_large(const mailtls_sync_report *report);
  * Messages recorded as seen without downloading (mark-seen).
  */
 uint64_t mailtls_sync_report_marked_seen(const mailtls_sync_report *report);
+
+/**
+ * Messages the server refused to send (MAILTLS_SYNC_OUTCOME_UNAVAILABLE).
+ */
+uint64_t mailtls_sync_report_unavailable(const mailtls_sync_report *report);
 
 /**
  * Messages deleted on the server: counted only once the server answered

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need on a fresh Debian/Ubuntu machine:
-# Debian packages (Dovecot, OpenSSL headers, C compilers, valgrind; for the
+# Debian packages (Dovecot, OpenSSL headers, C compilers, valgrind, strace; for the
 # Windows DLLs mingw-w64, llvm-dlltool, lld and Wine, 64- and 32-bit), the
 # Rust targets for Windows and the Python test tools. Installs only what is
 # missing, so a second run is quick.
@@ -8,7 +8,7 @@ set -euo pipefail
 
 packages=(dovecot-core dovecot-pop3d openssl libssl-dev pkg-config gcc g++ clang valgrind python3 python3-pip python3-venv cmake
     gcc-mingw-w64-x86-64-win32 gcc-mingw-w64-i686-win32 llvm lld
-    wine wine64 wine32:i386 libgnutls30:i386)
+    wine wine64 wine32:i386 libgnutls30:i386 strace)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

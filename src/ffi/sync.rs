@@ -438,6 +438,10 @@ pub const MAILTLS_SYNC_OUTCOME_ALREADY_HAD: mailtls_sync_outcome = 2;
 pub const MAILTLS_SYNC_OUTCOME_TOO_LARGE: mailtls_sync_outcome = 3;
 /// Recorded as saved without downloading (mark-seen).
 pub const MAILTLS_SYNC_OUTCOME_MARKED_SEEN: mailtls_sync_outcome = 4;
+/// The server refused to send it (deleted by another client since the
+/// listing, or an error of the server's): not saved, not recorded, not
+/// deleted; the next sync tries again.
+pub const MAILTLS_SYNC_OUTCOME_UNAVAILABLE: mailtls_sync_outcome = 5;
 
 /// The result of a sync: totals, and one entry per message of the
 /// server's listing, in the order the sync went through them (not message
@@ -487,6 +491,12 @@ pub extern "C" fn mailtls_sync_report_too_large(report: *const mailtls_sync_repo
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_sync_report_marked_seen(report: *const mailtls_sync_report) -> u64 {
     mailtls_sync_report::total(report, |r| r.marked_seen)
+}
+
+/// Messages the server refused to send (MAILTLS_SYNC_OUTCOME_UNAVAILABLE).
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_sync_report_unavailable(report: *const mailtls_sync_report) -> u64 {
+    mailtls_sync_report::total(report, |r| r.unavailable)
 }
 
 /// Messages deleted on the server: counted only once the server answered
@@ -560,5 +570,6 @@ fn outcome_code(outcome: Outcome) -> mailtls_sync_outcome {
         Outcome::AlreadyHad => MAILTLS_SYNC_OUTCOME_ALREADY_HAD,
         Outcome::TooLarge => MAILTLS_SYNC_OUTCOME_TOO_LARGE,
         Outcome::MarkedSeen => MAILTLS_SYNC_OUTCOME_MARKED_SEEN,
+        Outcome::Unavailable => MAILTLS_SYNC_OUTCOME_UNAVAILABLE,
     }
 }
