@@ -50,17 +50,16 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-mkdir -p "$state/fetched"
-echo "== pop3_fetch: POP3S port $MAILTLS_TEST_POP3S_PORT (implicit TLS)"
+echo "== pop3_fetch: POP3S port $MAILTLS_TEST_POP3S_PORT (implicit TLS), into a Maildir"
 "$state/pop3_fetch" "$MAILTLS_TEST_HOST" "$MAILTLS_TEST_POP3S_PORT" demo \
-    --ca-file "$MAILTLS_TEST_CA" --out "$state/fetched" --tls
+    --ca-file "$MAILTLS_TEST_CA" --maildir "$state/fetched" --tls
 
-fetched=$(find "$state/fetched" -type f | head -n 1)
+fetched=$(find "$state/fetched/new" -type f | head -n 1)
 echo "== the message as fetched back:"
 cat "$fetched"
-# What came back is what was sent (CRLF line ends), below the two lines
-# the delivery adds (Return-Path, Delivered-To).
-if diff <(tail -n +3 "$fetched" | tr -d '\r') "$message" >/dev/null; then
+# What came back is what was sent, below the two lines the delivery adds
+# (Return-Path, Delivered-To).
+if diff <(tail -n +3 "$fetched") "$message" >/dev/null; then
     echo "== round trip: the fetched message equals the sent one"
 else
     echo "== round trip: MISMATCH" >&2

@@ -1,16 +1,21 @@
 /*
- * pop3_fetch: download every message of a POP3 mailbox over verified TLS
- * with mailtls, saving each one as DIR/<uid>.eml. Messages stay on the
- * server (nothing is deleted).
+ * pop3_fetch: download the new messages of a POP3 mailbox over verified
+ * TLS into a Maildir with mailtls's sync, which never loses a message and
+ * never saves one twice. By default messages stay on the server and a
+ * state file remembers which ones this program has; --delete removes each
+ * from the server once it is safely on disk (flushed, renamed into new/,
+ * recorded).
  *
- *   MAILTLS_PASSWORD=secret pop3_fetch HOST PORT USER [--ca-file PEM] [--out DIR] [--tls]
+ *   MAILTLS_PASSWORD=secret pop3_fetch HOST PORT USER --maildir DIR
+ *       [--state FILE] [--delete] [--ca-file PEM] [--tls]
  *
  * The password comes from the environment variable MAILTLS_PASSWORD, never
  * from the command line (where other users could read it with ps). Port
  * 995 means implicit TLS; any other port means plain POP3 upgraded with
  * STLS, which must succeed (MAILTLS_SECURITY_AUTO); --tls asks for implicit
- * TLS on another port. --ca-file trusts an
- * extra CA (e.g. a private one) besides the system store.
+ * TLS on another port. --ca-file trusts an extra CA (e.g. a private one)
+ * besides the system store. The state file (default DIR/.mailtls-sync-state)
+ * is one per account: give each account its own Maildir or --state.
  *
  * Build, from the repository root, after `cargo build --release`:
  *
@@ -24,16 +29,20 @@
  *   gcc -std=c11 -O2 -I include -o pop3_fetch examples/c/pop3_fetch.c \
  *       target/release/libmailtls.a -lssl -lcrypto -lpthread -ldl -lm
  */
+#define _POSIX_C_SOURCE 200809L /* isatty */
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mailtls.h"
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: pop3_fetch HOST PORT USER [--ca-file PEM] [--out DIR] [--tls]\n"
+	fprintf(stderr, "usage: pop3_fetch HOST PORT USER --maildir DIR [--state FILE] [--delete]\n"
+			"                  [--ca-file PEM] [--tls]\n"
 			"The password is read from the environment variable "
 			"MAILTLS_PASSWORD.\n");
 	exit(2);
@@ -52,32 +61,86 @@ static void report(const mailtls_pop3 *pop3, const char *what, mailtls_result rc
 		fprintf(stderr, "pop3_fetch: the server said: %s\n", reply);
 }
 
-/* A unique id as a file name: RFC 1939 allows any printable character in
- * it, '/' included, so keep only a safe set. */
-static void uid_to_file_name(const char *uid, char *out, size_t size)
+/* Progress on one line of a terminal, redrawn per message. */
+static int show_progress(void *userdata, uint64_t done_messages, uint64_t total_messages,
+			 uint64_t done_bytes, uint64_t total_bytes)
 {
-	size_t i;
-	for (i = 0; uid[i] != '\0' && i + 1 < size; i++) {
-		char c = uid[i];
-		int safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			   (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-		out[i] = safe ? c : '_';
+	(void)userdata;
+	if (!isatty(STDERR_FILENO))
+		return 0;
+	if (total_messages > 0)
+		fprintf(stderr, "\rfetching %llu/%llu messages, %llu/%llu bytes",
+			(unsigned long long)done_messages, (unsigned long long)total_messages,
+			(unsigned long long)done_bytes, (unsigned long long)total_bytes);
+	if (total_messages > 0 && done_messages == total_messages)
+		fputc('\n', stderr);
+	return 0; /* non-zero would cancel */
+}
+
+/* What the sync did, per message and in totals. */
+static void print_report(const mailtls_sync_report *r)
+{
+	size_t n, count = mailtls_sync_report_count(r);
+	for (n = 0; n < count; n++) {
+		const char *uid = mailtls_sync_report_uid(r, n);
+		const char *what;
+		switch (mailtls_sync_report_outcome(r, n)) {
+		case MAILTLS_SYNC_OUTCOME_DOWNLOADED: what = "saved"; break;
+		case MAILTLS_SYNC_OUTCOME_TOO_LARGE: what = "too large, left on the server"; break;
+		case MAILTLS_SYNC_OUTCOME_UNAVAILABLE: what = "refused by the server, tried again next time"; break;
+		default: continue; /* already had: not worth a line */
+		}
+		printf("%s %llu %s%s\n", uid != NULL ? uid : "-",
+		       (unsigned long long)mailtls_sync_report_size(r, n), what,
+		       mailtls_sync_report_deleted_at(r, n) ? ", deleted on the server" : "");
 	}
-	out[i] = '\0';
+	printf("%llu new, %llu already had, %llu deleted on the server\n",
+	       (unsigned long long)mailtls_sync_report_downloaded(r),
+	       (unsigned long long)mailtls_sync_report_already_had(r),
+	       (unsigned long long)mailtls_sync_report_deleted(r));
+}
+
+/* The sync options: the state file and the deletion policy. NULL if out
+ * of memory or the state path is not valid (printed). */
+static mailtls_sync_options *make_sync_options(const char *maildir, const char *state, bool delete)
+{
+	char default_state[4096];
+	mailtls_result rc;
+	mailtls_sync_options *options = mailtls_sync_options_new();
+	if (options == NULL) {
+		fprintf(stderr, "pop3_fetch: out of memory\n");
+		return NULL;
+	}
+	if (state == NULL) {
+		snprintf(default_state, sizeof default_state, "%s/.mailtls-sync-state", maildir);
+		state = default_state;
+	}
+	if ((rc = mailtls_sync_options_set_state_file(options, state)) != MAILTLS_RESULT_OK) {
+		char detail[512];
+		mailtls_sync_options_last_error(options, detail, sizeof detail, NULL);
+		fprintf(stderr, "pop3_fetch: --state: %s\n", detail);
+		mailtls_sync_options_free(options);
+		return NULL;
+	}
+	if (delete)
+		mailtls_sync_options_set_retention(options, MAILTLS_RETENTION_DELETE_AFTER_SAVING, 0);
+	mailtls_sync_options_set_progress(options, show_progress, NULL);
+	return options;
 }
 
 int main(int argc, char **argv)
 {
-	const char *host, *user, *ca_file = NULL, *out_dir = ".";
+	const char *host, *user, *ca_file = NULL, *maildir = NULL, *state = NULL;
 	const char *password = getenv("MAILTLS_PASSWORD");
 	bool implicit_tls = false; /* --tls: TLS from the first byte on any port */
+	bool delete = false;
 	char *end;
 	long port;
 	int i, status = 1;
-	size_t n, count;
 	mailtls_options *opts;
+	mailtls_sync_options *sync_options = NULL;
+	mailtls_sync_report *sync_report = NULL;
 	mailtls_pop3 *pop3;
-	mailtls_pop3_listing *listing = NULL;
 	mailtls_result rc;
 
 	if (argc < 4)
@@ -94,11 +157,17 @@ int main(int argc, char **argv)
 			ca_file = argv[++i];
 		else if (strcmp(argv[i], "--tls") == 0)
 			implicit_tls = true;
-		else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
-			out_dir = argv[++i];
+		else if (strcmp(argv[i], "--maildir") == 0 && i + 1 < argc)
+			maildir = argv[++i];
+		else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc)
+			state = argv[++i];
+		else if (strcmp(argv[i], "--delete") == 0)
+			delete = true;
 		else
 			usage();
 	}
+	if (maildir == NULL)
+		usage();
 	if (password == NULL) {
 		fprintf(stderr, "pop3_fetch: set the password in the environment "
 				"variable MAILTLS_PASSWORD\n");
@@ -127,6 +196,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pop3_fetch: out of memory\n");
 		return 1;
 	}
+	if ((sync_options = make_sync_options(maildir, state, delete)) == NULL)
+		goto done;
 
 	if ((rc = mailtls_pop3_connect(pop3, host, (uint16_t)port)) != MAILTLS_RESULT_OK) {
 		report(pop3, "connecting", rc);
@@ -137,51 +208,22 @@ int main(int argc, char **argv)
 		goto done;
 	}
 
-	/* Numbers, sizes and unique ids in one listing. */
-	if ((rc = mailtls_pop3_list_uidl(pop3, &listing)) != MAILTLS_RESULT_OK) {
-		report(pop3, "listing the mailbox", rc);
-		goto done;
-	}
-	count = mailtls_pop3_listing_count(listing);
-	printf("%zu message(s)\n", count);
-	printf("%6s %10s  %s\n", "number", "size", "uid");
-	for (n = 0; n < count; n++) {
-		const char *uid = mailtls_pop3_listing_uid(listing, n);
-		printf("%6u %10llu  %s\n", (unsigned)mailtls_pop3_listing_number(listing, n),
-		       (unsigned long long)mailtls_pop3_listing_octets(listing, n),
-		       uid != NULL ? uid : "-");
-	}
-
-	/* Each message straight into its file (written to a temporary file
-	 * and renamed when complete, so no partial .eml is ever left). */
-	for (n = 0; n < count; n++) {
-		uint32_t number = mailtls_pop3_listing_number(listing, n);
-		const char *uid = mailtls_pop3_listing_uid(listing, n);
-		char name[128], path[4096];
-		if (uid != NULL) /* a server without UIDL gives none */
-			uid_to_file_name(uid, name, sizeof name);
-		else
-			snprintf(name, sizeof name, "message-%u", (unsigned)number);
-		if (snprintf(path, sizeof path, "%s/%s.eml", out_dir, name) >= (int)sizeof path) {
-			fprintf(stderr, "pop3_fetch: output path too long\n");
-			goto done;
-		}
-		if ((rc = mailtls_pop3_retr_to_file(pop3, number, path)) != MAILTLS_RESULT_OK) {
-			char what[4200];
-			snprintf(what, sizeof what, "saving message %u to %s", (unsigned)number, path);
-			report(pop3, what, rc);
-			goto done;
-		}
-		printf("saved %s\n", path);
-	}
-
-	if ((rc = mailtls_pop3_quit(pop3)) != MAILTLS_RESULT_OK) {
-		report(pop3, "QUIT", rc);
+	/* Lists the mailbox, downloads what is new into the Maildir (each file
+	 * flushed and renamed into new/, new/ flushed, recorded in the state
+	 * file), deletes only what is saved (with --delete), and ends with
+	 * QUIT. On a failure the report says what was saved until then, and
+	 * nothing unsaved was deleted. */
+	rc = mailtls_pop3_sync_maildir(pop3, sync_options, maildir, &sync_report);
+	if (sync_report != NULL)
+		print_report(sync_report);
+	if (rc != MAILTLS_RESULT_OK) {
+		report(pop3, "fetching", rc);
 		goto done;
 	}
 	status = 0;
 done:
-	mailtls_pop3_listing_free(listing);
+	mailtls_sync_report_free(sync_report);
+	mailtls_sync_options_free(sync_options);
 	mailtls_pop3_free(pop3); /* closes the connection if still open */
 	return status;
 }

@@ -194,8 +194,9 @@ run_program() {
 
 # --- the POP3 example (user89) ----------------------------------------------------
 
-# Seed user89 with three messages (LF line ends, one dot line); Dovecot
-# sends them with CRLF, which pop3_fetch must save byte for byte.
+# Seed user89 with three messages (LF line ends, one dot line). Dovecot
+# sends them with CRLF and dot-stuffed; pop3_fetch's Maildir must hold them
+# byte for byte as stored.
 seed_example() {
 	local md=$MAILTLS_TEST_MAILDIR_ROOT/user89/Maildir i f
 	rm -f "$md"/new/* "$md"/cur/* "$out"/example-expected-*
@@ -203,33 +204,50 @@ seed_example() {
 		f=$md/tmp/100000000$i.M${i}P$$.example
 		printf 'From: sender%s@example.org\nSubject: example %s\n\nbody of message %s\n.a line with a dot\n' \
 			"$i" "$i" "$i" >"$f"
-		sed 's/$/\r/' "$f" >"$out/example-expected-$i"
+		cp "$f" "$out/example-expected-$i"
 		chown 65534:65534 "$f" && mv "$f" "$md/new/"
 	done
 }
 
-# The example under valgrind over STLS (AUTO on the plain port); then its
+# maildir_holds DIR N: DIR/new holds exactly N files, and each seeded
+# message (example-expected-1..N) byte for byte in one of them.
+maildir_holds() {
+	local dir=$1 n=$2 i f found
+	[[ $(find "$dir/new" -type f | wc -l) == "$n" ]] || { echo "not $n files in $dir/new"; return 1; }
+	for ((i = 1; i <= n; i++)); do
+		found=
+		for f in "$dir"/new/*; do cmp -s "$out/example-expected-$i" "$f" && found=1; done
+		[[ -n $found ]] || { echo "message $i is not in $dir/new"; return 1; }
+	done
+}
+
+# The example under valgrind over STLS (AUTO on the plain port): three new
+# messages; again: nothing new; then --delete empties the server. Then its
 # error paths (no password, wrong password, no CA) without valgrind.
 check_example() {
-	local dir=$out/example-out rc n uid
-	rm -rf "$dir" && mkdir -p "$dir"
-	MAILTLS_PASSWORD=$MAILTLS_TEST_PASSWORD "${valgrind[@]}" "$out/pop3_fetch" \
-		"$MAILTLS_TEST_HOST" "$MAILTLS_TEST_POP3_PORT" user89 \
-		--ca-file "$MAILTLS_TEST_CA" --out "$dir" >"$dir.stdout" 2>&1
+	local dir=$out/example-out rc
+	local -a fetch=("$out/pop3_fetch" "$MAILTLS_TEST_HOST" "$MAILTLS_TEST_POP3_PORT" user89
+		--ca-file "$MAILTLS_TEST_CA" --maildir "$dir")
+	rm -rf "$dir" "$dir".* && mkdir -p "$dir"
+	MAILTLS_PASSWORD=$MAILTLS_TEST_PASSWORD "${valgrind[@]}" "${fetch[@]}" >"$dir.stdout" 2>&1
 	rc=$?
 	cat "$dir.stdout"
 	((rc == 0)) || { echo "pop3_fetch exited with $rc"; return 1; }
-	grep -q '^3 message(s)$' "$dir.stdout" || { echo "no listing of 3 messages"; return 1; }
-	for n in 1 2 3; do
-		uid=$(awk -v n="$n" '$1 == n && NF == 3 && $2 ~ /^[0-9]+$/ { print $3 }' "$dir.stdout")
-		[[ -n $uid ]] || { echo "message $n not listed"; return 1; }
-		cmp "$out/example-expected-$n" "$dir/$uid.eml" || return 1
-	done
-	[[ $(find "$dir" -type f | wc -l) == 3 ]] || { echo "unexpected files in $dir"; return 1; }
+	grep -qx '3 new, 0 already had, 0 deleted on the server' "$dir.stdout" || { echo "not 3 new"; return 1; }
+	maildir_holds "$dir" 3 || return 1
+
+	MAILTLS_PASSWORD=$MAILTLS_TEST_PASSWORD "${fetch[@]}" --delete >"$dir.again" 2>&1
+	rc=$?
+	cat "$dir.again"
+	((rc == 0)) || { echo "pop3_fetch --delete exited with $rc"; return 1; }
+	grep -qx '0 new, 3 already had, 3 deleted on the server' "$dir.again" ||
+		{ echo "the second run did not find 3 already had and delete them"; return 1; }
+	maildir_holds "$dir" 3 || return 1
+	[[ -z $(find "$MAILTLS_TEST_MAILDIR_ROOT/user89/Maildir/new" "$MAILTLS_TEST_MAILDIR_ROOT/user89/Maildir/cur" -type f) ]] ||
+		{ echo "messages left on the server after --delete"; return 1; }
 
 	# Its error paths, without valgrind: no password, wrong password, no CA.
-	env -u MAILTLS_PASSWORD "$out/pop3_fetch" "$MAILTLS_TEST_HOST" "$MAILTLS_TEST_POP3_PORT" \
-		user89 >"$dir.nopw" 2>&1
+	env -u MAILTLS_PASSWORD "${fetch[@]}" >"$dir.nopw" 2>&1
 	rc=$?
 	cat "$dir.nopw"
 	if ((rc != 2)) || ! grep -q MAILTLS_PASSWORD "$dir.nopw"; then
@@ -237,9 +255,7 @@ check_example() {
 		return 1
 	fi
 
-	MAILTLS_PASSWORD=wrong-password "$out/pop3_fetch" "$MAILTLS_TEST_HOST" \
-		"$MAILTLS_TEST_POP3_PORT" user89 --ca-file "$MAILTLS_TEST_CA" --out "$dir" \
-		>"$dir.badpw" 2>&1
+	MAILTLS_PASSWORD=wrong-password "${fetch[@]}" >"$dir.badpw" 2>&1
 	rc=$?
 	cat "$dir.badpw"
 	if ((rc != 1)) || ! grep -q 'logging in failed: .*-ERR \[AUTH\]' "$dir.badpw" ||
@@ -249,7 +265,7 @@ check_example() {
 	fi
 
 	MAILTLS_PASSWORD=$MAILTLS_TEST_PASSWORD "$out/pop3_fetch" "$MAILTLS_TEST_HOST" \
-		"$MAILTLS_TEST_POP3_PORT" user89 --out "$dir" >"$dir.noca" 2>&1
+		"$MAILTLS_TEST_POP3_PORT" user89 --maildir "$dir" >"$dir.noca" 2>&1
 	rc=$?
 	cat "$dir.noca"
 	if ((rc != 1)) || ! grep -q 'connecting failed: .*certificate is not trusted' "$dir.noca"; then
