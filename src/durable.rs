@@ -41,7 +41,7 @@ impl PartFile {
             temporary_name.push(name);
             temporary_name.push(format!(".{:016x}.mailtls-part", unguessable()));
             let temporary = temporary_dir.join(temporary_name);
-            match OpenOptions::new().write(true).create_new(true).open(&temporary) {
+            match private_file().write(true).create_new(true).open(&temporary) {
                 Ok(file) => {
                     let writer = Some(BufWriter::with_capacity(64 * 1024, file));
                     return Ok(PartFile { writer, temporary, path: path.to_path_buf() });
@@ -138,6 +138,14 @@ mod tests {
         assert!(!target.exists(), "nothing under the final name before commit");
         part.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"hello\r\n");
+        #[cfg(unix)]
+        {
+            // Mail is private: the tests run with umask 022, which would
+            // leave a plain new file readable by everyone.
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        }
 
         let mut abandoned = PartFile::create_beside(&dir.join("other.eml")).unwrap();
         abandoned.write_all(b"partial").unwrap();
@@ -164,3 +172,14 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// Options for a new file only its owner can read: mail and the sync state
+/// are private (as Dovecot and mpop store them), whatever the umask.
+pub(crate) fn private_file() -> OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+

@@ -41,7 +41,7 @@ impl StateLock {
 #[cfg(unix)]
 fn open_exclusive(path: &Path) -> std::io::Result<File> {
     use std::os::unix::io::AsRawFd;
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    let file = crate::durable::private_file().read(true).write(true).create(true).truncate(false).open(path)?;
     // SAFETY: flock on a descriptor this function owns.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Err(std::io::Error::last_os_error());
