@@ -4,7 +4,7 @@
 //! stop a sync that opens the new one). The operating system drops the
 //! lock when the process ends, however it ends.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -59,7 +59,7 @@ fn is_held_elsewhere(e: &std::io::Error) -> bool {
 #[cfg(windows)]
 fn open_exclusive(path: &Path) -> std::io::Result<File> {
     use std::os::windows::fs::OpenOptionsExt;
-    OpenOptions::new().read(true).write(true).create(true).truncate(false).share_mode(0).open(path)
+    crate::durable::private_file().read(true).write(true).create(true).truncate(false).share_mode(0).open(path)
 }
 
 #[cfg(windows)]
