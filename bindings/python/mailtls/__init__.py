@@ -10,6 +10,10 @@ Example::
         for number, octets in pop.list():
             data = pop.retr(number)
 
+    with mailtls.POP3("pop.example.org", security="tls") as pop:
+        pop.login("alice", password)
+        report = pop.sync("alice.state", "Maildir")   # new mail only; leaves it on the server
+
     with mailtls.SMTP("smtp.example.org") as smtp:     # 587, STARTTLS
         smtp.login("alice", password)
         results = smtp.send("alice@example.org", ["bob@example.org"], message)
@@ -44,7 +48,10 @@ from .errors import (
     ServerError,
     SmtpUtf8Unavailable,
     StartTlsUnavailable,
+    StateError,
+    StateLocked,
     TlsError,
+    UidlUnavailable,
 )
 
 # Named after builtins, so not in __all__ (see there); the redundant aliases
@@ -53,13 +60,21 @@ from .errors import ConnectionError as ConnectionError
 from .errors import TimeoutError as TimeoutError
 from .pop3 import POP3
 
-# The SMTP module (and the dataclasses module it needs) is imported on first
-# use of SMTP or RecipientResult, so a program that only fetches mail does
-# not pay for it at start-up (PEP 562). Type checkers see them imported.
-_LAZY = {"SMTP": "smtp", "RecipientResult": "smtp"}
+# The SMTP and sync modules (and the dataclasses module they need) are
+# imported on first use of their names, so a program that only fetches mail
+# does not pay for them at start-up (PEP 562). Type checkers see them
+# imported.
+_LAZY = {
+    "SMTP": "smtp",
+    "RecipientResult": "smtp",
+    "SyncReport": "sync",
+    "SyncMessage": "sync",
+    "SyncOutcome": "sync",
+}
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .smtp import SMTP, RecipientResult
+    from .sync import SyncMessage, SyncOutcome, SyncReport
 
 
 def __getattr__(name: str) -> object:
@@ -88,6 +103,9 @@ __all__ = [
     "POP3",
     "SMTP",
     "RecipientResult",
+    "SyncReport",
+    "SyncMessage",
+    "SyncOutcome",
     "Error",
     "AuthError",
     "TlsError",
@@ -98,10 +116,13 @@ __all__ = [
     "RecipientsRefused",
     "SmtpUtf8Unavailable",
     "EightBitMimeUnavailable",
+    "UidlUnavailable",
     "ProtocolError",
     "InvalidArgument",
     "Cancelled",
     "FileError",
+    "StateError",
+    "StateLocked",
     "InternalError",
     "LibraryLoadError",
     "Result",

@@ -50,6 +50,19 @@ OCTETS_UNKNOWN = 2**64 - 1
 # The options' default in-memory message limit (mailtls_options_new()).
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 SIZE_UNKNOWN = 2**64 - 1
+RETENTION_LEAVE_ON_SERVER = 0
+RETENTION_DELETE_AFTER_SAVING = 1
+RETENTION_DELETE_AFTER = 2
+SYNC_EVENT_BEGIN = 0
+SYNC_EVENT_DATA = 1
+SYNC_EVENT_END = 2
+SYNC_EVENT_ABANDON = 3
+SYNC_OUTCOME_NONE = 0
+SYNC_OUTCOME_DOWNLOADED = 1
+SYNC_OUTCOME_ALREADY_HAD = 2
+SYNC_OUTCOME_TOO_LARGE = 3
+SYNC_OUTCOME_MARKED_SEEN = 4
+SYNC_OUTCOME_UNAVAILABLE = 5
 
 # Callback types. Data pointers are c_void_p (not c_char_p, which would stop
 # at the first NUL and copy); the Python side copies exactly `len` bytes with
@@ -62,6 +75,12 @@ MESSAGE_CALLBACK = CFUNCTYPE(c_int, c_void_p, c_uint32, c_void_p, c_size_t)
 READ_CALLBACK = CFUNCTYPE(c_int64, c_void_p, c_void_p, c_size_t)
 # mailtls_batch_callback(userdata, index, result, results, smtp_code, error)
 BATCH_CALLBACK = CFUNCTYPE(None, c_void_p, c_size_t, c_uint32, c_void_p, c_uint32, c_char_p)
+# mailtls_sync_progress_callback(userdata, done_messages, total_messages,
+# done_bytes, total_bytes) -> non-zero to cancel
+SYNC_PROGRESS_CALLBACK = CFUNCTYPE(c_int, c_void_p, c_uint64, c_uint64, c_uint64, c_uint64)
+# mailtls_sync_message_callback(userdata, event, uid, size, data, len) ->
+# non-zero: not saved
+SYNC_MESSAGE_CALLBACK = CFUNCTYPE(c_int, c_void_p, c_uint32, c_char_p, c_uint64, c_void_p, c_size_t)
 
 
 class SMTP_MESSAGE(ctypes.Structure):
@@ -151,6 +170,30 @@ _PROTOTYPES = {
     "mailtls_pop3_last_error": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_pop3_last_reply": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_pop3_last_response_code": (_RESULT, [_HANDLE, *_OUT_TEXT]),
+    # POP3 sync
+    "mailtls_sync_options_new": (_HANDLE, []),
+    "mailtls_sync_options_free": (None, [_HANDLE]),
+    "mailtls_sync_options_set_state_file": (_RESULT, [_HANDLE, c_char_p]),
+    "mailtls_sync_options_set_retention": (_RESULT, [_HANDLE, c_uint32, c_uint64]),
+    "mailtls_sync_options_set_max_message_bytes": (_RESULT, [_HANDLE, c_uint64]),
+    "mailtls_sync_options_set_mark_seen_only": (_RESULT, [_HANDLE, c_bool]),
+    "mailtls_sync_options_set_progress": (_RESULT, [_HANDLE, SYNC_PROGRESS_CALLBACK, c_void_p]),
+    "mailtls_sync_options_last_error": (_RESULT, [_HANDLE, *_OUT_TEXT]),
+    "mailtls_pop3_sync_maildir": (_RESULT, [_HANDLE, _HANDLE, c_char_p, POINTER(c_void_p)]),
+    "mailtls_pop3_sync": (_RESULT, [_HANDLE, _HANDLE, SYNC_MESSAGE_CALLBACK, c_void_p, POINTER(c_void_p)]),
+    "mailtls_sync_report_downloaded": (c_uint64, [_HANDLE]),
+    "mailtls_sync_report_already_had": (c_uint64, [_HANDLE]),
+    "mailtls_sync_report_too_large": (c_uint64, [_HANDLE]),
+    "mailtls_sync_report_marked_seen": (c_uint64, [_HANDLE]),
+    "mailtls_sync_report_unavailable": (c_uint64, [_HANDLE]),
+    "mailtls_sync_report_deleted": (c_uint64, [_HANDLE]),
+    "mailtls_sync_report_bytes": (c_uint64, [_HANDLE]),
+    "mailtls_sync_report_count": (c_size_t, [_HANDLE]),
+    "mailtls_sync_report_uid": (c_char_p, [_HANDLE, c_size_t]),
+    "mailtls_sync_report_size": (c_uint64, [_HANDLE, c_size_t]),
+    "mailtls_sync_report_outcome": (c_uint32, [_HANDLE, c_size_t]),
+    "mailtls_sync_report_deleted_at": (c_bool, [_HANDLE, c_size_t]),
+    "mailtls_sync_report_free": (None, [_HANDLE]),
     # SMTP per-recipient results
     "mailtls_smtp_results_count": (c_size_t, [_HANDLE]),
     "mailtls_smtp_results_address": (c_char_p, [_HANDLE, c_size_t]),

@@ -13,7 +13,11 @@ Every exception raised for a failed library call is an :class:`Error` with
 - ``smtp_code``: SMTP's three-digit reply code (e.g. ``535``) of the reply
   that caused the failure, or ``None`` (POP3, or no server reply), with
   the properties ``transient`` (a 4xx reply: try again later) and
-  ``permanent`` (5xx); both are False when ``smtp_code`` is None.
+  ``permanent`` (5xx); both are False when ``smtp_code`` is None,
+- ``report``: on the exception a failed :meth:`POP3.sync` raises, the
+  :class:`~mailtls.SyncReport` of what the sync did before it failed (what
+  it saved stays saved and recorded); ``None`` otherwise, and when the sync
+  failed before it started.
 
 Hierarchy::
 
@@ -30,10 +34,13 @@ Hierarchy::
     |   +-- RecipientsRefused RECIPIENTS_REFUSED (SMTP; ``results``)
     |   +-- SmtpUtf8Unavailable SMTPUTF8_UNAVAILABLE (SMTP)
     |   +-- EightBitMimeUnavailable EIGHTBITMIME_UNAVAILABLE (SMTP)
+    |   +-- UidlUnavailable  UIDL_UNAVAILABLE     (POP3 sync)
     +-- ProtocolError        PROTOCOL_ERROR, REPLY_TOO_LONG
     +-- InvalidArgument      NULL_ARGUMENT, INVALID_ARGUMENT, HANDLE_BUSY (also ValueError)
     +-- Cancelled            CANCELLED
     +-- FileError            FILE_ERROR           (also OSError)
+    |   +-- StateError       STATE_CORRUPT        (POP3 sync)
+    +-- StateLocked          STATE_LOCKED         (POP3 sync)
     +-- InternalError        PANIC (a bug in libmailtls)
 
 Any other code (BUFFER_TOO_SMALL, codes added to the library later) gives a
@@ -58,6 +65,7 @@ if TYPE_CHECKING:  # annotations only (see _session.py)
     from typing import Any, Iterable, List, Union
 
     from .smtp import RecipientResult
+    from .sync import SyncReport
 
 # Not TimeoutError and ConnectionError: see the module docstring.
 __all__ = [
@@ -72,10 +80,13 @@ __all__ = [
     "RecipientsRefused",
     "SmtpUtf8Unavailable",
     "EightBitMimeUnavailable",
+    "UidlUnavailable",
     "ProtocolError",
     "InvalidArgument",
     "Cancelled",
     "FileError",
+    "StateError",
+    "StateLocked",
     "InternalError",
 ]
 
@@ -108,10 +119,13 @@ class Result(enum.IntEnum):
     RECIPIENTS_REFUSED = 502
     SMTPUTF8_UNAVAILABLE = 503
     EIGHTBITMIME_UNAVAILABLE = 504
+    UIDL_UNAVAILABLE = 505
     PROTOCOL_ERROR = 600
     REPLY_TOO_LONG = 601
     CANCELLED = 700
     FILE_ERROR = 800
+    STATE_LOCKED = 801
+    STATE_CORRUPT = 802
     PANIC = 900
 
 
@@ -121,6 +135,8 @@ class Error(Exception):
     # Set only on the exception SMTP.send_many() raises: the outcomes of the
     # messages done before it.
     outcomes: List[Union[List[RecipientResult], Error]]
+    # Set on the exception POP3.sync() raises once the sync had started.
+    report: SyncReport | None = None
 
     def __init__(
         self,
@@ -245,6 +261,12 @@ class EightBitMimeUnavailable(ServerError):
     one is stopped at its first such byte and the connection closed."""
 
 
+class UidlUnavailable(ServerError):
+    """POP3 sync: the server does not support UIDL, without which a sync
+    cannot tell which messages it already has; only
+    ``retention="delete"`` works with such a server. Nothing was done."""
+
+
 class ProtocolError(Error):
     """The server broke the protocol, or sent a too long reply line."""
 
@@ -261,6 +283,22 @@ class Cancelled(Error):
 
 class FileError(Error, OSError):
     """A local file could not be written or read."""
+
+
+class StateError(FileError):
+    """POP3 sync: the state file cannot be read as one (not a mailtls
+    state file, or damaged beyond a torn last record). The sync did
+    nothing: it never takes an unreadable state for "everything is new".
+    ``filename`` is the state file's path."""
+
+
+class StateLocked(Error):
+    """POP3 sync: another sync of the same state file (account) is running,
+    in this process or another; it holds the lock file
+    ``<state>.lock``. Raised at once, without waiting; nothing was done.
+    ``filename`` is the state file's path."""
+
+    filename: object = None
 
 
 class InternalError(Error):
@@ -294,10 +332,13 @@ _CLASS_BY_CODE: dict[int, type[Error]] = {
     Result.RECIPIENTS_REFUSED: RecipientsRefused,
     Result.SMTPUTF8_UNAVAILABLE: SmtpUtf8Unavailable,
     Result.EIGHTBITMIME_UNAVAILABLE: EightBitMimeUnavailable,
+    Result.UIDL_UNAVAILABLE: UidlUnavailable,
     Result.PROTOCOL_ERROR: ProtocolError,
     Result.REPLY_TOO_LONG: ProtocolError,
     Result.CANCELLED: Cancelled,
     Result.FILE_ERROR: FileError,
+    Result.STATE_LOCKED: StateLocked,
+    Result.STATE_CORRUPT: StateError,
     Result.PANIC: InternalError,
 }
 

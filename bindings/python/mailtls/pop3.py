@@ -17,12 +17,15 @@ from ._session import (
 )
 from .errors import (
     ConnectionError,
+    Error,
     FileError,
     InternalError,
     MessageTooLarge,
     ProtocolError,
     Result,
     ServerError,
+    StateError,
+    StateLocked,
 )
 
 TYPE_CHECKING = False
@@ -30,6 +33,7 @@ if TYPE_CHECKING:  # annotations only (see _session.py)
     from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union, overload
 
     from ._session import PathLike, TraceCallback
+    from .sync import Deliver, ProgressCallback, Retention, SyncReport
 
     Sink = Callable[[bytes], Any]
 
@@ -341,6 +345,134 @@ class POP3(Session):
                 raise error
             if count.value == 0:
                 raise InternalError("the library took no message of a batch", Result.PANIC)
+
+    # ---- sync -------------------------------------------------------------------
+
+    def sync(
+        self,
+        state: PathLike,
+        maildir: Optional[PathLike] = None,
+        *,
+        deliver: Optional[Deliver] = None,
+        retention: Retention = "leave",
+        max_size: Optional[int] = None,
+        mark_seen: bool = False,
+        progress: Optional[ProgressCallback] = None,
+    ) -> SyncReport:
+        """Download what is new in the mailbox, safely, and end the session
+        with QUIT. Returns a :class:`~mailtls.SyncReport`.
+
+        The session must be logged in. ``state`` is the account's state
+        file (a path; created by the first sync), which remembers what was
+        downloaded: one per account and destination. The destination is
+        exactly one of:
+
+        - ``maildir``: a Maildir directory (created with tmp/, new/ and cur/
+          if missing). Each message is stored as the server sent it,
+          dot-unstuffed, with LF line ends, nothing added (as Dovecot, mpop
+          and getmail store mail), in a file named after its UID and size;
+        - ``deliver``: a callable ``deliver(uid, message)`` given each new
+          message whole as bytes (CRLF line ends, as on the wire) and its
+          UID (a str; None only from a server without UIDL). The message
+          counts as saved when ``deliver`` returns; if it raises, the
+          message is not saved, the sync stops, nothing more is deleted and
+          the exception propagates as is. A message larger than the
+          session's ``max_message_bytes`` (256 MiB unless set) is skipped
+          as too large, as with ``max_size``.
+
+        ``retention``: ``"leave"`` (the default: leave every message on the
+        server, "leave a copy on the server"), ``"delete"`` (delete each
+        message once saved: classic POP3; the only mode for a server
+        without UIDL) or a ``datetime.timedelta`` (leave messages on the
+        server and delete each that long after this state first saw it, on
+        the wall clock, as mpop's ``keep`` does; ``timedelta(0)`` deletes
+        once saved). ``max_size``: skip messages larger than this many
+        octets (by LIST): reported as too large, never deleted.
+        ``mark_seen=True``: download nothing, record every message now on
+        the server as already saved (an account added to a program that
+        already has its mail); later syncs fetch only newer mail.
+
+        ``progress(done_messages, total_messages, done_bytes, total_bytes)``
+        is called before the first download, after each message and every
+        256 KiB within a large one (totals of what this sync means to
+        download, sizes by LIST); it returns False to cancel (Cancelled is
+        raised), anything else (None, True) to go on; an exception raised
+        by it cancels too and propagates as is. Callbacks must not use this
+        session.
+
+        The guarantees:
+
+        - Nothing is lost: a message is deleted on the server only after
+          it is durably saved (Maildir: file flushed, renamed into new/, the
+          directory flushed; ``deliver``: it returned) and its UID is
+          flushed to the state. Killing the process at any moment, or a
+          dropped connection, leaves every message on the server or saved,
+          or both.
+        - A Maildir never gets a message twice, even after a crash or with
+          the state file lost. ``deliver`` is at least once: after a crash a
+          message saved but not yet recorded is given again, with the same
+          UID to de-duplicate by.
+        - The state file is appended to and flushed, and locked
+          (``<state>.lock``): a second sync of the same state raises
+          StateLocked at once. A state that cannot be read raises
+          StateError (never taken for "everything is new").
+        - Without UIDL only ``retention="delete"`` works (otherwise
+          UidlUnavailable, nothing done). A known UID whose size changed is
+          downloaded again and not deleted on the old record's strength.
+        - Deletions happen at QUIT: ``deleted`` counts only messages the
+          server confirmed with its +OK to QUIT.
+
+        Raises InvalidArgument (before any I/O) for a bad argument,
+        neither or both of ``maildir`` and ``deliver``; StateLocked,
+        StateError, UidlUnavailable, FileError (the state or the Maildir
+        could not be written, e.g. a full disk), Cancelled, and the
+        network, server and protocol errors of the other calls. What was
+        saved before a failure stays saved and recorded, and the exception
+        carries the partial report as ``.report`` (None if the sync did not
+        start). After a failure the connection is closed without QUIT, so
+        nothing more is deleted.
+        """
+        from . import sync as _sync
+
+        if (maildir is None) == (deliver is None):
+            raise invalid("give exactly one of maildir and deliver")
+        if deliver is not None and not callable(deliver):
+            raise TypeError("deliver must be callable as deliver(uid, message)")
+        if progress is not None and not callable(progress):
+            raise TypeError("progress must be callable as progress(done_messages, "
+                            "total_messages, done_bytes, total_bytes)")
+        retention_c = _sync.retention_code(retention)
+        limit = _sync.size_limit(max_size)
+        state_c = c_path(state, "state")
+        maildir_c = None if maildir is None else c_path(maildir, "maildir")
+        if deliver is not None:
+            # deliver() gets each message whole: hold no more than retr() would.
+            limit = min(limit or self._max_message_bytes, self._max_message_bytes)
+        pending = _Pending()
+        # The C callbacks stay referenced here until the call returns.
+        progress_c = None if progress is None else _sync.make_progress(progress, pending)
+        options = _sync.Options(state_c, retention_c, limit, mark_seen, progress_c)
+        report = ctypes.c_void_p()
+        try:
+            if maildir_c is not None:
+                args: tuple = (self._fn("sync_maildir"), options.handle, maildir_c)
+            else:
+                assert deliver is not None
+                delivery_c = _sync.make_delivery(deliver, limit, pending)
+                args = (self._fn("sync"), options.handle, delivery_c, None)
+            try:
+                self._call(*args, ctypes.byref(report), pending=pending)
+            except Error as e:
+                if report.value:
+                    e.report = _sync.read_report(report.value)
+                if isinstance(e, (StateLocked, StateError)):
+                    e.filename = state
+                raise
+            return _sync.read_report(report.value)
+        finally:
+            options.close()
+            if report.value:
+                self._lib.mailtls_sync_report_free(report.value)
 
     def dele(self, n: int) -> None:
         """DELE: mark message ``n`` deleted (QUIT commits, RSET undoes)."""

@@ -21,8 +21,9 @@ start DIR` adds to env.sh.
 
 Mailboxes: these tests use only users user40..user69 (the other users belong
 to other suites that share the server): the POP3 tests user40..user51, the
-SMTP tests user52..user69. A test that changes a mailbox uses its own user
-and seeds (or clears) it itself.
+SMTP tests user52..user69; besides, the sync tests (test_pop3_sync.py) use
+pysync01..pysync03. A test that changes a mailbox uses its own user and
+seeds (or clears) it itself.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A small program written as a user of mailtls would, checked by
 ``mypy --strict`` against the installed package and run against the test
 servers by test_installed.sh: it fetches every message of a mailbox over
-POP3S and sends one message through SMTP submission with STARTTLS.
+POP3S (with retr_many(), then again with sync()) and sends one message
+through SMTP submission with STARTTLS.
 
 Usage: ``MAILTLS_PASSWORD=... python3 user_program.py HOST POP3S_PORT
 SUBMISSION_PORT CA_FILE USER RECIPIENT``. Prints a line per fetched message
@@ -11,10 +12,12 @@ is USER@localhost. Exits 0 when every recipient was accepted.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import sys
-from typing import Dict, List
+import tempfile
+from typing import Dict, List, Optional
 
 import mailtls
 
@@ -40,6 +43,35 @@ def fetch_all(host: str, port: int, ca_file: str, user: str, password: str) -> L
     return messages
 
 
+def sync_all(host: str, port: int, ca_file: str, user: str, password: str) -> List[bytes]:
+    """Every message of the mailbox through sync(), into a callable and into
+    a Maildir (left on the server: the retention is a month); the callable's
+    messages, in no particular order."""
+    got: Dict[str, bytes] = {}
+
+    def deliver(uid: Optional[str], message: bytes) -> None:
+        assert uid is not None
+        got[uid] = message
+
+    def progress(done: int, total: int, done_bytes: int, total_bytes: int) -> bool:
+        return done <= total and done_bytes <= total_bytes
+
+    with tempfile.TemporaryDirectory() as scratch:
+        for destination in ("deliver", "maildir"):
+            with mailtls.POP3(host, port, security="tls", ca_file=ca_file, timeout=10) as pop:
+                pop.login(user, password)
+                state = os.path.join(scratch, f"{destination}.state")
+                if destination == "deliver":
+                    report: mailtls.SyncReport = pop.sync(state, deliver=deliver, progress=progress)
+                else:
+                    report = pop.sync(state, os.path.join(scratch, "Maildir"),
+                                      retention=datetime.timedelta(days=30))
+            outcomes: List[mailtls.SyncOutcome] = [m.outcome for m in report.messages]
+            assert outcomes.count(mailtls.SyncOutcome.DOWNLOADED) == report.downloaded == len(got)
+            assert report.deleted == 0
+    return list(got.values())
+
+
 def send_one(host: str, port: int, ca_file: str, user: str, password: str, to: str) -> List[str]:
     """Send one message from USER@localhost to ``to``; a line per recipient,
     or one saying why the server refused it."""
@@ -62,8 +94,11 @@ def main(argv: List[str]) -> int:
     """Fetch, then send; 0 when every recipient was accepted."""
     host, pop3s_port, submission_port, ca_file, user, recipient = argv
     password = os.environ["MAILTLS_PASSWORD"]
-    for data in fetch_all(host, int(pop3s_port), ca_file, user, password):
+    fetched = fetch_all(host, int(pop3s_port), ca_file, user, password)
+    for data in fetched:
         print(f"fetched {len(data)} bytes sha256 {hashlib.sha256(data).hexdigest()}")
+    synced = sync_all(host, int(pop3s_port), ca_file, user, password)
+    assert sorted(synced) == sorted(fetched), "sync() gave other messages than retr_many()"
     lines = send_one(host, int(submission_port), ca_file, user, password, recipient)
     print("\n".join(lines))
     return 0 if all(line.endswith(" accepted") for line in lines) else 1
