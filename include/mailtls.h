@@ -479,7 +479,11 @@ typedef uint32_t mailtls_sync_outcome;
 
 /**
  * STARTTLS/STLS was required but the server does not offer it or
- * refused it. Nothing was sent in clear after that.
+ * refused it, or the port expects TLS from the first byte (it sent no
+ * greeting in clear but answered a TLS handshake: found within a few
+ * seconds, not after the I/O timeout). Nothing was sent in clear after
+ * that. The fix in both cases: MAILTLS_SECURITY_TLS, on the implicit-TLS
+ * port (995, 465) or on this port; the message says which.
  */
 #define MAILTLS_RESULT_STARTTLS_UNAVAILABLE 305
 

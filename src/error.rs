@@ -41,8 +41,18 @@ pub enum Error {
     CertificateHostMismatch { host: String, detail: String },
     #[error("the server's certificate (SHA-256 {actual}) is not the pinned certificate (SHA-256 {expected})")]
     CertificatePinMismatch { expected: String, actual: String },
-    #[error("the server does not offer {command}; refusing to continue without encryption ({detail})")]
-    StartTlsUnavailable { command: &'static str, detail: String },
+    /// STARTTLS/STLS was required and the server did not offer or accept
+    /// it: nothing else was sent (no password, no mail).
+    #[error(
+        "the server does not offer {command} ({detail}), so nothing was sent: no password, no mail. Choose SSL/TLS with port {tls_port} if the provider offers it, or ask the provider for an encrypted port"
+    )]
+    StartTlsUnavailable { command: &'static str, detail: String, tls_port: u16 },
+    /// A port asked for STARTTLS greeted nothing in clear but answered a
+    /// TLS handshake: it expects TLS from the first byte.
+    #[error(
+        "{host_port} expects TLS from the first byte (it sent no greeting, and answered a TLS handshake): choose SSL/TLS for port {port}, or STARTTLS with port {starttls_port}"
+    )]
+    ImplicitTlsPort { host_port: String, port: u16, starttls_port: u16 },
     #[error("refusing to send credentials over an unencrypted connection (enable allow_plaintext_auth to permit it)")]
     PlaintextAuthRefused,
     #[error("no authentication mechanism in common with the server: {0}")]
@@ -122,6 +132,7 @@ impl Error {
                 | Error::CertificateHostMismatch { .. }
                 | Error::CertificatePinMismatch { .. }
                 | Error::StartTlsUnavailable { .. }
+                | Error::ImplicitTlsPort { .. }
                 | Error::Protocol(_)
                 | Error::ReplyTooLong(_)
                 | Error::Cancelled
@@ -136,17 +147,6 @@ impl Error {
         self.breaks_connection()
             || matches!(self, Error::NotConnected(_))
             || self.reply().is_some_and(|reply| reply.code == Some(421))
-    }
-
-    /// A timeout while waiting for a greeting in clear usually means the
-    /// port expects TLS from the first byte: say so.
-    pub(crate) fn hint_implicit_tls(self) -> Error {
-        match self {
-            Error::Timeout(_) => Error::Timeout(
-                "no greeting from the server; if this port expects TLS from the start, use security TLS".into(),
-            ),
-            e => e,
-        }
     }
 
     /// Map an I/O error of the socket into the error a person can act on.

@@ -75,6 +75,7 @@ pub fn exit_for(error: &Error) -> Exit {
         | Error::CertificateHostMismatch { .. }
         | Error::CertificatePinMismatch { .. }
         | Error::StartTlsUnavailable { .. }
+        | Error::ImplicitTlsPort { .. }
         | Error::Protocol(_)
         | Error::ReplyTooLong(_) => Exit::Connection,
         Error::PlaintextAuthRefused | Error::NoCommonMechanism(_) | Error::AuthFailed(_) => Exit::Authentication,

@@ -72,7 +72,11 @@ pub const MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH: mailtls_result = 303;
 pub const MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH: mailtls_result = 304;
 
 /// STARTTLS/STLS was required but the server does not offer it or
-/// refused it. Nothing was sent in clear after that.
+/// refused it, or the port expects TLS from the first byte (it sent no
+/// greeting in clear but answered a TLS handshake: found within a few
+/// seconds, not after the I/O timeout). Nothing was sent in clear after
+/// that. The fix in both cases: MAILTLS_SECURITY_TLS, on the implicit-TLS
+/// port (995, 465) or on this port; the message says which.
 pub const MAILTLS_RESULT_STARTTLS_UNAVAILABLE: mailtls_result = 305;
 
 /// Credentials would go over an unencrypted connection and
@@ -156,7 +160,8 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
         Error::CertificateUntrusted(_) => MAILTLS_RESULT_CERTIFICATE_UNTRUSTED,
         Error::CertificateHostMismatch { .. } => MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH,
         Error::CertificatePinMismatch { .. } => MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH,
-        Error::StartTlsUnavailable { .. } => MAILTLS_RESULT_STARTTLS_UNAVAILABLE,
+        // The same change fixes both: TLS from the first byte.
+        Error::StartTlsUnavailable { .. } | Error::ImplicitTlsPort { .. } => MAILTLS_RESULT_STARTTLS_UNAVAILABLE,
         Error::PlaintextAuthRefused => MAILTLS_RESULT_PLAINTEXT_AUTH_REFUSED,
         Error::NoCommonMechanism(_) => MAILTLS_RESULT_NO_COMMON_MECHANISM,
         Error::AuthFailed(_) => MAILTLS_RESULT_AUTH_FAILED,

@@ -12,7 +12,7 @@ use crate::session::{Ports, Session};
 const MAX_CAPA_LINES: usize = 1024;
 
 pub(super) fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<Pop3Client> {
-    let ports = Ports { implicit_tls: POP3S_PORT, starttls: POP3_PORT };
+    let ports = Ports { protocol: "POP3", implicit_tls: POP3S_PORT, starttls: POP3_PORT };
     let (session, security) = Session::open(host, port, opts, ports)?;
     let mut client = Pop3Client {
         session,
@@ -35,6 +35,7 @@ pub(super) fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<Pop
 
 impl Pop3Client {
     fn read_greeting(&mut self) -> Result<()> {
+        self.session.check_silent_port()?;
         let status = self.read_status();
         match self.session.hint_on_greeting(status)? {
             Status::Ok(text) => {
@@ -64,7 +65,8 @@ impl Pop3Client {
     }
 
     fn stls(&mut self) -> Result<()> {
-        let unavailable = |detail: String| Error::StartTlsUnavailable { command: "STLS", detail };
+        let tls_port = self.session.ports.implicit_tls;
+        let unavailable = |detail: String| Error::StartTlsUnavailable { command: "STLS", detail, tls_port };
         if !self.caps.stls() {
             return Err(unavailable("it is not among the server's capabilities".into()));
         }

@@ -13,20 +13,39 @@ use crate::error::{Error, Result};
 use crate::options::{ClientOptions, Security};
 use crate::sasl::Mechanism;
 use crate::trace::Tracer;
-use crate::transport::{Connection, TlsInfo};
+use std::time::Duration;
+
+use crate::transport::{Connection, TlsInfo, speaks_tls};
 
 /// A protocol's well-known ports: the implicit-TLS one (995, 465) and the
-/// one that upgrades with STARTTLS (110, 587).
+/// one that upgrades with STARTTLS (110, 587), for the port choice and for
+/// messages that tell which port to try.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Ports {
+    pub protocol: &'static str,
     pub implicit_tls: u16,
     pub starttls: u16,
 }
+
+/// How long a server may stay silent in clear before the client asks
+/// whether the port speaks TLS from the first byte: servers greet at once,
+/// an implicit-TLS port never does.
+const GREETING_PATIENCE: Duration = Duration::from_secs(2);
+/// How long the TLS probe's own connection and answer may take.
+const TLS_PROBE_WAIT: Duration = Duration::from_secs(3);
+/// SMTP's port 25 is left alone: servers there may delay their greeting on
+/// purpose (Postfix's postscreen), and a second connection that talks
+/// first would be taken for a spammer.
+const SMTP_RELAY_PORT: u16 = 25;
 
 /// One connection to a server, with what both protocols track about it.
 pub struct Session {
     pub(crate) conn: Connection,
     pub(crate) opts: ClientOptions,
     pub(crate) authenticated: bool,
+    pub(crate) ports: Ports,
+    /// The port connected to.
+    port: u16,
 }
 
 /// Shows the state, never the options' secrets (there are none in them, but
@@ -48,14 +67,50 @@ impl Session {
     pub(crate) fn open(host: &str, port: u16, opts: &ClientOptions, ports: Ports) -> Result<(Session, Security)> {
         let (security, port) = opts.endpoint(port, ports.implicit_tls, ports.starttls);
         let conn = Connection::open(host, port, security == Security::Tls, opts)?;
-        Ok((Session { conn, opts: opts.clone(), authenticated: false }, security))
+        Ok((Session { conn, opts: opts.clone(), authenticated: false, ports, port }, security))
+    }
+
+    /// Before reading the greeting in clear: a server silent for a few
+    /// seconds is asked, on a second connection, whether it speaks TLS (a
+    /// ClientHello, nothing else); if it does, the port expects TLS from
+    /// the first byte, which is said at once instead of after the whole I/O
+    /// timeout.
+    pub(crate) fn check_silent_port(&mut self) -> Result<()> {
+        let probe_worthy = self.port != self.ports.starttls && self.port != SMTP_RELAY_PORT;
+        // A caller's short I/O timeout shortens the waits too.
+        let io_timeout = self.opts.io_timeout;
+        if self.conn.is_tls() || !probe_worthy || self.conn.sends_within(GREETING_PATIENCE.min(io_timeout / 2))? {
+            return Ok(());
+        }
+        let Some(addr) = self.conn.peer_addr() else { return Ok(()) };
+        self.tracer().info("no greeting yet: asking the port whether it speaks TLS from the first byte");
+        if speaks_tls(addr, self.conn.host(), TLS_PROBE_WAIT.min(io_timeout)) {
+            self.close();
+            return Err(Error::ImplicitTlsPort {
+                host_port: host_port(self.conn.host(), self.port),
+                port: self.port,
+                starttls_port: self.ports.starttls,
+            });
+        }
+        Ok(())
     }
 
     /// How reading the greeting went. In clear, a greeting that never came
-    /// usually means the port expects TLS from the first byte: say so.
+    /// is a wrong port or a firewall (an implicit-TLS port was found by
+    /// [`Self::check_silent_port`]): say which host and port kept silent.
     pub(crate) fn hint_on_greeting<T>(&self, greeting: Result<T>) -> Result<T> {
         let in_clear = !self.conn.is_tls();
-        greeting.map_err(|e| if in_clear { e.hint_implicit_tls() } else { e })
+        greeting.map_err(|e| match e {
+            Error::Timeout(detail) if in_clear => Error::Timeout(format!(
+                "no greeting from {} ({detail}): check the port ({} normally uses {} with SSL/TLS and {} with \
+                 STARTTLS), and that no firewall is in the way",
+                host_port(self.conn.host(), self.port),
+                self.ports.protocol,
+                self.ports.implicit_tls,
+                self.ports.starttls
+            )),
+            e => e,
+        })
     }
 
     /// Upgrade to TLS once the server has agreed to STARTTLS/STLS.
@@ -101,6 +156,11 @@ impl Session {
     pub(crate) fn close(&mut self) {
         self.conn.close();
     }
+}
+
+/// `host:port` as a person types it: an IPv6 address in brackets.
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
 }
 
 /// What every protocol client offers on top of its [`Session`]: the C layer

@@ -8,7 +8,7 @@ use crate::session::{Ports, Session};
 
 pub(super) fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<SmtpClient> {
     let client_name = opts.client_name.as_ref().map_or_else(default_client_name, |name| name.as_str().to_string());
-    let ports = Ports { implicit_tls: SMTPS_PORT, starttls: SUBMISSION_PORT };
+    let ports = Ports { protocol: "SMTP", implicit_tls: SMTPS_PORT, starttls: SUBMISSION_PORT };
     let (session, security) = Session::open(host, port, opts, ports)?;
     let mut client = SmtpClient {
         session,
@@ -27,6 +27,7 @@ pub(super) fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<Smt
 
 impl SmtpClient {
     fn read_greeting(&mut self) -> Result<Reply> {
+        self.session.check_silent_port()?;
         let reply = self.read_reply();
         let reply = self.session.hint_on_greeting(reply)?;
         if reply.code == 220 { Ok(reply) } else { Err(reply.into_error()) }
@@ -51,7 +52,8 @@ impl SmtpClient {
     }
 
     fn starttls(&mut self) -> Result<()> {
-        let unavailable = |detail: String| Error::StartTlsUnavailable { command: "STARTTLS", detail };
+        let tls_port = self.session.ports.implicit_tls;
+        let unavailable = |detail: String| Error::StartTlsUnavailable { command: "STARTTLS", detail, tls_port };
         if !self.ext.starttls() {
             let detail = if self.ext.ehlo { "it is not among the EHLO extensions" } else { "the server refused EHLO" };
             return Err(unavailable(detail.into()));

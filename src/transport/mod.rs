@@ -8,6 +8,9 @@ mod pace;
 mod resolve;
 mod scripted;
 mod tls;
+mod tls_probe;
+
+pub(crate) use tls_probe::speaks_tls;
 
 pub use resolve::system_lookup;
 pub use scripted::ScriptedStream;
@@ -155,6 +158,40 @@ impl Connection {
 
     pub fn is_tls(&self) -> bool {
         matches!(self.stream, Stream::Tls(_))
+    }
+
+    /// In clear, before anything was read: whether the server sends
+    /// something within `patience` (false: it is silent so far). What
+    /// arrives stays for the next read; other streams always say true.
+    pub(crate) fn sends_within(&mut self, patience: Duration) -> Result<bool> {
+        let Stream::Plain(tcp) = &self.stream else { return Ok(true) };
+        if self.pos != self.end {
+            return Ok(true);
+        }
+        tcp.set_read_timeout(Some(patience.max(Duration::from_millis(1))))
+            .map_err(|e| Error::from_io(e, "setting the read timeout"))?;
+        let mut byte = [0u8; 1];
+        let peeked = tcp.peek(&mut byte);
+        tcp.set_read_timeout(Some(self.armed)).map_err(|e| Error::from_io(e, "setting the read timeout"))?;
+        match peeked {
+            Ok(_) => Ok(true), // data, or the end of the stream: the next read tells
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(false),
+            Err(e) => Err(Error::from_io(e, "waiting for the server's greeting")),
+        }
+    }
+
+    /// The address connected to, for a plain TCP connection.
+    pub(crate) fn peer_addr(&self) -> Option<SocketAddr> {
+        match &self.stream {
+            Stream::Plain(tcp) => tcp.peer_addr().ok(),
+            Stream::Tls(s) => s.get_ref().peer_addr().ok(),
+            Stream::Scripted(_) | Stream::Closed => None,
+        }
+    }
+
+    /// The host name the connection was opened to (as given).
+    pub(crate) fn host(&self) -> &str {
+        &self.host
     }
 
     pub fn is_open(&self) -> bool {

@@ -312,9 +312,13 @@ test_package() {
 	status=1
 	mkdir -p "$out/example-$arch"
 	MAILTLS_PASSWORD=$MAILTLS_TEST_PASSWORD run_wine "$log.example" pop3_fetch.exe localhost \
-		"$MAILTLS_TEST_POP3S_PORT" "${users[0]}" --tls --ca-file "$ca" --out "$(winpath "$out/example-$arch")"
-	[[ $(find "$out/example-$arch" -name '*.eml' 2>/dev/null | wc -l) == "${#sizes[@]}" ]] && status=0
-	result "$arch: examples/c/pop3_fetch.c saves every message" $status "$log.example"
+		"$MAILTLS_TEST_POP3S_PORT" "${users[0]}" --tls --ca-file "$ca" --maildir "$(winpath "$out/example-$arch")"
+	# Every message once in the Maildir's new/, the sync's report says so,
+	# and nothing is left in tmp/.
+	[[ $(find "$out/example-$arch/new" -type f 2>/dev/null | wc -l) == "${#sizes[@]}" ]] &&
+		grep -q "^${#sizes[@]} new, 0 already had, 0 deleted on the server" "$log.example" &&
+		[[ -z $(find "$out/example-$arch/tmp" -type f 2>/dev/null) ]] && status=0
+	result "$arch: examples/c/pop3_fetch.c syncs every message into a Maildir" $status "$log.example"
 	cd "$root" || exit 2
 }
 
