@@ -637,8 +637,22 @@ class Bench:
         bases = {"sync_shm": shm, "sync_disk": self.disk}
 
         def first(scenario, client):
-            if client == GETMAIL and len(self.results.get(scenario, {}).get(GETMAIL, [])) >= c["sync_getmail_reps"]:
+            if client == GETMAIL and (GETMAIL in failed or
+                                      len(self.results.get(scenario, {}).get(GETMAIL, [])) >= c["sync_getmail_reps"]):
                 return SKIPPED
+            if client == GETMAIL:
+                # A peer that fails (getmail6 has timed out waiting for its
+                # delivery process on a slow disk) is reported, not fatal.
+                try:
+                    return measure(scenario, client)
+                except ClientFailed as e:
+                    failed.add(GETMAIL)
+                    self.notes.append("sync: getmail6 failed in %s and was left out from then on: %s"
+                                      % (scenario, str(e)[-300:]))
+                    return SKIPPED
+            return measure(scenario, client)
+
+        def measure(scenario, client):
             d = self.sync_dir(bases[scenario], client)
             argv, env = self.sync_account(client, d)
             # Nobody pays for the writeback of the run before (nor for
@@ -657,6 +671,7 @@ class Bench:
             return s
 
         again = {}  # tool -> (directory, argv, env) of its last first sync on tmpfs
+        failed = set()
         log("sync: warm-up")
         self.run([self.bin + "/limit_pop3", "bulk"] + self.pop_args(SYNC_USER))
         tools = [MT_CLI] + ([MT_CLI_BASE] if self.cli_base else []) + [MPOP, GETMAIL]
@@ -681,7 +696,7 @@ class Bench:
         clients = {LIMIT_UIDL: lambda: self.sample("sync_again", LIMIT_UIDL,
                                                    [self.bin + "/limit_pop3", "uidl"] + self.pop_args(SYNC_USER),
                                                    check=limit)}
-        clients.update({name: (lambda n=name: nothing_new(n)) for name in tools})
+        clients.update({name: (lambda n=name: nothing_new(n)) for name in tools if name in again})
         self.interleave("sync_again", clients, c["sync_again_reps"])
         for d, _, _ in again.values():
             shutil.rmtree(d)
