@@ -14,6 +14,9 @@ its own:
   huge     one very large message (RSS only; once, not repeated)
   outbox   N messages of 2 KB over one STARTTLS + AUTH submission session
   setup    connect + TLS + login + STAT + QUIT, many sessions
+  sync     first sync of N x 2 KB into a fresh Maildir (tmpfs and disk),
+           mailtls fetch vs mpop and getmail6; then a sync with nothing
+           new vs the limit client's UIDL-only session
 
 Every client prints the elapsed seconds of its measured part (from before
 connect to after QUIT; process start, imports and reading the outbox are
@@ -48,6 +51,12 @@ FULL = dict(
     # drift in the machine's load (a 2-core machine shared with the
     # servers) falls on all of them alike.
     setup_sessions=20, setup_reps=21,
+    # A first sync on disk takes seconds and varies a lot from run to run
+    # (fsync on a virtual disk): fewer repetitions, each of every client.
+    sync_messages=10_000, sync_reps=7, sync_again_reps=11,
+    # getmail6 takes minutes for 10,000 messages (a RETR round trip and a
+    # delivery process per message): in the first repetition only.
+    sync_getmail_reps=1,
 )
 QUICK = dict(
     bulk_messages=500, bulk_reps=2,
@@ -55,9 +64,11 @@ QUICK = dict(
     huge_mb=50,
     outbox_messages=100, outbox_reps=2,
     setup_sessions=10, setup_reps=2,
+    sync_messages=500, sync_reps=2, sync_again_reps=2, sync_getmail_reps=1,
 )
 
 BULK_USER, BIG_USER, HUGE_USER, OUTBOX_USER, SETUP_USER = "user01", "user02", "user03", "user04", "user05"
+SYNC_USER = "user06"
 SETUP_MAILBOX = 20  # messages in the setup user's mailbox (what STAT counts)
 MAIL_UID = MAIL_GID = 65534
 
@@ -65,6 +76,12 @@ MAIL_UID = MAIL_GID = 65534
 LIMIT, MT_C, MT_PY, STDLIB, CURL = "limit", "mailtls C", "mailtls Python", "stdlib", "curl"
 MT_C_LOOP = "mailtls C, send loop"  # outbox: one mailtls_smtp_send_bytes() per message
 MT_PY_LOOP = "mailtls Python, send loop"  # outbox: one SMTP.send() per message
+# The sync scenario's clients (command-line tools, each a process).
+MT_CLI, MPOP, GETMAIL = "mailtls fetch", "mpop", "getmail6"
+MT_CLI_BASE = "mailtls fetch (baseline)"  # --cli-baseline: another build, side by side
+LIMIT_UIDL = "limit (UIDL only)"
+SYNC_ROWS = ["sync_shm", "sync_disk", "sync_again"]
+SYNC_ORDER = [LIMIT_UIDL, MT_CLI, MT_CLI_BASE, MPOP, GETMAIL]
 NAMES = {
     "bulk": {STDLIB: "poplib"},
     "big": {STDLIB: "poplib"},
@@ -219,6 +236,9 @@ class ClientFailed(Exception):
     pass
 
 
+SKIPPED = object()  # what a client's run returns when it sits out a repetition
+
+
 def run_process(argv, env, workdir, spawn, stdout_path=None):
     """Run argv under the spawn launcher (bench/c/spawn.c); return (stdout
     text, wall seconds, user s, sys s, peak RSS KiB) of the client process
@@ -253,6 +273,12 @@ class Bench:
         self.pw = e["MAILTLS_TEST_PASSWORD"]
         self.home = e["MAILTLS_TEST_MAILDIR_ROOT"]
         self.work = tempfile.mkdtemp(prefix="run.", dir=self.state)
+        # getmail6 runs as nobody (it refuses to deliver as root): it must
+        # reach its directories under here.
+        os.chmod(self.work, 0o755)
+        self.disk = args.disk
+        self.cli = args.cli
+        self.cli_base = args.cli_baseline
         self.outbox_dir = os.path.join(self.work, "outbox")
         # Python clients: bytecode cached (in BINDIR/pycache, not in the
         # tree), so no run compiles its modules from source.
@@ -311,6 +337,13 @@ class Bench:
             self.expected["huge_bytes"] = seed_large(self.maildir(HUGE_USER), c["huge_mb"], 3)
         if "setup" in only:
             seed_small(self.maildir(SETUP_USER), SETUP_MAILBOX, 4)
+        if "sync" in only:
+            md = self.maildir(SYNC_USER)
+            seed_small(md, c["sync_messages"], 6)
+            cur = os.path.join(md, "cur")
+            # What every client must save: the files as Dovecot holds them
+            # (LF line ends), byte for byte.
+            self.expected["sync_bytes"] = sum(os.path.getsize(os.path.join(cur, n)) for n in os.listdir(cur))
         if "outbox" in only:
             clear_maildir(self.maildir(OUTBOX_USER))
             write_outbox(self.outbox_dir, c["outbox_messages"], OUTBOX_USER + "@localhost",
@@ -530,6 +563,149 @@ class Bench:
         self.run([self.bin + "/limit_pop3", "setup"] + args + ["3"])
         self.interleave("setup", clients, c["setup_reps"])
 
+    # -- scenario 5: sync into a Maildir --
+
+    def sync_account(self, client, d):
+        """argv and env of one sync by `client` of the sync mailbox into
+        d/Maildir, with its state (state file, UIDL file, getmail's
+        directory) in d: leave on server, no header added."""
+        md = os.path.join(d, "Maildir")
+        if client in (MT_CLI, MT_CLI_BASE):
+            env = dict(os.environ, MAILTLS_PASSWORD=self.pw)
+            url = "pop3s://%s@%s:%s" % (SYNC_USER, self.host, self.pop3s)
+            cli = self.cli if client == MT_CLI else self.cli_base
+            return [cli, "--ca-file", self.ca, "fetch", url, "--maildir", md,
+                    "--state", os.path.join(d, "state")], env
+        if client == MPOP:
+            cfg = os.path.join(d, "mpoprc")
+            with open(os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write("\n".join([
+                    "defaults", "account bench", "host %s" % self.host, "port %s" % self.pop3s,
+                    "tls on", "tls_starttls off", "tls_trust_file %s" % self.ca,
+                    "user %s" % SYNC_USER, "password %s" % self.pw,
+                    # pipelining auto: Dovecot announces PIPELINING.
+                    "keep on", "received_header off",
+                    "delivery maildir %s" % md, "uidls_file %s" % os.path.join(d, "uidls"),
+                    "account default : bench", ""]))
+            return ["mpop", "-q", "-C", cfg], os.environ
+        if client == GETMAIL:
+            gm = os.path.join(d, "getmail")
+            os.makedirs(gm, exist_ok=True)
+            with open(os.path.join(gm, "getmailrc"), "w") as f:
+                f.write("\n".join([
+                    "[retriever]", "type = SimplePOP3SSLRetriever", "server = %s" % self.host,
+                    "port = %s" % self.pop3s, "username = %s" % SYNC_USER, "password = %s" % self.pw,
+                    "ca_certs = %s" % self.ca, "",
+                    "[destination]", "type = Maildir", "path = %s/" % md, "",
+                    "[options]", "verbose = 0", "read_all = false", "delete = false",
+                    "received = false", "delivered_to = false", "message_log_syslog = false", ""]))
+            for root, dirs, files in os.walk(d):
+                for n in dirs + files + [""]:
+                    os.chown(os.path.join(root, n), MAIL_UID, MAIL_GID)
+            # getmail refuses to deliver as root: run it as nobody (setpriv
+            # execs it, no process in between).
+            return ["setpriv", "--reuid=%d" % MAIL_UID, "--regid=%d" % MAIL_GID, "--clear-groups",
+                    "getmail", "-g", gm, "-r", os.path.join(gm, "getmailrc")], os.environ
+        raise ValueError(client)
+
+    def sync_dir(self, base, client):
+        d = tempfile.mkdtemp(prefix=client.split()[0] + ".", dir=base)
+        os.chmod(d, 0o755)
+        for sub in ("tmp", "new", "cur"):  # mpop and getmail create none of them
+            os.makedirs(os.path.join(d, "Maildir", sub))
+        return d
+
+    def check_maildir(self, scenario, client, md):
+        n, want = self.cfg["sync_messages"], self.expected["sync_bytes"]
+        count = size = 0
+        for sub in ("new", "cur"):
+            for name in os.listdir(os.path.join(md, sub)):
+                count += 1
+                size += os.path.getsize(os.path.join(md, sub, name))
+        left = os.listdir(os.path.join(md, "tmp"))
+        if (count, size) != (n, want) or left:
+            raise ClientFailed("%s, %s: %d messages, %d bytes in the Maildir (expected %d, %d), %d in tmp/"
+                               % (scenario, client, count, size, n, want, len(left)))
+
+    def sync(self):
+        c = self.cfg
+        if not self.disk or not self.cli:
+            raise ClientFailed("sync: needs --disk and --cli (bench/run.sh passes them)")
+        shm = os.path.join(self.work, "sync")
+        os.makedirs(shm)
+        os.chmod(shm, 0o755)
+        bases = {"sync_shm": shm, "sync_disk": self.disk}
+
+        def first(scenario, client):
+            if client == GETMAIL and (GETMAIL in failed or
+                                      len(self.results.get(scenario, {}).get(GETMAIL, [])) >= c["sync_getmail_reps"]):
+                return SKIPPED
+            if client == GETMAIL:
+                # A peer that fails (getmail6 has timed out waiting for its
+                # delivery process on a slow disk) is reported, not fatal.
+                try:
+                    return measure(scenario, client)
+                except ClientFailed as e:
+                    failed.add(GETMAIL)
+                    self.notes.append("sync: getmail6 failed in %s and was left out from then on: %s"
+                                      % (scenario, str(e)[-300:]))
+                    return SKIPPED
+            return measure(scenario, client)
+
+        def measure(scenario, client):
+            d = self.sync_dir(bases[scenario], client)
+            argv, env = self.sync_account(client, d)
+            # Nobody pays for the writeback of the run before (nor for
+            # removing its Maildir).
+            os.sync()
+            md = os.path.join(d, "Maildir")
+            s = self.sample(scenario, client, argv, env, parse=False,
+                            check=lambda s: self.check_maildir(scenario, client, md))
+            if scenario == "sync_shm":
+                # The last one is kept for the nothing-new syncs.
+                if client in again:
+                    shutil.rmtree(again[client][0])
+                again[client] = (d, argv, env)
+            else:
+                shutil.rmtree(d)
+            return s
+
+        again = {}  # tool -> (directory, argv, env) of its last first sync on tmpfs
+        failed = set()
+        log("sync: warm-up")
+        self.run([self.bin + "/limit_pop3", "bulk"] + self.pop_args(SYNC_USER))
+        tools = [MT_CLI] + ([MT_CLI_BASE] if self.cli_base else []) + [MPOP, GETMAIL]
+        for scenario in ("sync_shm", "sync_disk"):
+            clients = {name: (lambda sc=scenario, n=name: first(sc, n)) for name in tools}
+            self.interleave(scenario, clients, c["sync_reps"])
+
+        # Nothing new: each tool's Maildir and state from its last first
+        # sync on tmpfs, synced again: every message is known.
+
+        def nothing_new(name):
+            d, argv, env = again[name]
+            os.sync()
+            return self.sample("sync_again", name, argv, env, parse=False,
+                               check=lambda s: self.check_maildir("sync_again", name, os.path.join(d, "Maildir")))
+
+        def limit(s):
+            if s["messages"] != c["sync_messages"]:
+                raise ClientFailed("limit uidl: %d entries" % s["messages"])
+            s["own_elapsed"], s["elapsed"] = s["elapsed"], s["wall"]
+
+        clients = {LIMIT_UIDL: lambda: self.sample("sync_again", LIMIT_UIDL,
+                                                   [self.bin + "/limit_pop3", "uidl"] + self.pop_args(SYNC_USER),
+                                                   check=limit)}
+        clients.update({name: (lambda n=name: nothing_new(n)) for name in tools if name in again})
+        self.interleave("sync_again", clients, c["sync_again_reps"])
+        for d, _, _ in again.values():
+            shutil.rmtree(d)
+        self.notes.append("sync: times are process wall times (start to exit) for every client, the limit's "
+                          "too; mailtls fetch, mpop and getmail6 leave messages on the server; getmail6's first "
+                          "sync runs in %d repetition(s) only" % c["sync_getmail_reps"])
+        if self.cli_base:
+            self.notes.append("sync: 'mailtls fetch (baseline)' = %s" % self.cli_base)
+
     # -- the loop --
 
     def interleave(self, scenario, clients, reps):
@@ -538,7 +714,8 @@ class Bench:
             order = names[rep % len(names):] + names[: rep % len(names)]
             line = []
             for name in order:
-                clients[name]()
+                if clients[name]() is SKIPPED:
+                    continue
                 s = self.results[scenario][name][-1]
                 shown = statistics.median(s["sessions"]) if "sessions" in s else s["elapsed"]
                 line.append("%s %.3f" % (name, shown))
@@ -764,7 +941,7 @@ def machine_info(library):
 # ---- report -------------------------------------------------------------------------------
 
 
-SCENARIOS = ["bulk", "big", "huge", "outbox", "setup"]
+SCENARIOS = ["bulk", "big", "huge", "outbox", "setup", "sync"]
 ROWS = SCENARIOS + ["setup_first"]
 ORDER = [LIMIT, MT_C, MT_C_LOOP, MT_PY, MT_PY_LOOP, STDLIB, CURL]
 
@@ -814,6 +991,9 @@ def title(scen, cfg):
         "outbox": "Outbox, %s x 2 KB (STARTTLS+AUTH)" % format(cfg["outbox_messages"], ","),
         "setup": "Session setup, per session (%d x %d)" % (cfg["setup_reps"], cfg["setup_sessions"]),
         "setup_first": "Session setup, first of a process",
+        "sync_shm": "First sync, %s x 2 KB, Maildir on tmpfs" % format(cfg["sync_messages"], ","),
+        "sync_disk": "First sync, %s x 2 KB, Maildir on disk" % format(cfg["sync_messages"], ","),
+        "sync_again": "Sync with nothing new (%s known)" % format(cfg["sync_messages"], ","),
     }[scen]
 
 
@@ -861,6 +1041,42 @@ def table(summary, cfg):
     return "\n".join(out)
 
 
+def sync_table(summary, cfg):
+    """The sync rows: command-line tools, compared with mpop, getmail6 and
+    (nothing new) the limit client's UIDL-only session."""
+    head = ["Scenario", "Client", "median s", "min s", "max s", "x mpop", "x getmail6", "x limit",
+            "CPU s", "peak RSS MB"]
+    rows = []
+    for scen in SYNC_ROWS:
+        clients = summary.get(scen)
+        if not clients:
+            continue
+        ref = {k: (clients[k]["median"] if k in clients else None) for k in SYNC_ORDER}
+        first = True
+        for name in SYNC_ORDER:
+            if name not in clients:
+                continue
+            s = clients[name]
+            rows.append([
+                title(scen, cfg) if first else "", name,
+                "%.3f" % s["median"], "%.3f" % s["min"], "%.3f" % s["max"],
+                "" if name == MPOP else fmt_ratio(s["median"], ref[MPOP]),
+                "" if name == GETMAIL else fmt_ratio(s["median"], ref[GETMAIL]),
+                "" if name == LIMIT_UIDL else fmt_ratio(s["median"], ref[LIMIT_UIDL]),
+                "%.3f" % s["cpu_median"], "%.1f" % s["maxrss_mib"],
+            ])
+            first = False
+    if not rows:
+        return ""
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+
+    def line(cells):
+        return "| " + " | ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+    out = [line(head), "|" + "|".join(("-" * (w + 2)) if i < 2 else ("-" * (w + 1) + ":") for i, w in enumerate(widths)) + "|"]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
 def targets(summary):
     res = []
 
@@ -895,6 +1111,12 @@ def targets(summary):
     check("setup: mailtls Python time / curl <= 1.0", ratio(get("setup", MT_PY), get("setup", CURL)), 1.0)
     check("setup, first session of a process: mailtls C time / curl <= 1.0",
           ratio(get("setup_first", MT_C), get("setup_first", CURL)), 1.0)
+    check("first sync, tmpfs: mailtls fetch time / mpop <= 1.0", ratio(get("sync_shm", MT_CLI), get("sync_shm", MPOP)), 1.0)
+    check("first sync, disk: mailtls fetch time / mpop <= 1.0", ratio(get("sync_disk", MT_CLI), get("sync_disk", MPOP)), 1.0)
+    check("nothing-new sync: mailtls fetch time / limit UIDL-only session <= 1.2",
+          ratio(get("sync_again", MT_CLI), get("sync_again", LIMIT_UIDL)), 1.2)
+    rss = [get(scen, MT_CLI, "maxrss_mib") for scen in SYNC_ROWS if get(scen, MT_CLI, "maxrss_mib") is not None]
+    check("sync: mailtls fetch peak RSS <= 32 MB", max(rss) if rss else None, 32, "MB")
     return res
 
 
@@ -917,6 +1139,9 @@ def main():
     ap.add_argument("--binding", default=os.path.join(ROOT, "bindings", "python"),
                     help="directory holding the Python package mailtls")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--disk", default="", help="a directory on disk (not tmpfs) for the sync scenario's Maildirs")
+    ap.add_argument("--cli", default="", help="the mailtls command-line tool (release build) for the sync scenario")
+    ap.add_argument("--cli-baseline", default="", help="another build of the tool, measured beside it (sync)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"))
     ap.add_argument("--only", default="", help="comma-separated scenarios (default: all): " + ",".join(SCENARIOS))
     ap.add_argument("--profile", action="store_true", help="callgrind and strace profiles instead of the benchmark")
@@ -926,7 +1151,7 @@ def main():
     b = Bench(args)
     if args.reps:
         for k in list(b.cfg):
-            if k.endswith("_reps"):
+            if k.endswith("_reps") and k != "sync_getmail_reps":
                 b.cfg[k] = args.reps
     if args.profile:
         profile(b)
@@ -934,6 +1159,10 @@ def main():
         return
     info = machine_info(args.library)
     info["loadavg_start"] = os.getloadavg()
+    if args.disk:
+        info["disk_fs"] = first_line(["findmnt", "-n", "-o", "FSTYPE,SOURCE,OPTIONS", "-T", args.disk])
+    info["mpop"] = first_line(["mpop", "--version"])
+    info["getmail"] = first_line(["getmail", "--version"])
     t0 = time.perf_counter()
     only = [s for s in args.only.split(",") if s] or SCENARIOS
     unknown = set(only) - set(SCENARIOS)
@@ -963,9 +1192,16 @@ def main():
     text.append("Repetitions: bulk %d, big %d, huge 1, outbox %d, setup %d x %d sessions; interleaved, "
                 "order rotated each repetition" % (b.cfg["bulk_reps"], b.cfg["big_reps"], b.cfg["outbox_reps"],
                                                    b.cfg["setup_reps"], b.cfg["setup_sessions"]))
+    if "sync" in only:
+        text.append("Sync: first sync %d repetitions per file system (a fresh Maildir and state each), nothing new %d; "
+                    "disk: %s (%s)" % (b.cfg["sync_reps"], b.cfg["sync_again_reps"], args.disk, info.get("disk_fs", "?")))
     text.append("")
-    text.append(table(summary, b.cfg))
-    text.append("")
+    if any(scen in summary for scen in ROWS):
+        text.append(table(summary, b.cfg))
+        text.append("")
+    if any(scen in summary for scen in SYNC_ROWS):
+        text.append(sync_table(summary, b.cfg))
+        text.append("")
     text.append("Times: the client's own clock from before connect to after QUIT (curl: process wall time; "
                 "setup: per session; curl: its time_total of STAT plus that of an explicit QUIT on the same connection). Ratios: of medians. CPU: user+sys of the client "
                 "process (setup: per session, process start included). Peak RSS: of the client process. "

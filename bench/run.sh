@@ -32,6 +32,9 @@ command -v curl >/dev/null || need+=(curl)
 command -v git >/dev/null || need+=(git)
 [[ -z $profile ]] || command -v strace >/dev/null || need+=(strace)
 [[ -z $profile ]] || command -v valgrind >/dev/null || need+=(valgrind)
+# The sync scenario's peers.
+command -v mpop >/dev/null || need+=(mpop)
+command -v getmail >/dev/null || need+=(getmail6)
 if ((${#need[@]})); then
 	echo "bench: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
@@ -43,13 +46,17 @@ bash tests/servers/postfix.sh install
 
 # --- build -----------------------------------------------------------------------------
 cargo build --release --lib --locked
-bin=$root/target/bench
+cargo build --release --locked -p mailtls-cli # mailtls fetch, for the sync scenario
+target=${CARGO_TARGET_DIR:-$root/target}
+bin=$target/bench
 mkdir -p "$bin"
-# A snapshot of the library and the Python binding as built now, so that a
-# rebuild or an edit elsewhere during the run cannot mix versions.
+# A snapshot of the library, the command-line tool and the Python binding
+# as built now, so that a rebuild or an edit elsewhere during the run cannot
+# mix versions.
 rm -rf "$bin/lib" "$bin/python"
 mkdir -p "$bin/lib" "$bin/python"
-cp target/release/libmailtls.so "$bin/lib/"
+cp "$target/release/libmailtls.so" "$bin/lib/"
+cp "$target/release/mailtls" "$bin/mailtls"
 cp -r bindings/python/mailtls "$bin/python/"
 rm -rf "$bin/python/mailtls/__pycache__"
 lib=$bin/lib/libmailtls.so
@@ -79,10 +86,16 @@ need_mb=$([[ -n $quick$profile ]] && echo 400 || echo 3000)
 avail_mb=$(df -Pm "$base" | awk 'NR == 2 {print $4}')
 ((avail_mb >= need_mb)) || { echo "bench: $base has $avail_mb MB free, $need_mb MB needed" >&2; exit 1; }
 state=$(mktemp -d "$base/mailtls-bench.XXXXXX")
+# The sync scenario's Maildirs on disk: a directory that is not on tmpfs
+# (MAILTLS_BENCH_DISK, default /var/tmp).
+disk_base=${MAILTLS_BENCH_DISK:-/var/tmp}
+[[ $(stat -f -c %T "$disk_base") != tmpfs ]] || { echo "bench: $disk_base is on tmpfs, not a disk" >&2; exit 1; }
+disk=$(mktemp -d "$disk_base/mailtls-bench-disk.XXXXXX")
+chmod 0755 "$disk" # getmail6 runs as nobody
 cleanup() {
 	bash tests/servers/postfix.sh stop "$state" || true
 	bash tests/servers/dovecot.sh stop "$state" || true
-	rm -rf "$state"
+	rm -rf "$state" "$disk"
 }
 trap cleanup EXIT
 bash tests/servers/dovecot.sh start "$state" >/dev/null
@@ -90,4 +103,5 @@ bash tests/servers/postfix.sh start "$state" >/dev/null 2>&1
 # shellcheck disable=SC1091
 . "$state/env.sh"
 
-python3 bench/run.py --state "$state" --bin "$bin" --library "$lib" --binding "$bin/python" "$@"
+python3 bench/run.py --state "$state" --bin "$bin" --library "$lib" --binding "$bin/python" \
+	--disk "$disk" --cli "$bin/mailtls" "$@"

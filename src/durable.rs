@@ -75,6 +75,16 @@ impl PartFile {
         self.commit_to(&path)
     }
 
+    /// Write out what is buffered and close the file, without flushing it
+    /// to disk: for a caller that flushes many files at once (a Maildir's
+    /// batch, one `syncfs`) and renames each into place only after that.
+    /// No file descriptor stays open.
+    pub(crate) fn close_unflushed(mut self) -> Result<ClosedPart> {
+        let writer = self.writer.take().expect("closed once");
+        writer.into_inner().map_err(|e| e.into_error()).map_err(Error::local_file(self.temporary.display()))?;
+        Ok(ClosedPart { temporary: std::mem::take(&mut self.temporary) })
+    }
+
     /// [`Self::commit_leaving_directory`] under another final name (in the
     /// same directory or file system as the one it was created for).
     pub(crate) fn commit_to(mut self, path: &Path) -> Result<()> {
@@ -89,9 +99,41 @@ impl PartFile {
 
 impl Drop for PartFile {
     fn drop(&mut self) {
-        // Unless it was renamed into place, remove the partial file.
+        // Unless it was renamed into place (or handed on closed), remove
+        // the partial file.
         self.writer = None;
-        let _ = std::fs::remove_file(&self.temporary);
+        if !self.temporary.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
+}
+
+/// A [`PartFile`] written whole and closed, not yet flushed to disk nor
+/// renamed; removed unless renamed.
+#[derive(Debug)]
+pub(crate) struct ClosedPart {
+    temporary: PathBuf,
+}
+
+impl ClosedPart {
+    /// Flush the file's data to disk (reopened: it holds no descriptor).
+    pub(crate) fn sync(&self) -> std::io::Result<()> {
+        File::open(&self.temporary)?.sync_all()
+    }
+
+    /// Rename into place; the caller has flushed the data to disk before.
+    pub(crate) fn rename_to(mut self, path: &Path) -> std::io::Result<()> {
+        std::fs::rename(&self.temporary, path)?;
+        self.temporary = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for ClosedPart {
+    fn drop(&mut self) {
+        if !self.temporary.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
     }
 }
 

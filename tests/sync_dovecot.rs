@@ -323,10 +323,18 @@ fn crash_loop(mode: &str, messages: usize, iterations: usize, random: &mut Rando
     let whole = started.elapsed();
     assert_eq!(contents(&md), sorted(originals.clone()));
 
-    // Kills that left part of the mailbox saved: the loop must hit the
-    // middle of the work, not only its start or its end. (Deletions cannot
-    // be caught half-done: POP3 commits them all at QUIT.)
-    let (mut partly_saved, mut all_saved) = (0, 0);
+    // Kills that left part of the mailbox saved, or messages written in
+    // tmp/ and not yet flushed and renamed into new/ (a batch reaches new/
+    // whole, at its flush): the loop must hit the middle of the work, not
+    // only its start or its end. (Deletions cannot be caught half-done:
+    // POP3 commits them all at QUIT.)
+    let (mut partly_saved, mut all_saved, mut left_behind, mut in_the_middle) = (0, 0, 0, 0);
+    let temporaries = |md: &Path| -> Vec<PathBuf> {
+        match std::fs::read_dir(md.join("tmp")) {
+            Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+            Err(_) => Vec::new(), // killed before it made the Maildir
+        }
+    };
     for i in 0..iterations {
         if mode == "delete" {
             seed(user, &bodies);
@@ -337,9 +345,15 @@ fn crash_loop(mode: &str, messages: usize, iterations: usize, random: &mut Rando
         let saved = contents(&md).len();
         partly_saved += usize::from(saved > 0 && saved < messages);
         all_saved += usize::from(saved == messages);
+        let left = !temporaries(&md).is_empty();
+        left_behind += usize::from(left);
+        in_the_middle += usize::from(left || (saved > 0 && saved < messages));
         let options = SyncOptions { retention, ..SyncOptions::new(&state) };
         let report = sync(user, &options, &md).unwrap_or_else(|e| panic!("iteration {i}, killed after {delay:?}: {e}"));
         assert_eq!(contents(&md), sorted(originals.clone()), "iteration {i}, killed after {delay:?}");
+        // The killed sync's partial files are gone: the next one removed them.
+        let left = temporaries(&md);
+        assert!(left.is_empty(), "iteration {i}, killed after {delay:?}: left in tmp/: {left:?}");
         // Every message still listed was deleted, with +OK to QUIT: the
         // server is empty (checked by a session of its own at the end).
         if mode == "delete" {
@@ -355,9 +369,14 @@ fn crash_loop(mode: &str, messages: usize, iterations: usize, random: &mut Rando
         assert_eq!(session(user).uidl().unwrap(), uids_before, "the server is unchanged");
     }
     eprintln!(
-        "{mode}: {iterations} kills within {whole:?}: {partly_saved} with part of the mailbox saved, {all_saved} with all of it"
+        "{mode}: {iterations} kills within {whole:?}: {partly_saved} with part of the mailbox saved, {all_saved} with all of it, \
+         {left_behind} leaving files in tmp/"
     );
-    assert!(partly_saved >= iterations / 10, "too few kills in the middle of the downloads: {partly_saved}");
+    // About a fifth of the kill points fall there (the child's start,
+    // login and listing take the rest): at least a twentieth, so that
+    // chance alone fails this less than once in ten thousand runs.
+    assert!(in_the_middle >= iterations / 20, "too few kills in the middle of the downloads: {in_the_middle}");
+    assert!(left_behind > 0, "no kill left a partial file behind: the clean-up was not tried");
     std::fs::remove_dir_all(&root).unwrap();
 }
 

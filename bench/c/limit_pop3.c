@@ -9,6 +9,9 @@
  *   limit_pop3 file  HOST PORT CA USER PASS N PATH
  *       RETR N into PATH, written as it arrives (the final ".\r\n" is cut
  *       off at the end; the bench messages have no dot-stuffed lines).
+ *   limit_pop3 uidl  HOST PORT CA USER PASS
+ *       USER/PASS, UIDL, QUIT: the least a sync that finds nothing new
+ *       can do (the entries are only counted).
  *   limit_pop3 setup HOST PORT CA USER PASS COUNT
  *       COUNT sessions: connect, TLS, USER+PASS+STAT+QUIT in one write.
  *
@@ -44,11 +47,8 @@ static void quit(void) {
     conn_close(&c);
 }
 
-static int bulk(SSL_CTX *ctx, const char *host, int port, const char *user, const char *pass) {
-    double t0 = now_s();
-    login(ctx, host, port, user, pass);
-
-    /* UIDL: count the entries. */
+/* UIDL: the number of entries. */
+static size_t uidl_count(void) {
     conn_puts(&c, "UIDL\r\n");
     expect_ok("UIDL");
     size_t count = 0;
@@ -59,6 +59,22 @@ static int bulk(SSL_CTX *ctx, const char *host, int port, const char *user, cons
         count++;
     }
     if (c.pos != c.end) die("unexpected bytes after UIDL");
+    return count;
+}
+
+static int uidl_only(SSL_CTX *ctx, const char *host, int port, const char *user, const char *pass) {
+    double t0 = now_s();
+    login(ctx, host, port, user, pass);
+    size_t count = uidl_count();
+    quit();
+    printf("{\"elapsed\": %.6f, \"messages\": %zu}\n", now_s() - t0, count);
+    return 0;
+}
+
+static int bulk(SSL_CTX *ctx, const char *host, int port, const char *user, const char *pass) {
+    double t0 = now_s();
+    login(ctx, host, port, user, pass);
+    size_t count = uidl_count();
 
     /* Every RETR in one buffer. */
     size_t cap = count * 24 + 16, olen = 0;
@@ -176,11 +192,12 @@ static int setup(SSL_CTX *ctx, const char *host, int port, const char *user, con
 }
 
 int main(int argc, char **argv) {
-    if (argc < 7) die("usage: limit_pop3 bulk|file|setup HOST PORT CA USER PASS [ARGS]");
+    if (argc < 7) die("usage: limit_pop3 bulk|uidl|file|setup HOST PORT CA USER PASS [ARGS]");
     const char *mode = argv[1], *host = argv[2], *ca = argv[4], *user = argv[5], *pass = argv[6];
     int port = atoi(argv[3]);
     SSL_CTX *ctx = make_ctx(ca);
     if (strcmp(mode, "bulk") == 0) return bulk(ctx, host, port, user, pass);
+    if (strcmp(mode, "uidl") == 0) return uidl_only(ctx, host, port, user, pass);
     if (strcmp(mode, "file") == 0 && argc == 9)
         return file(ctx, host, port, user, pass, (unsigned)atoi(argv[7]), argv[8]);
     if (strcmp(mode, "setup") == 0 && argc == 8) return setup(ctx, host, port, user, pass, atoi(argv[7]));
