@@ -166,6 +166,16 @@ pub(crate) fn sync_directory(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Options for a new file only its owner can read: mail and the sync state
+/// are private (as Dovecot and mpop store them), whatever the umask.
+pub(crate) fn private_file() -> OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,14 +223,4 @@ mod tests {
         assert_eq!(std::fs::read(dir.join("m.eml")).unwrap(), b"new");
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// Options for a new file only its owner can read: mail and the sync state
-/// are private (as Dovecot and mpop store them), whatever the umask.
-pub(crate) fn private_file() -> OpenOptions {
-    #[allow(unused_mut)]
-    let mut options = OpenOptions::new();
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
 }
