@@ -182,4 +182,3 @@ pub(crate) fn private_file() -> OpenOptions {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options
 }
-
