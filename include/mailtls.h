@@ -106,6 +106,14 @@ typedef struct mailtls_buffer mailtls_buffer;
 typedef struct mailtls_capabilities mailtls_capabilities;
 
 /**
+ * The server certificate of a handle's last connect (the chain's leaf),
+ * borrowed from the handle: valid until the handle's next connect or its
+ * free, never freed by the caller. Every string it gives is UTF-8,
+ * NUL-terminated and owned by it.
+ */
+typedef struct mailtls_certificate mailtls_certificate;
+
+/**
  * Connection options: security mode, TLS settings, timeouts, allowed
  * mechanisms, trace callback. Create with mailtls_options_new(), free with
  * mailtls_options_free(). A handle created from the options copies them,
@@ -462,13 +470,16 @@ typedef uint32_t mailtls_sync_outcome;
 #define MAILTLS_RESULT_TLS_VERSION 301
 
 /**
- * The server certificate is not trusted (unknown CA, self-signed,
- * expired).
+ * The server certificate is not trusted for a reason that has no result
+ * of its own (a bad signature, wrong key usage, unknown revocation
+ * status, ...). Expired, not yet valid, self-signed, unknown issuer and
+ * revoked certificates have their own results (306 to 310).
  */
 #define MAILTLS_RESULT_CERTIFICATE_UNTRUSTED 302
 
 /**
- * The server certificate does not name the host connected to.
+ * The server certificate does not name the host connected to; the
+ * message says the names it does list.
  */
 #define MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH 303
 
@@ -486,6 +497,37 @@ typedef uint32_t mailtls_sync_outcome;
  * port (995, 465) or on this port; the message says which.
  */
 #define MAILTLS_RESULT_STARTTLS_UNAVAILABLE 305
+
+/**
+ * The server certificate has expired (or this computer's clock is
+ * ahead); the message gives the date.
+ */
+#define MAILTLS_RESULT_CERTIFICATE_EXPIRED 306
+
+/**
+ * The server certificate is not valid yet (or this computer's clock is
+ * behind); the message gives the date.
+ */
+#define MAILTLS_RESULT_CERTIFICATE_NOT_YET_VALID 307
+
+/**
+ * The server certificate is self-signed and not trusted; the message
+ * gives its SHA-256 fingerprint, to pin if the user trusts it.
+ */
+#define MAILTLS_RESULT_CERTIFICATE_SELF_SIGNED 308
+
+/**
+ * The server certificate was issued by a CA that is not trusted (or the
+ * server did not send the certificate of its intermediate CA); the
+ * message names the issuer and gives the SHA-256 fingerprint.
+ */
+#define MAILTLS_RESULT_CERTIFICATE_UNKNOWN_ISSUER 309
+
+/**
+ * The server certificate has been revoked by its issuer, as the platform
+ * found out (OpenSSL checks no revocation unless asked; SChannel does).
+ */
+#define MAILTLS_RESULT_CERTIFICATE_REVOKED 310
 
 /**
  * Credentials would go over an unencrypted connection and
@@ -710,6 +752,73 @@ const char *mailtls_capabilities_arg(const mailtls_capabilities *caps, size_t in
  * pointer is NULL or `name` is not UTF-8.
  */
 bool mailtls_capabilities_has(const mailtls_capabilities *caps, const char *name);
+
+/**
+ * The SHA-256 fingerprint of the certificate's DER, as 64 lowercase hex
+ * digits without colons (the form mailtls_options_set_pin_sha256()
+ * takes). NULL if `cert` is NULL.
+ */
+const char *mailtls_certificate_sha256(const mailtls_certificate *cert);
+
+/**
+ * The subject's distinguished name, e.g. "O=Example, CN=mail.example".
+ * NULL if `cert` is NULL.
+ */
+const char *mailtls_certificate_subject(const mailtls_certificate *cert);
+
+/**
+ * The issuer's distinguished name; the same as the subject for a
+ * self-signed certificate. NULL if `cert` is NULL.
+ */
+const char *mailtls_certificate_issuer(const mailtls_certificate *cert);
+
+/**
+ * The number of host names and addresses the certificate is valid for
+ * (see mailtls_certificate_name()); 0 if `cert` is NULL.
+ */
+size_t mailtls_certificate_name_count(const mailtls_certificate *cert);
+
+/**
+ * Name `index` (0-based) the certificate is valid for: a DNS name (maybe
+ * a wildcard such as "*.example.com") or an IP address, from its subject
+ * alternative names, or its common name when it has none. NULL if out of
+ * range or `cert` is NULL.
+ */
+const char *mailtls_certificate_name(const mailtls_certificate *cert, size_t index);
+
+/**
+ * The start of the validity period, in seconds since 1970-01-01 UTC; 0
+ * if `cert` is NULL.
+ */
+int64_t mailtls_certificate_not_before(const mailtls_certificate *cert);
+
+/**
+ * The end of the validity period, in seconds since 1970-01-01 UTC; 0 if
+ * `cert` is NULL.
+ */
+int64_t mailtls_certificate_not_after(const mailtls_certificate *cert);
+
+/**
+ * Whether the certificate is issued by itself (subject and issuer are the
+ * same). false if `cert` is NULL.
+ */
+bool mailtls_certificate_self_signed(const mailtls_certificate *cert);
+
+/**
+ * Why verification refused the certificate: the connect's result
+ * (MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH, _EXPIRED, _NOT_YET_VALID,
+ * _SELF_SIGNED, _UNKNOWN_ISSUER, _REVOKED or _UNTRUSTED), or
+ * MAILTLS_RESULT_OK when the handshake accepted it (verified, pinned, or
+ * not checked with danger_accept_invalid_certs). MAILTLS_RESULT_OK if
+ * `cert` is NULL.
+ */
+mailtls_result mailtls_certificate_failure(const mailtls_certificate *cert);
+
+/**
+ * The certificate as DER bytes (not NUL-terminated); `*len_out` (when not
+ * NULL) gets their number. NULL (and 0) if `cert` is NULL.
+ */
+const uint8_t *mailtls_certificate_der(const mailtls_certificate *cert, size_t *len_out);
 
 /**
  * The number of entries; 0 if `listing` is NULL.
@@ -1067,8 +1176,11 @@ mailtls_result mailtls_pop3_quit(mailtls_pop3 *pop3);
 /**
  * The SHA-256 fingerprint of the server certificate of the current or last
  * connection, as 64 lowercase hex digits without colons, copied into
- * `buf` (rules as mailtls_pop3_last_error(); 65 bytes suffice).
- * NOT_CONNECTED if no TLS connection was made.
+ * `buf` (rules as mailtls_pop3_last_error(); 65 bytes suffice). Also
+ * after a connect that failed on the certificate (a CERTIFICATE_* result
+ * other than PIN_MISMATCH), when the TLS library handed the certificate
+ * over (OpenSSL does; native-tls, on Windows and macOS, does not).
+ * NOT_CONNECTED if no certificate is known.
  */
 mailtls_result mailtls_pop3_peer_cert_sha256(const mailtls_pop3 *pop3,
                                              char *buf,
@@ -1088,6 +1200,32 @@ mailtls_result mailtls_pop3_last_error(const mailtls_pop3 *pop3,
                                        char *buf,
                                        size_t buf_len,
                                        size_t *len_out);
+
+/**
+ * Copy the TLS library's own account of the last failed call into `buf`:
+ * its code (e.g. "X509_V_ERR_CERT_HAS_EXPIRED, 10") and its words (the
+ * error stack), which the message of mailtls_pop3_last_error() leaves
+ * out; for a log or a bug report, not for the user. "" if the failure
+ * has none (only certificate failures have one). Buffer rules as
+ * mailtls_pop3_last_error(). The trace gets the same text as an INFO
+ * line.
+ */
+mailtls_result mailtls_pop3_last_error_detail(const mailtls_pop3 *pop3,
+                                              char *buf,
+                                              size_t buf_len,
+                                              size_t *len_out);
+
+/**
+ * The server certificate of the current or last connect, also after a
+ * connect that failed on the certificate (see
+ * mailtls_certificate_failure() for why); borrowed from the handle, valid
+ * until the next mailtls_pop3_connect() or mailtls_pop3_free(). NULL if
+ * `pop3` is NULL or busy, if no TLS handshake got as far as the
+ * certificate, if the TLS library did not hand it over (native-tls, on
+ * Windows and macOS, keeps nothing of a failed handshake), or if it
+ * cannot be read.
+ */
+const mailtls_certificate *mailtls_pop3_peer_certificate(const mailtls_pop3 *pop3);
 
 /**
  * Copy the server reply line of the last failed call (e.g. "-ERR [AUTH]
@@ -1315,6 +1453,22 @@ mailtls_result mailtls_smtp_last_error(const mailtls_smtp *smtp,
                                        char *buf,
                                        size_t buf_len,
                                        size_t *len_out);
+
+/**
+ * Copy the TLS library's account of the last failed call, as
+ * mailtls_pop3_last_error_detail().
+ */
+mailtls_result mailtls_smtp_last_error_detail(const mailtls_smtp *smtp,
+                                              char *buf,
+                                              size_t buf_len,
+                                              size_t *len_out);
+
+/**
+ * The server certificate of the current or last connect, as
+ * mailtls_pop3_peer_certificate(): valid until the next
+ * mailtls_smtp_connect() or mailtls_smtp_free().
+ */
+const mailtls_certificate *mailtls_smtp_peer_certificate(const mailtls_smtp *smtp);
 
 /**
  * Copy the server reply of the last failed call (e.g. "550 5.1.1 <x@y>:

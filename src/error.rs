@@ -4,6 +4,7 @@
 //! contain a password, token or SASL payload: only our own words and the
 //! server's status lines end up here.
 
+use crate::certificate::{Certificate, and_list, span, utc, utc_date};
 use crate::reply::RecipientResult;
 pub use crate::reply::ServerReply;
 
@@ -35,10 +36,11 @@ pub enum Error {
     Tls(String),
     #[error("no TLS version in common with the server (this client requires {required} or newer): {detail}")]
     TlsVersion { required: &'static str, detail: String },
-    #[error("the server's certificate is not trusted: {0}")]
-    CertificateUntrusted(String),
-    #[error("the server's certificate does not match the host name {host:?}: {detail}")]
-    CertificateHostMismatch { host: String, detail: String },
+    /// The server's certificate failed verification: why, the host and
+    /// port, the certificate's facts when it could be read, and the TLS
+    /// library's own words apart from the message ([`Error::detail`]).
+    #[error("{}", .0.message)]
+    Certificate(Box<CertificateError>),
     #[error("the server's certificate (SHA-256 {actual}) is not the pinned certificate (SHA-256 {expected})")]
     CertificatePinMismatch { expected: String, actual: String },
     /// STARTTLS/STLS was required and the server did not offer or accept
@@ -102,6 +104,136 @@ pub enum Error {
     },
 }
 
+/// Why a server's certificate was refused, as a person acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateReason {
+    /// Valid, but for other host names or addresses.
+    HostMismatch,
+    Expired,
+    NotYetValid,
+    /// Issued by itself, and not trusted.
+    SelfSigned,
+    /// Issued by a CA that is not trusted (or whose certificate the server
+    /// did not send).
+    UnknownIssuer,
+    /// Withdrawn by its issuer, as the platform found out.
+    Revoked,
+    /// Not trusted for another reason (a bad signature, wrong key usage,
+    /// unknown revocation status, ...).
+    Untrusted,
+}
+
+/// A certificate that failed verification (see [`Error::Certificate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateError {
+    pub reason: CertificateReason,
+    /// The host and port as the caller gave them.
+    pub host: String,
+    pub port: u16,
+    /// The server's certificate, when the TLS library handed it over.
+    pub certificate: Option<Certificate>,
+    /// What is wrong, then what to change.
+    pub message: String,
+    /// The TLS library's code and words.
+    pub detail: String,
+}
+
+impl CertificateError {
+    /// The failure with its message, written for the time `now` (Unix
+    /// seconds). `why` is the reason in the TLS library's terms, for the
+    /// reasons that have no words of their own here.
+    pub(crate) fn new(
+        reason: CertificateReason,
+        host: &str,
+        port: u16,
+        certificate: Option<Certificate>,
+        why: &str,
+        detail: String,
+        now: i64,
+    ) -> CertificateError {
+        let message = certificate_message(reason, host, port, certificate.as_ref(), why, now);
+        CertificateError { reason, host: host.to_string(), port, certificate, message, detail }
+    }
+}
+
+fn certificate_message(
+    reason: CertificateReason,
+    host: &str,
+    port: u16,
+    cert: Option<&Certificate>,
+    why: &str,
+    now: i64,
+) -> String {
+    use CertificateReason::*;
+    let at = format!("{host}:{port}");
+    let today = format!("today is {} here", utc_date(now));
+    let pin = |c: &Certificate| format!("pin its SHA-256 fingerprint {}", c.sha256_hex());
+    match (reason, cert) {
+        (HostMismatch, Some(c)) if !c.names.is_empty() => {
+            let which = if c.names.len() == 1 { "use that" } else { "use one of those" };
+            format!("the certificate of {at} is for {}, not {host}: {which} as the server name", and_list(&c.names))
+        }
+        (HostMismatch, _) => {
+            format!(
+                "the certificate of {at} is for another host name or address, not {host}: use a name the \
+                 certificate lists as the server name"
+            )
+        }
+        (Expired, Some(c)) => format!(
+            "the server's certificate has expired: {at} sent a certificate valid until {}, {} ago ({today}): \
+             the server's provider must renew it, or this computer's clock is wrong",
+            utc(c.not_after),
+            span(now - c.not_after)
+        ),
+        (Expired, None) => format!(
+            "the server's certificate has expired: {at} sent a certificate that is no longer valid ({today}): \
+             the server's provider must renew it, or this computer's clock is wrong"
+        ),
+        (NotYetValid, Some(c)) => format!(
+            "the server's certificate is not yet valid: {at} sent a certificate valid only from {}, in {} \
+             ({today}): this computer's clock is wrong, or the server's provider installed it too early",
+            utc(c.not_before),
+            span(c.not_before - now)
+        ),
+        (NotYetValid, None) => format!(
+            "the server's certificate is not yet valid: {at} sent a certificate not valid yet ({today}): \
+             this computer's clock is wrong, or the server's provider installed it too early"
+        ),
+        (SelfSigned, Some(c)) => format!(
+            "the server's certificate is not trusted: {at} sent a self-signed certificate (\"{}\"), which no \
+             trusted CA vouches for: if you trust this server, {}",
+            c.subject,
+            pin(c)
+        ),
+        (SelfSigned, None) => format!(
+            "the server's certificate is not trusted: {at} sent a self-signed certificate, which no trusted \
+             CA vouches for: if you trust this server, pin its certificate"
+        ),
+        (UnknownIssuer, Some(c)) => format!(
+            "the server's certificate is not trusted: {at} sent a certificate issued by \"{}\", which is not \
+             a trusted CA here: add that CA's certificate to the trusted ones, or, if you trust this server, {}",
+            c.issuer_short().unwrap_or_else(|| c.issuer.clone()),
+            pin(c)
+        ),
+        (UnknownIssuer, None) => format!(
+            "the server's certificate is not trusted: {at} sent a certificate from an issuer that is not a \
+             trusted CA here: add that CA's certificate to the trusted ones"
+        ),
+        (Revoked, _) => format!(
+            "the server's certificate has been revoked: its issuer withdrew the certificate {at} sent, so it \
+             must not be trusted: the server's provider must replace it"
+        ),
+        (Untrusted, Some(c)) => format!(
+            "the server's certificate is not trusted: {at} sent a certificate that failed verification \
+             ({why}); if you trust this server, {}",
+            pin(c)
+        ),
+        (Untrusted, None) => {
+            format!("the server's certificate is not trusted: {at} sent a certificate that failed verification ({why})")
+        }
+    }
+}
+
 fn summarize_refusals(results: &[RecipientResult]) -> String {
     let parts: Vec<String> =
         results.iter().map(|r| format!("{}: {}", r.address, r.reply.to_server_reply().text)).collect();
@@ -109,6 +241,16 @@ fn summarize_refusals(results: &[RecipientResult]) -> String {
 }
 
 impl Error {
+    /// The TLS library's code and words for this failure (OpenSSL's error
+    /// stack, SChannel's HRESULT), kept out of the message: for a bug
+    /// report or the trace, not for the person at the keyboard.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Error::Certificate(c) => Some(&c.detail),
+            _ => None,
+        }
+    }
+
     /// The server reply this error carries, if any.
     pub fn reply(&self) -> Option<&ServerReply> {
         match self {
@@ -128,8 +270,7 @@ impl Error {
                 | Error::Io { .. }
                 | Error::Tls(_)
                 | Error::TlsVersion { .. }
-                | Error::CertificateUntrusted(_)
-                | Error::CertificateHostMismatch { .. }
+                | Error::Certificate(_)
                 | Error::CertificatePinMismatch { .. }
                 | Error::StartTlsUnavailable { .. }
                 | Error::ImplicitTlsPort { .. }
@@ -163,5 +304,69 @@ impl Error {
             UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => Error::ConnectionClosed("unexpectedly"),
             _ => Error::Io { doing, source: err },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_796_083_200; // 2026-12-01 00:00 UTC
+
+    fn cert(names: &[&str], not_before: i64, not_after: i64, self_signed: bool) -> Certificate {
+        Certificate {
+            der: vec![0x30],
+            sha256: [0xab; 32],
+            subject: "O=Hosting, CN=server1.hosting.example".into(),
+            issuer: if self_signed { "O=Hosting, CN=server1.hosting.example" } else { "O=Corp, CN=Corp CA" }.into(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            not_before,
+            not_after,
+            self_signed,
+        }
+    }
+
+    fn message(reason: CertificateReason, c: Option<Certificate>) -> String {
+        CertificateError::new(reason, "mail.customer.example", 995, c, "why", "detail".into(), NOW).message
+    }
+
+    #[test]
+    fn a_name_mismatch_lists_the_names_of_the_certificate() {
+        let c = cert(&["server1.hosting.example", "*.hosting.example"], 0, NOW + 86_400, false);
+        assert_eq!(
+            message(CertificateReason::HostMismatch, Some(c)),
+            "the certificate of mail.customer.example:995 is for server1.hosting.example and *.hosting.example, \
+             not mail.customer.example: use one of those as the server name"
+        );
+        let one = cert(&["server1.hosting.example"], 0, NOW + 86_400, false);
+        assert!(message(CertificateReason::HostMismatch, Some(one)).ends_with("use that as the server name"));
+    }
+
+    #[test]
+    fn dates_are_given_with_today_and_both_remedies() {
+        let expired = message(CertificateReason::Expired, Some(cert(&[], 0, NOW - 31 * 86_400, false)));
+        assert!(expired.contains("valid until 2026-10-31 00:00 UTC, 31 days ago"), "{expired}");
+        assert!(expired.contains("today is 2026-12-01"), "{expired}");
+        assert!(expired.contains("must renew it") && expired.contains("clock is wrong"), "{expired}");
+        let early = message(CertificateReason::NotYetValid, Some(cert(&[], NOW + 5 * 3600, NOW + 86_400 * 90, false)));
+        assert!(early.contains("valid only from 2026-12-01 05:00 UTC, in 5 hours"), "{early}");
+        assert!(early.contains("clock is wrong"), "{early}");
+    }
+
+    #[test]
+    fn untrusted_certificates_say_who_issued_them_and_the_fingerprint() {
+        let pin = format!("pin its SHA-256 fingerprint {}", "ab".repeat(32));
+        let own = message(CertificateReason::SelfSigned, Some(cert(&[], 0, NOW + 1, true)));
+        assert!(
+            own.starts_with("the server's certificate is not trusted: mail.customer.example:995 sent a self-signed")
+        );
+        assert!(own.ends_with(&pin), "{own}");
+        let other = message(CertificateReason::UnknownIssuer, Some(cert(&[], 0, NOW + 1, false)));
+        // The DER is no certificate here, so the issuer's whole name is used.
+        assert!(other.contains("issued by \"O=Corp, CN=Corp CA\", which is not a trusted CA"), "{other}");
+        assert!(other.ends_with(&pin), "{other}");
+        // Without the certificate, what is known is still said.
+        let bare = message(CertificateReason::UnknownIssuer, None);
+        assert!(bare.contains("mail.customer.example:995") && !bare.contains("fingerprint"), "{bare}");
     }
 }

@@ -4,9 +4,10 @@
 //! Layers, each using only the ones below it: `ffi` (the C API) →
 //! `pop3`, `smtp` → `session` (what both protocols share) → `transport`
 //! (TCP, TLS, lines) → `options`, `sasl`, `capabilities`, `trace`,
-//! `durable` → `error` → `reply`, `fingerprint`.
+//! `durable` → `error` → `reply`, `fingerprint`, `certificate`.
 
 pub mod capabilities;
+pub mod certificate;
 mod durable;
 pub mod error;
 pub mod fingerprint;
@@ -24,7 +25,8 @@ pub mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use error::{Error, Result};
+pub use certificate::Certificate;
+pub use error::{CertificateError, CertificateReason, Error, Result};
 pub use options::{ClientName, ClientOptions, Security, TlsOptions, TlsVersion};
 pub use reply::ServerReply;
 pub use session::Client;

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mailtls::Client;
 use mailtls::pop3::Pop3Client;
-use mailtls::{ClientOptions, Error, Security};
+use mailtls::{CertificateError, CertificateReason, ClientOptions, Error, Security};
 use openssl::asn1::Asn1Time;
 use openssl::bn::{BigNum, MsbOption};
 use openssl::ec::{EcGroup, EcKey};
@@ -98,16 +98,19 @@ fn new_leaf(issuer: Option<&Identity>, leaf: &Leaf) -> Identity {
     b.append_extension(BasicConstraints::new().critical().build().unwrap()).unwrap();
     b.append_extension(KeyUsage::new().critical().digital_signature().build().unwrap()).unwrap();
     b.append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap()).unwrap();
-    let mut san = SubjectAlternativeName::new();
-    for name in leaf.names {
-        match name.split_once(':') {
-            Some(("DNS", dns)) => san.dns(dns),
-            Some(("IP", ip)) => san.ip(ip),
-            _ => panic!("{name}"),
-        };
+    // No names: the common name (localhost) alone, as old certificates have it.
+    if !leaf.names.is_empty() {
+        let mut san = SubjectAlternativeName::new();
+        for name in leaf.names {
+            match name.split_once(':') {
+                Some(("DNS", dns)) => san.dns(dns),
+                Some(("IP", ip)) => san.ip(ip),
+                _ => panic!("{name}"),
+            };
+        }
+        let ext = san.build(&b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None)).unwrap();
+        b.append_extension(ext).unwrap();
     }
-    let ext = san.build(&b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None)).unwrap();
-    b.append_extension(ext).unwrap();
     if issuer.is_some() {
         let akid = AuthorityKeyIdentifier::new()
             .keyid(true)
@@ -171,14 +174,6 @@ fn connect_error(host: &str, port: u16, opts: &ClientOptions) -> Error {
     Pop3Client::connect(host, port, opts).expect_err("the handshake must fail")
 }
 
-/// The detail of a certificate error, checked to be untrusted.
-fn untrusted_detail(err: Error) -> String {
-    match err {
-        Error::CertificateUntrusted(detail) => detail,
-        other => panic!("expected CertificateUntrusted, got {other:?}"),
-    }
-}
-
 /// Checks that `detail` names the reason and the code, in that order, and
 /// ends with the TLS library's own words.
 fn assert_names(detail: &str, reason: &str, code: &str) {
@@ -188,77 +183,237 @@ fn assert_names(detail: &str, reason: &str, code: &str) {
     assert!(at_reason < at_code && at_code < at_text, "reason, code, then the library's text: {detail:?}");
 }
 
+/// The certificate failure, checked to be one.
+fn certificate_error(err: Error) -> CertificateError {
+    match err {
+        Error::Certificate(c) => *c,
+        other => panic!("expected a certificate error, got {other:?}"),
+    }
+}
+
+/// Whether the backend hands over the certificate of a failed handshake
+/// (the OpenSSL backend does; native-tls keeps nothing of it).
+const FACTS: bool = cfg!(not(feature = "native-tls-backend"));
+
+/// Checks the failure's reason, that its message is free of the TLS
+/// library's internals, and that its detail names the library's code and
+/// ends with the library's own words.
+fn check(err: Error, reason: CertificateReason, code: &str) -> CertificateError {
+    let c = certificate_error(err);
+    assert_eq!(c.reason, reason, "{c:?}");
+    for internal in ["error:", "SSL routines", ".c:", "X509_V_ERR", "the TLS library said", "verify failed"] {
+        assert!(!c.message.contains(internal), "{internal:?} in the message {:?}", c.message);
+    }
+    let at_code = c.detail.find(code).unwrap_or_else(|| panic!("no {code:?} in {:?}", c.detail));
+    let at_text =
+        c.detail.find("the TLS library said: ").unwrap_or_else(|| panic!("no library text in {:?}", c.detail));
+    assert!(at_code < at_text, "the code, then the library's text: {:?}", c.detail);
+    assert_eq!(c.certificate.is_some(), FACTS, "{c:?}");
+    assert!(c.message.contains(&format!("{}:{}", c.host, c.port)) || c.message.contains(&c.host), "{}", c.message);
+    c
+}
+
+fn sha256_hex(cert: &X509) -> String {
+    cert.digest(MessageDigest::sha256()).unwrap().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A Unix time as the messages write it, by the system's `date` (an
+/// independent reading of the same instant).
+fn utc_by_date(unix: i64) -> String {
+    let out =
+        std::process::Command::new("date").args(["-u", "-d", &format!("@{unix}"), "+%Y-%m-%d %H:%M UTC"]).output();
+    String::from_utf8(out.unwrap().stdout).unwrap().trim().to_string()
+}
+
+fn unix(time: &openssl::asn1::Asn1TimeRef) -> i64 {
+    let epoch = Asn1Time::from_unix(0).unwrap();
+    let diff = epoch.diff(time).unwrap();
+    i64::from(diff.days) * DAY + i64::from(diff.secs)
+}
+
 #[test]
-fn an_expired_certificate_is_untrusted_and_said_to_be_expired() {
+fn an_expired_certificate_gives_its_date_and_both_remedies() {
     let ca = new_ca("mailtls test CA");
-    let leaf = new_leaf(Some(&ca), &Leaf { from_days: -30, until_days: -1, ..GOOD });
+    let leaf = new_leaf(Some(&ca), &Leaf { from_days: -30, until_days: -3, ..GOOD });
+    let not_after = unix(leaf.cert.not_after());
     let port = tls_server(leaf, vec![], Versions::Modern);
-    let detail = untrusted_detail(connect_error("localhost", port, &trusting(&ca)));
-    assert_names(&detail, "has expired", "(X509_V_ERR_CERT_HAS_EXPIRED, 10)");
+    let c = check(
+        connect_error("localhost", port, &trusting(&ca)),
+        CertificateReason::Expired,
+        "(X509_V_ERR_CERT_HAS_EXPIRED, 10)",
+    );
+    assert!(
+        c.message.starts_with(&format!("the server's certificate has expired: localhost:{port} ")),
+        "{}",
+        c.message
+    );
+    assert!(c.message.contains("must renew it") && c.message.contains("clock is wrong"), "{}", c.message);
+    let today = utc_by_date(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64);
+    assert!(c.message.contains(&format!("today is {}", &today[..10])), "{}", c.message);
+    if FACTS {
+        assert!(c.message.contains(&format!("valid until {}, 3 days ago", utc_by_date(not_after))), "{}", c.message);
+        assert_eq!(c.certificate.unwrap().not_after, not_after);
+    }
 }
 
 #[test]
-fn a_certificate_not_yet_valid_is_untrusted_and_said_so() {
+fn a_certificate_not_yet_valid_gives_its_start_date() {
     let ca = new_ca("mailtls test CA");
-    let leaf = new_leaf(Some(&ca), &Leaf { from_days: 1, until_days: 30, ..GOOD });
+    let leaf = new_leaf(Some(&ca), &Leaf { from_days: 2, until_days: 30, ..GOOD });
+    let not_before = unix(leaf.cert.not_before());
     let port = tls_server(leaf, vec![], Versions::Modern);
-    let detail = untrusted_detail(connect_error("localhost", port, &trusting(&ca)));
-    assert_names(&detail, "not yet valid", "(X509_V_ERR_CERT_NOT_YET_VALID, 9)");
+    let c = check(
+        connect_error("localhost", port, &trusting(&ca)),
+        CertificateReason::NotYetValid,
+        "(X509_V_ERR_CERT_NOT_YET_VALID, 9)",
+    );
+    assert!(c.message.contains("not yet valid") && c.message.contains("clock is wrong"), "{}", c.message);
+    if FACTS {
+        let from = format!("valid only from {}, in 2 days", utc_by_date(not_before));
+        assert!(c.message.contains(&from), "{}", c.message);
+    }
 }
 
 #[test]
-fn a_self_signed_certificate_is_untrusted_and_said_to_be_self_signed() {
+fn a_self_signed_certificate_gives_its_fingerprint() {
     let ca = new_ca("mailtls test CA");
-    let port = tls_server(new_leaf(None, &GOOD), vec![], Versions::Modern);
-    let detail = untrusted_detail(connect_error("localhost", port, &trusting(&ca)));
-    assert_names(&detail, "self-signed", "(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, 18)");
+    let leaf = new_leaf(None, &GOOD);
+    let fingerprint = sha256_hex(&leaf.cert);
+    let port = tls_server(leaf, vec![], Versions::Modern);
+    let c = check(
+        connect_error("localhost", port, &trusting(&ca)),
+        CertificateReason::SelfSigned,
+        "(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, 18)",
+    );
+    assert!(c.message.contains("self-signed"), "{}", c.message);
+    if FACTS {
+        assert!(c.message.ends_with(&format!("pin its SHA-256 fingerprint {fingerprint}")), "{}", c.message);
+        let cert = c.certificate.unwrap();
+        assert!(cert.self_signed);
+        assert_eq!(cert.sha256_hex(), fingerprint);
+        assert_eq!(cert.subject, "O=mailtls tests, CN=localhost");
+        assert_eq!(cert.names, ["localhost", "127.0.0.1"]);
+    }
 }
 
 #[test]
-fn a_full_chain_to_an_unknown_root_is_untrusted() {
+fn a_full_chain_to_an_unknown_root_names_the_issuer() {
     let trusted = new_ca("mailtls test CA");
     let unknown = new_ca("mailtls unknown CA");
     let leaf = new_leaf(Some(&unknown), &GOOD);
+    let fingerprint = sha256_hex(&leaf.cert);
     let port = tls_server(leaf, vec![unknown.cert.clone()], Versions::Modern);
-    let detail = untrusted_detail(connect_error("localhost", port, &trusting(&trusted)));
-    assert_names(&detail, "root that is not trusted", "(X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, 19)");
+    let c = check(
+        connect_error("localhost", port, &trusting(&trusted)),
+        CertificateReason::UnknownIssuer,
+        "(X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, 19)",
+    );
+    // What the tests of the C examples look for.
+    assert!(c.message.starts_with("the server's certificate is not trusted: "), "{}", c.message);
+    if FACTS {
+        assert!(c.message.contains("issued by \"mailtls unknown CA\", which is not a trusted CA"), "{}", c.message);
+        assert!(c.message.ends_with(&format!("pin its SHA-256 fingerprint {fingerprint}")), "{}", c.message);
+        let cert = c.certificate.unwrap();
+        assert!(!cert.self_signed);
+        assert_eq!(cert.issuer, "O=mailtls tests, CN=mailtls unknown CA");
+    }
 }
 
 #[test]
-fn a_leaf_from_an_unknown_issuer_is_untrusted() {
+fn a_leaf_from_an_unknown_issuer_names_the_issuer() {
     let trusted = new_ca("mailtls test CA");
     let unknown = new_ca("mailtls unknown CA");
     let port = tls_server(new_leaf(Some(&unknown), &GOOD), vec![], Versions::Modern);
-    let detail = untrusted_detail(connect_error("localhost", port, &trusting(&trusted)));
-    assert_names(&detail, "issuer is not trusted", "(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 20)");
+    let c = check(
+        connect_error("localhost", port, &trusting(&trusted)),
+        CertificateReason::UnknownIssuer,
+        "(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 20)",
+    );
+    if FACTS {
+        assert!(c.message.contains("issued by \"mailtls unknown CA\""), "{}", c.message);
+    }
+}
+
+/// The host-mismatch message for a certificate with these names, reached
+/// as `host`.
+fn mismatch(names: &[&str], host: &str, code: &str) -> (CertificateError, u16) {
+    let ca = new_ca("mailtls test CA");
+    let port = tls_server(new_leaf(Some(&ca), &Leaf { names, ..GOOD }), vec![], Versions::Modern);
+    let c = check(connect_error(host, port, &trusting(&ca)), CertificateReason::HostMismatch, code);
+    assert_eq!((c.host.as_str(), c.port), (host, port));
+    (c, port)
 }
 
 #[test]
-fn a_certificate_for_another_host_name_is_a_host_mismatch() {
-    let ca = new_ca("mailtls test CA");
-    let leaf = new_leaf(Some(&ca), &Leaf { names: &["DNS:mail.example.test"], ..GOOD });
-    let port = tls_server(leaf, vec![], Versions::Modern);
-    match connect_error("localhost", port, &trusting(&ca)) {
-        Error::CertificateHostMismatch { host, detail } => {
-            assert_eq!(host, "localhost");
-            assert_names(&detail, "for another host name", "(X509_V_ERR_HOSTNAME_MISMATCH, 62)");
-        }
-        other => panic!("expected CertificateHostMismatch, got {other:?}"),
+fn a_certificate_for_another_host_name_lists_its_names() {
+    let (c, port) = mismatch(&["DNS:mail.example.test"], "localhost", "(X509_V_ERR_HOSTNAME_MISMATCH, 62)");
+    let expected = if FACTS {
+        format!(
+            "the certificate of localhost:{port} is for mail.example.test, not localhost: use that as the server name"
+        )
+    } else {
+        format!(
+            "the certificate of localhost:{port} is for another host name or address, not localhost: use a name the certificate lists as the server name"
+        )
+    };
+    assert_eq!(c.message, expected);
+}
+
+#[test]
+fn a_wildcard_certificate_for_another_domain_lists_its_names() {
+    let names = ["DNS:server1.hosting.example", "DNS:*.hosting.example"];
+    let (c, port) = mismatch(&names, "localhost", "(X509_V_ERR_HOSTNAME_MISMATCH, 62)");
+    if FACTS {
+        assert_eq!(
+            c.message,
+            format!(
+                "the certificate of localhost:{port} is for server1.hosting.example and *.hosting.example, not \
+                 localhost: use one of those as the server name"
+            )
+        );
     }
 }
 
 #[test]
-fn a_certificate_without_the_address_is_a_host_mismatch() {
-    let ca = new_ca("mailtls test CA");
-    let leaf = new_leaf(Some(&ca), &Leaf { names: &["DNS:localhost"], ..GOOD });
-    let port = tls_server(leaf, vec![], Versions::Modern);
-    match connect_error("127.0.0.1", port, &trusting(&ca)) {
-        Error::CertificateHostMismatch { host, detail } => {
-            assert_eq!(host, "127.0.0.1");
-            assert_names(&detail, "another host name or address", "(X509_V_ERR_IP_ADDRESS_MISMATCH, 64)");
-        }
-        other => panic!("expected CertificateHostMismatch, got {other:?}"),
+fn a_certificate_without_the_address_lists_what_it_has() {
+    let (c, port) = mismatch(&["DNS:localhost", "IP:127.0.0.2"], "127.0.0.1", "(X509_V_ERR_IP_ADDRESS_MISMATCH, 64)");
+    if FACTS {
+        assert!(
+            c.message.starts_with(&format!(
+                "the certificate of 127.0.0.1:{port} is for localhost and 127.0.0.2, not 127.0.0.1"
+            )),
+            "{}",
+            c.message
+        );
     }
+}
+
+#[test]
+fn a_certificate_with_only_a_common_name_gives_that_name() {
+    let (c, _) = mismatch(&[], "127.0.0.1", "(X509_V_ERR_IP_ADDRESS_MISMATCH, 64)");
+    if FACTS {
+        assert!(c.message.contains("is for localhost, not 127.0.0.1"), "{}", c.message);
+        assert_eq!(c.certificate.unwrap().names, ["localhost"]);
+    }
+}
+
+#[test]
+fn the_library_text_goes_to_the_trace() {
+    let ca = new_ca("mailtls test CA");
+    let port = tls_server(new_leaf(None, &GOOD), vec![], Versions::Modern);
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut opts = trusting(&ca);
+    let sink = lines.clone();
+    opts.tracer = mailtls::trace::Tracer::new(std::sync::Arc::new(move |kind, data: &[u8]| {
+        if kind == mailtls::trace::TraceKind::Info {
+            sink.lock().unwrap().push(String::from_utf8_lossy(data).into_owned());
+        }
+    }));
+    let c = certificate_error(connect_error("localhost", port, &opts));
+    let lines = lines.lock().unwrap();
+    let traced = lines.iter().find(|l| l.starts_with("TLS handshake failed: ")).expect("a trace line");
+    assert!(traced.ends_with(&c.detail), "{traced:?}");
+    assert!(traced.contains("X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT"), "{traced:?}");
 }
 
 #[test]

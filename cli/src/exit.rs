@@ -1,7 +1,7 @@
 //! Exit codes, and the failure a command ends with: what went wrong, said
 //! for the person who must act on it, and the code a script tests.
 
-use mailtls::Error;
+use mailtls::{CertificateReason, Error};
 
 /// The exit codes, as `mailtls --help` documents them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,10 +50,14 @@ impl From<Error> for Failure {
     fn from(error: Error) -> Failure {
         let exit = exit_for(&error);
         let hint = match &error {
-            Error::CertificateUntrusted(_) => {
+            Error::Certificate(c)
+                if matches!(
+                    c.reason,
+                    CertificateReason::SelfSigned | CertificateReason::UnknownIssuer | CertificateReason::Untrusted
+                ) =>
+            {
                 " (to trust the server's CA give --ca-file FILE; to accept exactly this certificate, --pin SHA256)"
             }
-            Error::CertificateHostMismatch { .. } => " (connect by a name the certificate lists: see `mailtls check`)",
             _ => "",
         };
         Failure { exit, message: format!("{error}{hint}") }
@@ -71,8 +75,7 @@ pub fn exit_for(error: &Error) -> Exit {
         | Error::Io { .. }
         | Error::Tls(_)
         | Error::TlsVersion { .. }
-        | Error::CertificateUntrusted(_)
-        | Error::CertificateHostMismatch { .. }
+        | Error::Certificate(_)
         | Error::CertificatePinMismatch { .. }
         | Error::StartTlsUnavailable { .. }
         | Error::ImplicitTlsPort { .. }
@@ -92,11 +95,11 @@ pub fn exit_for(error: &Error) -> Exit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mailtls::ServerReply;
+    use mailtls::{CertificateError, ServerReply};
 
     #[test]
     fn errors_sort_into_the_documented_codes() {
-        assert_eq!(exit_for(&Error::CertificateUntrusted("x".into())), Exit::Connection);
+        assert_eq!(exit_for(&untrusted(CertificateReason::Expired)), Exit::Connection);
         assert_eq!(exit_for(&Error::Timeout("x".into())), Exit::Connection);
         assert_eq!(exit_for(&Error::AuthFailed(ServerReply::default())), Exit::Authentication);
         assert_eq!(exit_for(&Error::PlaintextAuthRefused), Exit::Authentication);
@@ -114,7 +117,21 @@ mod tests {
 
     #[test]
     fn an_untrusted_certificate_says_what_to_do() {
-        let failure = Failure::from(Error::CertificateUntrusted("issuer unknown".into()));
+        let failure = Failure::from(untrusted(CertificateReason::UnknownIssuer));
         assert!(failure.message.contains("--ca-file"), "{}", failure.message);
+        // An expired certificate is for the provider to renew, not to trust.
+        let failure = Failure::from(untrusted(CertificateReason::Expired));
+        assert!(!failure.message.contains("--ca-file"), "{}", failure.message);
+    }
+
+    fn untrusted(reason: CertificateReason) -> Error {
+        Error::Certificate(Box::new(CertificateError {
+            reason,
+            host: "h".into(),
+            port: 995,
+            certificate: None,
+            message: "the server's certificate is not trusted".into(),
+            detail: String::new(),
+        }))
     }
 }

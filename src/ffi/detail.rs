@@ -44,6 +44,9 @@ pub(crate) struct ErrorDetail {
     /// front of it, which would say the same words twice ("could not
     /// connect to the server: could not connect to ...").
     message: CString,
+    /// The TLS library's code and words for the failure, kept out of the
+    /// message.
+    library_detail: CString,
     reply: CString,
     /// POP3's response code or SMTP's enhanced status code.
     response_code: CString,
@@ -59,6 +62,11 @@ impl ErrorDetail {
             Failure::Core(e) => (e.to_string(), e.reply()),
         };
         self.message = to_cstring(message);
+        let library_detail = match failure {
+            Failure::Core(e) => e.detail().unwrap_or_default().to_string(),
+            _ => String::new(),
+        };
+        self.library_detail = to_cstring(library_detail);
         self.reply = to_cstring(reply.map(|r| r.text.clone()).unwrap_or_default());
         let response_code = reply.and_then(|r| r.response_code.clone().or_else(|| r.enhanced_code.clone()));
         self.response_code = to_cstring(response_code.unwrap_or_default());
@@ -72,6 +80,9 @@ impl ErrorDetail {
 
     pub(crate) fn message(&self) -> &CStr {
         &self.message
+    }
+    pub(crate) fn library_detail(&self) -> &CStr {
+        &self.library_detail
     }
     pub(crate) fn reply(&self) -> &CStr {
         &self.reply

@@ -29,6 +29,12 @@ impl PanicValue for usize {
     }
 }
 
+impl PanicValue for i64 {
+    fn panic_value() -> Self {
+        0
+    }
+}
+
 impl PanicValue for bool {
     fn panic_value() -> Self {
         false

@@ -20,6 +20,7 @@
 pub(crate) mod arguments;
 pub mod buffer;
 pub mod capabilities;
+pub mod certificate;
 pub(crate) mod detail;
 pub(crate) mod guard;
 pub(crate) mod handle;

@@ -6,6 +6,7 @@ use std::ops::ControlFlow;
 use super::arguments::{arg_slice, arg_str, out};
 use super::buffer::mailtls_buffer;
 use super::capabilities::mailtls_capabilities;
+use super::certificate::mailtls_certificate;
 use super::detail::{ErrorDetail, Failure, copy_out, to_cstring};
 use super::handle::{Guarded, c_handle, copy_detail, free_handle, new_handle, with_handle};
 use super::listing::mailtls_pop3_listing;
@@ -407,8 +408,11 @@ pub extern "C" fn mailtls_pop3_quit(pop3: *mut mailtls_pop3) -> mailtls_result {
 
 /// The SHA-256 fingerprint of the server certificate of the current or last
 /// connection, as 64 lowercase hex digits without colons, copied into
-/// `buf` (rules as mailtls_pop3_last_error(); 65 bytes suffice).
-/// NOT_CONNECTED if no TLS connection was made.
+/// `buf` (rules as mailtls_pop3_last_error(); 65 bytes suffice). Also
+/// after a connect that failed on the certificate (a CERTIFICATE_* result
+/// other than PIN_MISMATCH), when the TLS library handed the certificate
+/// over (OpenSSL does; native-tls, on Windows and macOS, does not).
+/// NOT_CONNECTED if no certificate is known.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_peer_cert_sha256(
     pop3: *const mailtls_pop3,
@@ -434,6 +438,36 @@ pub extern "C" fn mailtls_pop3_last_error(
     len_out: *mut usize,
 ) -> mailtls_result {
     copy_detail(pop3, ErrorDetail::message, buf, buf_len, len_out)
+}
+
+/// Copy the TLS library's own account of the last failed call into `buf`:
+/// its code (e.g. "X509_V_ERR_CERT_HAS_EXPIRED, 10") and its words (the
+/// error stack), which the message of mailtls_pop3_last_error() leaves
+/// out; for a log or a bug report, not for the user. "" if the failure
+/// has none (only certificate failures have one). Buffer rules as
+/// mailtls_pop3_last_error(). The trace gets the same text as an INFO
+/// line.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_last_error_detail(
+    pop3: *const mailtls_pop3,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> mailtls_result {
+    copy_detail(pop3, ErrorDetail::library_detail, buf, buf_len, len_out)
+}
+
+/// The server certificate of the current or last connect, also after a
+/// connect that failed on the certificate (see
+/// mailtls_certificate_failure() for why); borrowed from the handle, valid
+/// until the next mailtls_pop3_connect() or mailtls_pop3_free(). NULL if
+/// `pop3` is NULL or busy, if no TLS handshake got as far as the
+/// certificate, if the TLS library did not hand it over (native-tls, on
+/// Windows and macOS, keeps nothing of a failed handshake), or if it
+/// cannot be read.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_pop3_peer_certificate(pop3: *const mailtls_pop3) -> *const mailtls_certificate {
+    session::peer_certificate(pop3)
 }
 
 /// Copy the server reply line of the last failed call (e.g. "-ERR [AUTH]

@@ -2,7 +2,7 @@
 
 use std::ffi::{CStr, c_char};
 
-use crate::error::Error;
+use crate::error::{CertificateReason, Error};
 
 /// The result of every fallible mailtls function: one of the
 /// MAILTLS_RESULT_* constants.
@@ -61,11 +61,14 @@ pub const MAILTLS_RESULT_TLS_ERROR: mailtls_result = 300;
 /// the configured minimum).
 pub const MAILTLS_RESULT_TLS_VERSION: mailtls_result = 301;
 
-/// The server certificate is not trusted (unknown CA, self-signed,
-/// expired).
+/// The server certificate is not trusted for a reason that has no result
+/// of its own (a bad signature, wrong key usage, unknown revocation
+/// status, ...). Expired, not yet valid, self-signed, unknown issuer and
+/// revoked certificates have their own results (306 to 310).
 pub const MAILTLS_RESULT_CERTIFICATE_UNTRUSTED: mailtls_result = 302;
 
-/// The server certificate does not name the host connected to.
+/// The server certificate does not name the host connected to; the
+/// message says the names it does list.
 pub const MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH: mailtls_result = 303;
 
 /// The server certificate is not the pinned one.
@@ -78,6 +81,27 @@ pub const MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH: mailtls_result = 304;
 /// that. The fix in both cases: MAILTLS_SECURITY_TLS, on the implicit-TLS
 /// port (995, 465) or on this port; the message says which.
 pub const MAILTLS_RESULT_STARTTLS_UNAVAILABLE: mailtls_result = 305;
+
+/// The server certificate has expired (or this computer's clock is
+/// ahead); the message gives the date.
+pub const MAILTLS_RESULT_CERTIFICATE_EXPIRED: mailtls_result = 306;
+
+/// The server certificate is not valid yet (or this computer's clock is
+/// behind); the message gives the date.
+pub const MAILTLS_RESULT_CERTIFICATE_NOT_YET_VALID: mailtls_result = 307;
+
+/// The server certificate is self-signed and not trusted; the message
+/// gives its SHA-256 fingerprint, to pin if the user trusts it.
+pub const MAILTLS_RESULT_CERTIFICATE_SELF_SIGNED: mailtls_result = 308;
+
+/// The server certificate was issued by a CA that is not trusted (or the
+/// server did not send the certificate of its intermediate CA); the
+/// message names the issuer and gives the SHA-256 fingerprint.
+pub const MAILTLS_RESULT_CERTIFICATE_UNKNOWN_ISSUER: mailtls_result = 309;
+
+/// The server certificate has been revoked by its issuer, as the platform
+/// found out (OpenSSL checks no revocation unless asked; SChannel does).
+pub const MAILTLS_RESULT_CERTIFICATE_REVOKED: mailtls_result = 310;
 
 /// Credentials would go over an unencrypted connection and
 /// `allow_plaintext_auth` is off. Nothing was sent.
@@ -157,8 +181,7 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
         Error::Io { .. } => MAILTLS_RESULT_IO_ERROR,
         Error::Tls(_) => MAILTLS_RESULT_TLS_ERROR,
         Error::TlsVersion { .. } => MAILTLS_RESULT_TLS_VERSION,
-        Error::CertificateUntrusted(_) => MAILTLS_RESULT_CERTIFICATE_UNTRUSTED,
-        Error::CertificateHostMismatch { .. } => MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH,
+        Error::Certificate(c) => certificate_result(c.reason),
         Error::CertificatePinMismatch { .. } => MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH,
         // The same change fixes both: TLS from the first byte.
         Error::StartTlsUnavailable { .. } | Error::ImplicitTlsPort { .. } => MAILTLS_RESULT_STARTTLS_UNAVAILABLE,
@@ -177,6 +200,19 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
         Error::StateLocked(_) => MAILTLS_RESULT_STATE_LOCKED,
         Error::StateCorrupt { .. } => MAILTLS_RESULT_STATE_CORRUPT,
         Error::UidlUnavailable(_) => MAILTLS_RESULT_UIDL_UNAVAILABLE,
+    }
+}
+
+/// The result code for a certificate failure.
+pub(crate) fn certificate_result(reason: CertificateReason) -> mailtls_result {
+    match reason {
+        CertificateReason::HostMismatch => MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH,
+        CertificateReason::Expired => MAILTLS_RESULT_CERTIFICATE_EXPIRED,
+        CertificateReason::NotYetValid => MAILTLS_RESULT_CERTIFICATE_NOT_YET_VALID,
+        CertificateReason::SelfSigned => MAILTLS_RESULT_CERTIFICATE_SELF_SIGNED,
+        CertificateReason::UnknownIssuer => MAILTLS_RESULT_CERTIFICATE_UNKNOWN_ISSUER,
+        CertificateReason::Revoked => MAILTLS_RESULT_CERTIFICATE_REVOKED,
+        CertificateReason::Untrusted => MAILTLS_RESULT_CERTIFICATE_UNTRUSTED,
     }
 }
 
@@ -200,6 +236,11 @@ const DESCRIPTIONS: &[(mailtls_result, &CStr)] = &[
     (MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH, c"the server certificate does not match the host name"),
     (MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH, c"the server certificate is not the pinned certificate"),
     (MAILTLS_RESULT_STARTTLS_UNAVAILABLE, c"the server does not offer STARTTLS/STLS"),
+    (MAILTLS_RESULT_CERTIFICATE_EXPIRED, c"the server certificate has expired"),
+    (MAILTLS_RESULT_CERTIFICATE_NOT_YET_VALID, c"the server certificate is not yet valid"),
+    (MAILTLS_RESULT_CERTIFICATE_SELF_SIGNED, c"the server certificate is self-signed and not trusted"),
+    (MAILTLS_RESULT_CERTIFICATE_UNKNOWN_ISSUER, c"the server certificate's issuer is not trusted"),
+    (MAILTLS_RESULT_CERTIFICATE_REVOKED, c"the server certificate has been revoked"),
     (MAILTLS_RESULT_PLAINTEXT_AUTH_REFUSED, c"refused to send credentials without encryption"),
     (MAILTLS_RESULT_NO_COMMON_MECHANISM, c"no authentication mechanism in common with the server"),
     (MAILTLS_RESULT_AUTH_FAILED, c"authentication failed"),

@@ -8,13 +8,16 @@ use std::ffi::c_char;
 
 use super::arguments::{arg_optional_str, arg_str};
 use super::capabilities::mailtls_capabilities;
+use super::certificate::mailtls_certificate;
 use super::detail::{ErrorDetail, FfiResult, copy_out, to_cstring};
 use super::guard::guard;
 use super::handle::{CHandle, HandleState, read_handle, with_handle};
 use super::options::mailtls_options;
 use super::result::{
-    MAILTLS_RESULT_HANDLE_BUSY, MAILTLS_RESULT_NOT_CONNECTED, MAILTLS_RESULT_NULL_ARGUMENT, mailtls_result,
+    MAILTLS_RESULT_HANDLE_BUSY, MAILTLS_RESULT_NOT_CONNECTED, MAILTLS_RESULT_NULL_ARGUMENT, MAILTLS_RESULT_OK,
+    certificate_result, mailtls_result,
 };
+use crate::certificate::Certificate;
 use crate::error::Error;
 use crate::fingerprint::sha256_hex;
 use crate::options::ClientOptions;
@@ -26,8 +29,10 @@ pub(crate) struct Session<C> {
     options: ClientOptions,
     client: Option<C>,
     capabilities: Option<mailtls_capabilities>,
-    /// Kept after the connection ends, for the caller to show.
+    /// Kept after the connection ends, for the caller to show; also after
+    /// a connect that failed on the certificate.
     peer_sha256: Option<[u8; 32]>,
+    certificate: Option<mailtls_certificate>,
     pub(crate) detail: ErrorDetail,
     /// The call that makes the client, for "not connected" messages.
     connect_fn: &'static str,
@@ -44,6 +49,7 @@ impl<C: Client> Session<C> {
             client: None,
             capabilities: None,
             peer_sha256: None,
+            certificate: None,
             detail: ErrorDetail::default(),
             connect_fn,
         })
@@ -88,9 +94,24 @@ pub(crate) fn connect<H: CHandle<State: SessionState>>(ptr: *mut H, host: *const
         s.client = None;
         s.capabilities = None;
         s.peer_sha256 = None;
-        let client = <<H::State as SessionState>::Client as Client>::connect(host, port, &s.options)?;
+        s.certificate = None;
+        let client = match <<H::State as SessionState>::Client as Client>::connect(host, port, &s.options) {
+            Ok(client) => client,
+            Err(e) => {
+                // What the server sent stays readable, for the user to decide.
+                if let Error::Certificate(failure) = &e
+                    && let Some(cert) = &failure.certificate
+                {
+                    s.peer_sha256 = Some(cert.sha256);
+                    s.certificate = Some(mailtls_certificate::new(cert, certificate_result(failure.reason)));
+                }
+                return Err(e.into());
+            }
+        };
         s.capabilities = Some(mailtls_capabilities::from_set(client.capability_set()));
         s.peer_sha256 = client.peer_cert_sha256();
+        let der = client.tls_info().and_then(|info| info.peer_certificate_der.as_deref());
+        s.certificate = der.and_then(Certificate::from_der).map(|c| mailtls_certificate::new(&c, MAILTLS_RESULT_OK));
         s.client = Some(client);
         Ok(())
     })
@@ -142,6 +163,13 @@ pub(crate) fn capabilities<H: CHandle<State: SessionState>>(ptr: *const H) -> *c
     guard(|| {
         let capabilities = read_handle(ptr, |h| h.session_ref().capabilities.as_ref().map(|c| c as *const _));
         capabilities.flatten().unwrap_or(std::ptr::null())
+    })
+}
+
+pub(crate) fn peer_certificate<H: CHandle<State: SessionState>>(ptr: *const H) -> *const mailtls_certificate {
+    guard(|| {
+        let certificate = read_handle(ptr, |h| h.session_ref().certificate.as_ref().map(|c| c as *const _));
+        certificate.flatten().unwrap_or(std::ptr::null())
     })
 }
 

@@ -5,6 +5,7 @@ use std::io::{Read, Seek};
 
 use super::arguments::{arg_optional_str, arg_slice, arg_str};
 use super::capabilities::mailtls_capabilities;
+use super::certificate::mailtls_certificate;
 use super::detail::{ErrorDetail, Failure, FfiResult, to_cstring};
 use super::guard::guard_or;
 use super::handle::{Guarded, HandleState, c_handle, copy_detail, free_handle, new_handle, read_handle, with_handle};
@@ -503,6 +504,26 @@ pub extern "C" fn mailtls_smtp_last_error(
     len_out: *mut usize,
 ) -> mailtls_result {
     copy_detail(smtp, ErrorDetail::message, buf, buf_len, len_out)
+}
+
+/// Copy the TLS library's account of the last failed call, as
+/// mailtls_pop3_last_error_detail().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_last_error_detail(
+    smtp: *const mailtls_smtp,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> mailtls_result {
+    copy_detail(smtp, ErrorDetail::library_detail, buf, buf_len, len_out)
+}
+
+/// The server certificate of the current or last connect, as
+/// mailtls_pop3_peer_certificate(): valid until the next
+/// mailtls_smtp_connect() or mailtls_smtp_free().
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_smtp_peer_certificate(smtp: *const mailtls_smtp) -> *const mailtls_certificate {
+    session::peer_certificate(smtp)
 }
 
 /// Copy the server reply of the last failed call (e.g. "550 5.1.1 <x@y>:

@@ -49,6 +49,7 @@ pub struct Connection {
     end: usize,
     out: Vec<u8>,
     host: String,
+    port: u16,
     /// What the handshake settled, once TLS is up.
     tls_info: Option<TlsInfo>,
     /// The TLS handshake verified or pinned the certificate (see
@@ -97,7 +98,7 @@ impl Connection {
         let _ = tcp.set_nodelay(true);
         tcp.set_read_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;
         tcp.set_write_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;
-        let mut conn = Connection::over(Stream::Plain(tcp), host, tracer, opts.io_timeout);
+        let mut conn = Connection::over(Stream::Plain(tcp), host, port, tracer, opts.io_timeout);
         if implicit_tls {
             conn.start_tls(opts)?;
         }
@@ -107,10 +108,10 @@ impl Connection {
     /// A connection to an in-memory peer that sends `stream`'s bytes: how
     /// the fuzz targets and unit tests drive the parsers.
     pub fn scripted(stream: ScriptedStream, tracer: Tracer) -> Connection {
-        Connection::over(Stream::Scripted(Box::new(stream)), "scripted", tracer, DEFAULT_IO_TIMEOUT)
+        Connection::over(Stream::Scripted(Box::new(stream)), "scripted", 0, tracer, DEFAULT_IO_TIMEOUT)
     }
 
-    fn over(stream: Stream, host: &str, tracer: Tracer, io_timeout: Duration) -> Connection {
+    fn over(stream: Stream, host: &str, port: u16, tracer: Tracer, io_timeout: Duration) -> Connection {
         Connection {
             stream,
             buf: vec![0u8; READ_BUFFER].into_boxed_slice(),
@@ -118,6 +119,7 @@ impl Connection {
             end: 0,
             out: Vec::with_capacity(4096),
             host: host.to_string(),
+            port,
             tls_info: None,
             server_verified: false,
             tracer,
@@ -148,7 +150,12 @@ impl Connection {
                 return Err(Error::Protocol("TLS is already active".into()));
             }
         };
-        let established = tls::handshake(tcp, &self.host, &opts.tls)?;
+        let established = tls::handshake(tcp, &self.host, self.port, &opts.tls).inspect_err(|e| {
+            // The TLS library's own words, kept out of the message.
+            if let Some(detail) = e.detail() {
+                self.tracer.info(format!("TLS handshake failed: {detail}"));
+            }
+        })?;
         self.tls_info = Some(established.info);
         self.server_verified = opts.tls.pin_sha256.is_some() || !opts.tls.danger_accept_invalid_certs;
         self.stream = Stream::Tls(Box::new(established.stream));

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -688,23 +689,25 @@ static void test_certificates(void)
 
 	/* Only an unrelated CA: untrusted, on implicit TLS and after STLS. */
 	pop3 = handle_with(env.other_ca, NULL, MAILTLS_SECURITY_TLS);
-	CHECK_RC(MAILTLS_RESULT_CERTIFICATE_UNTRUSTED,
+	CHECK_RC(MAILTLS_RESULT_CERTIFICATE_UNKNOWN_ISSUER,
 		 mailtls_pop3_connect(pop3, env.host, env.pop3s_port));
 	check_has_error(pop3);
-	CHECK_RC(MAILTLS_RESULT_NOT_CONNECTED, mailtls_pop3_peer_cert_sha256(pop3, buf, sizeof buf, &len));
+	/* The fingerprint of what the server sent, for the user to pin. */
+	CHECK_OK(mailtls_pop3_peer_cert_sha256(pop3, buf, sizeof buf, &len));
+	CHECK(strcmp(buf, env.server_sha256) == 0);
 	check_not_connected(pop3);
 	close_handle(pop3);
 
 	pop3 = handle_with(env.other_ca, NULL, MAILTLS_SECURITY_AUTO);
 	trace_clear(&trace);
-	CHECK_RC(MAILTLS_RESULT_CERTIFICATE_UNTRUSTED,
+	CHECK_RC(MAILTLS_RESULT_CERTIFICATE_UNKNOWN_ISSUER,
 		 mailtls_pop3_connect(pop3, env.host, env.pop3_port));
 	CHECK(trace_has_command(&trace, "STLS"));
 	close_handle(pop3);
 
 	/* The system store alone does not know the test CA either. */
 	pop3 = handle_with(NULL, NULL, MAILTLS_SECURITY_TLS);
-	CHECK_RC(MAILTLS_RESULT_CERTIFICATE_UNTRUSTED,
+	CHECK_RC(MAILTLS_RESULT_CERTIFICATE_UNKNOWN_ISSUER,
 		 mailtls_pop3_connect(pop3, env.host, env.pop3s_port));
 	close_handle(pop3);
 
@@ -730,6 +733,104 @@ static void test_certificates(void)
 	CHECK(strcmp(buf, env.server_sha256) == 0);
 	CHECK_OK(mailtls_pop3_quit(pop3));
 	close_handle(pop3);
+}
+
+/* Copy one of the handle's error texts into a fresh malloc'd string. */
+static char *error_text(const mailtls_pop3 *pop3,
+			mailtls_result (*get)(const mailtls_pop3 *, char *, size_t, size_t *))
+{
+	size_t len = 0;
+	char *text;
+	get(pop3, NULL, 0, &len);
+	text = malloc(len + 1);
+	CHECK(text != NULL);
+	CHECK_OK(get(pop3, text, len + 1, NULL));
+	return text;
+}
+
+/* The certificate a failed connect leaves on the handle, its facts, and
+ * the TLS library's words kept apart from the message. */
+static void test_certificate_facts(void)
+{
+	mailtls_pop3 *pop3;
+	const mailtls_certificate *cert, *again;
+	char *message, *detail;
+	const uint8_t *der;
+	size_t der_len = 0, names;
+	int64_t now = (int64_t)time(NULL);
+
+	CHECK(mailtls_pop3_peer_certificate(NULL) == NULL);
+	pop3 = handle_with(env.other_ca, NULL, MAILTLS_SECURITY_TLS);
+	CHECK(mailtls_pop3_peer_certificate(pop3) == NULL);
+	trace_clear(&trace);
+	CHECK_RC(MAILTLS_RESULT_CERTIFICATE_UNKNOWN_ISSUER,
+		 mailtls_pop3_connect(pop3, env.host, env.pop3s_port));
+	cert = mailtls_pop3_peer_certificate(pop3);
+	CHECK(cert != NULL);
+	CHECK(mailtls_certificate_failure(cert) == MAILTLS_RESULT_CERTIFICATE_UNKNOWN_ISSUER);
+	CHECK(strcmp(mailtls_certificate_sha256(cert), env.server_sha256) == 0);
+	CHECK(strcmp(mailtls_certificate_subject(cert), "O=mailtls tests, CN=localhost") == 0);
+	CHECK(strcmp(mailtls_certificate_issuer(cert), "O=mailtls tests, CN=mailtls test CA") == 0);
+	names = mailtls_certificate_name_count(cert);
+	CHECK(names == 2);
+	CHECK(strcmp(mailtls_certificate_name(cert, 0), "localhost") == 0);
+	CHECK(strcmp(mailtls_certificate_name(cert, 1), "127.0.0.1") == 0);
+	CHECK(mailtls_certificate_name(cert, 2) == NULL);
+	CHECK(mailtls_certificate_not_before(cert) <= now);
+	CHECK(mailtls_certificate_not_after(cert) > now);
+	CHECK(!mailtls_certificate_self_signed(cert));
+	der = mailtls_certificate_der(cert, &der_len);
+	CHECK(der != NULL && der_len > 100 && der[0] == 0x30);
+	CHECK(mailtls_certificate_der(cert, NULL) == der);
+
+	/* The message: who issued it and the fingerprint, no OpenSSL text. */
+	message = error_text(pop3, mailtls_pop3_last_error);
+	CHECK(strstr(message, "issued by \"mailtls test CA\", which is not a trusted CA") != NULL);
+	CHECK(strstr(message, env.server_sha256) != NULL);
+	CHECK(strstr(message, "error:") == NULL && strstr(message, "X509_V_ERR") == NULL);
+	CHECK(strstr(message, "SSL routines") == NULL);
+	/* The detail: the code and the library's words, also in the trace. */
+	detail = error_text(pop3, mailtls_pop3_last_error_detail);
+	CHECK(strstr(detail, "X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 20") != NULL);
+	CHECK(strstr(detail, "the TLS library said: ") != NULL);
+	CHECK(trace_contains(&trace, detail));
+	free(message);
+	free(detail);
+
+	/* The certificate stays until the next connect, which replaces it. */
+	CHECK_RC(MAILTLS_RESULT_NOT_CONNECTED, mailtls_pop3_noop(pop3));
+	CHECK(mailtls_pop3_peer_certificate(pop3) == cert);
+	CHECK_RC(MAILTLS_RESULT_CONNECT_FAILED, mailtls_pop3_connect(pop3, env.host, closed_port()));
+	CHECK(mailtls_pop3_peer_certificate(pop3) == NULL);
+	detail = error_text(pop3, mailtls_pop3_last_error_detail);
+	CHECK(detail[0] == '\0');
+	free(detail);
+	close_handle(pop3);
+
+	/* After a verified connect: the same facts, failure OK. */
+	pop3 = handle_with(env.ca, NULL, MAILTLS_SECURITY_TLS);
+	CHECK_OK(mailtls_pop3_connect(pop3, env.host, env.pop3s_port));
+	again = mailtls_pop3_peer_certificate(pop3);
+	CHECK(again != NULL);
+	CHECK(mailtls_certificate_failure(again) == MAILTLS_RESULT_OK);
+	CHECK(strcmp(mailtls_certificate_sha256(again), env.server_sha256) == 0);
+	CHECK_OK(mailtls_pop3_quit(pop3));
+	CHECK(mailtls_pop3_peer_certificate(pop3) == again);
+	close_handle(pop3);
+
+	/* NULL gives the documented nothing. */
+	CHECK(mailtls_certificate_sha256(NULL) == NULL);
+	CHECK(mailtls_certificate_subject(NULL) == NULL);
+	CHECK(mailtls_certificate_issuer(NULL) == NULL);
+	CHECK(mailtls_certificate_name_count(NULL) == 0);
+	CHECK(mailtls_certificate_name(NULL, 0) == NULL);
+	CHECK(mailtls_certificate_not_before(NULL) == 0);
+	CHECK(mailtls_certificate_not_after(NULL) == 0);
+	CHECK(!mailtls_certificate_self_signed(NULL));
+	CHECK(mailtls_certificate_failure(NULL) == MAILTLS_RESULT_OK);
+	der_len = 7;
+	CHECK(mailtls_certificate_der(NULL, &der_len) == NULL && der_len == 0);
+	CHECK_RC(MAILTLS_RESULT_NULL_ARGUMENT, mailtls_pop3_last_error_detail(NULL, NULL, 0, NULL));
 }
 
 static void test_plaintext(void)
@@ -976,6 +1077,11 @@ static void test_result_strings(void)
 		MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH,
 		MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH,
 		MAILTLS_RESULT_STARTTLS_UNAVAILABLE,
+		MAILTLS_RESULT_CERTIFICATE_EXPIRED,
+		MAILTLS_RESULT_CERTIFICATE_NOT_YET_VALID,
+		MAILTLS_RESULT_CERTIFICATE_SELF_SIGNED,
+		MAILTLS_RESULT_CERTIFICATE_UNKNOWN_ISSUER,
+		MAILTLS_RESULT_CERTIFICATE_REVOKED,
 		MAILTLS_RESULT_PLAINTEXT_AUTH_REFUSED,
 		MAILTLS_RESULT_NO_COMMON_MECHANISM,
 		MAILTLS_RESULT_AUTH_FAILED,
@@ -1085,6 +1191,7 @@ int main(void)
 	test_crlf_injection();
 	test_session_errors();
 	test_certificates();
+	test_certificate_facts();
 	test_plaintext();
 	test_network_errors();
 

@@ -293,9 +293,9 @@ test_package() {
 		expect_line "$log.$name" "$name" && grep -q -- "$3" "$log.$name" && status=0
 		result "$arch: refused: $name ($3)" $status "$log.$name"
 	}
-	refuse untrusted-chain 302 'CERT_E_UNTRUSTEDROOT, 0x800B0109' tls localhost "$untrusted_port" 10000
+	refuse untrusted-chain 309 'CERT_E_UNTRUSTEDROOT, 0x800B0109' tls localhost "$untrusted_port" 10000
 	refuse wrong-host-name 303 'CERT_E_CN_NO_MATCH, 0x800B010F' tls 127.1 "$MAILTLS_TEST_POP3S_PORT" 10000
-	refuse revoked 302 'CERT_E_REVOKED, 0x800B010C' tls localhost "$revoked_port" 10000
+	refuse revoked 310 'CERT_E_REVOKED, 0x800B010C' tls localhost "$revoked_port" 10000
 	# Refused, but Wine's SChannel says only SEC_E_INTERNAL_ERROR (GnuTLS
 	# "unsupported version"), a code that can mean other failures too, so
 	# the result is the general TLS_ERROR here. Windows' own SChannel says

@@ -41,8 +41,17 @@ static const char *pop3_error(const mailtls_pop3 *pop3)
 {
 	static char text[4096];
 	size_t needed = 0;
+	size_t used;
 	if (mailtls_pop3_last_error(pop3, text, sizeof text, &needed) != MAILTLS_RESULT_OK)
 		snprintf(text, sizeof text, "(no message: %zu bytes needed)", needed);
+	/* SChannel's code is in the detail, apart from the message. */
+	used = strlen(text);
+	if (used + 16 < sizeof text) {
+		memcpy(text + used, " [detail: ", 10);
+		mailtls_pop3_last_error_detail(pop3, text + used + 10, sizeof text - used - 12, NULL);
+		used = strlen(text);
+		memcpy(text + used, "]", 2);
+	}
 	return text;
 }
 
@@ -50,8 +59,17 @@ static const char *smtp_error(const mailtls_smtp *smtp)
 {
 	static char text[4096];
 	size_t needed = 0;
+	size_t used;
 	if (mailtls_smtp_last_error(smtp, text, sizeof text, &needed) != MAILTLS_RESULT_OK)
 		snprintf(text, sizeof text, "(no message: %zu bytes needed)", needed);
+	/* SChannel's code is in the detail, apart from the message. */
+	used = strlen(text);
+	if (used + 16 < sizeof text) {
+		memcpy(text + used, " [detail: ", 10);
+		mailtls_smtp_last_error_detail(smtp, text + used + 10, sizeof text - used - 12, NULL);
+		used = strlen(text);
+		memcpy(text + used, "]", 2);
+	}
 	return text;
 }
 

@@ -57,8 +57,9 @@ pub(crate) enum Failure {
     /// sent); native-tls reports that as a handshake failure.
     #[cfg_attr(any(windows, target_vendor = "apple", feature = "native-tls-backend"), allow(dead_code))]
     Setup(String),
-    /// The handshake failed, sorted from the TLS library's codes.
-    Handshake(Diagnosis),
+    /// The handshake failed, sorted from the TLS library's codes; with the
+    /// server's certificate (DER) when the library kept it.
+    Handshake(Diagnosis, Option<Vec<u8>>),
 }
 
 /// PEM bundles already parsed, with their certificates as DER. A mail
@@ -124,12 +125,14 @@ fn context(opts: &TlsOptions) -> Result<backend::Context> {
 /// Run the TLS handshake over `tcp` and check the pin, if any. A pin
 /// replaces chain and name checks with an exact match on the certificate,
 /// checked here, before any byte of the protocol is sent.
-pub(crate) fn handshake(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result<Established> {
+pub(crate) fn handshake(tcp: TcpStream, host: &str, port: u16, opts: &TlsOptions) -> Result<Established> {
     let context = context(opts)?;
     let stream = backend::connect(&context, host, tcp, opts).map_err(|failure| match failure {
         Failure::Timeout => Error::Timeout("no answer from the server during the TLS handshake".into()),
         Failure::Setup(detail) => Error::Tls(detail),
-        Failure::Handshake(diagnosis) => diagnosis.into_error(host, opts.min_version),
+        Failure::Handshake(diagnosis, peer) => {
+            diagnosis.into_error(host, port, opts.min_version, peer.as_deref(), unix_now())
+        }
     })?;
     let peer_certificate_der = backend::peer_certificate_der(&stream);
     let peer_sha256 = peer_certificate_der.as_ref().map(|der| Sha256::digest(der).into());
@@ -143,6 +146,11 @@ pub(crate) fn handshake(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result
     }
     let (version, cipher) = backend::negotiated(&stream);
     Ok(Established { stream, info: TlsInfo { version, cipher, peer_certificate_der, peer_sha256 } })
+}
+
+fn unix_now() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]
@@ -181,27 +189,40 @@ mod tests {
 
     #[test]
     fn failures_are_sorted_into_the_core_errors_by_code() {
+        use crate::error::CertificateReason as R;
         use codes::openssl::{CERTIFICATE_VERIFY_FAILED, LIB_SSL, diagnose};
+        let internals = "error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify \
+                         failed:../ssl/statem/statem_clnt.c:1889:";
         let openssl = |verify, reason| {
-            diagnose(Some(verify), &[(LIB_SSL, reason)], "error:0A000086:SSL routines::…".into())
-                .into_error("h", TlsVersion::Tls12)
+            diagnose(Some(verify), &[(LIB_SSL, reason)], internals.into()).into_error(
+                "h",
+                995,
+                TlsVersion::Tls12,
+                None,
+                0,
+            )
         };
-        match openssl(62, CERTIFICATE_VERIFY_FAILED) {
-            Error::CertificateHostMismatch { host, detail } => {
-                assert_eq!(host, "h");
-                assert!(detail.contains("another host name"), "{detail}");
-                assert!(detail.contains("X509_V_ERR_HOSTNAME_MISMATCH, 62"), "{detail}");
-            }
+        let certificate = |e: Error| match e {
+            Error::Certificate(c) => *c,
             other => panic!("{other:?}"),
-        }
-        match openssl(20, CERTIFICATE_VERIFY_FAILED) {
-            Error::CertificateUntrusted(detail) => {
-                assert!(detail.contains("issuer is not trusted"), "{detail}");
-                assert!(detail.contains("X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 20"), "{detail}");
-                // The library's words come last, after the reason and the code.
-                assert!(detail.ends_with("the TLS library said: error:0A000086:SSL routines::…"), "{detail}");
-            }
-            other => panic!("{other:?}"),
+        };
+        let host = certificate(openssl(62, CERTIFICATE_VERIFY_FAILED));
+        assert_eq!((host.reason, host.host.as_str(), host.port), (R::HostMismatch, "h", 995));
+        assert!(host.message.starts_with("the certificate of h:995 is for another host name"), "{}", host.message);
+        // The code and the library's words are in the detail, not the message.
+        assert!(host.detail.contains("X509_V_ERR_HOSTNAME_MISMATCH, 62"), "{}", host.detail);
+        assert!(host.detail.ends_with(&format!("the TLS library said: {internals}")), "{}", host.detail);
+        assert!(!host.message.contains("X509") && !host.message.contains("statem"), "{}", host.message);
+        for (code, reason) in [
+            (20, R::UnknownIssuer),
+            (19, R::UnknownIssuer),
+            (18, R::SelfSigned),
+            (10, R::Expired),
+            (9, R::NotYetValid),
+            (23, R::Revoked),
+            (7, R::Untrusted),
+        ] {
+            assert_eq!(certificate(openssl(code, CERTIFICATE_VERIFY_FAILED)).reason, reason, "{code}");
         }
         match openssl(0, 258) {
             Error::TlsVersion { required, detail } => {
@@ -219,14 +240,53 @@ mod tests {
         }
         assert!(matches!(openssl(0, 4321), Error::Tls(_)));
         // Windows codes reach the same errors, whatever language the text is in.
-        let windows =
-            |code: u32| codes::schannel::diagnose(code as i32, String::new()).into_error("h", TlsVersion::Tls12);
-        assert!(matches!(windows(0x800B_0109), Error::CertificateUntrusted(_)));
-        assert!(matches!(windows(0x800B_010F), Error::CertificateHostMismatch { .. }));
-        assert!(matches!(windows(0x8009_0331), Error::TlsVersion { .. }));
-        let apple = |code| codes::secure_transport::diagnose(code, String::new()).into_error("h", TlsVersion::Tls12);
-        assert!(matches!(apple(-9807), Error::CertificateUntrusted(_)));
-        assert!(matches!(apple(-9843), Error::CertificateHostMismatch { .. }));
+        let windows = |code: u32| {
+            certificate(codes::schannel::diagnose(code as i32, String::new()).into_error(
+                "h",
+                1,
+                TlsVersion::Tls12,
+                None,
+                0,
+            ))
+        };
+        assert_eq!(windows(0x800B_0109).reason, R::UnknownIssuer);
+        assert_eq!(windows(0x800B_010F).reason, R::HostMismatch);
+        assert_eq!(windows(0x800B_0101).reason, R::Expired);
+        assert_eq!(windows(0x800B_010C).reason, R::Revoked);
+        let version = codes::schannel::diagnose(0x8009_0331_u32 as i32, String::new());
+        assert!(matches!(version.into_error("h", 1, TlsVersion::Tls12, None, 0), Error::TlsVersion { .. }));
+        let apple = |code| {
+            codes::secure_transport::diagnose(code, String::new()).into_error("h", 1, TlsVersion::Tls12, None, 0)
+        };
+        assert_eq!(certificate(apple(-9807)).reason, R::Untrusted);
+        assert_eq!(certificate(apple(-9843)).reason, R::HostMismatch);
+        assert_eq!(certificate(apple(-67819)).reason, R::NotYetValid);
         assert!(matches!(apple(-9836), Error::TlsVersion { .. }));
+    }
+
+    /// Where one code covers two cases, the certificate decides.
+    #[test]
+    fn the_certificate_refines_a_code_that_covers_two_cases() {
+        use crate::error::CertificateReason as R;
+        let pem = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample-ca.pem")).unwrap();
+        let der = certs_from_pem(&pem).unwrap().remove(0);
+        let cert = crate::certificate::Certificate::from_der(&der).unwrap();
+        let reason = |code: u32, now| match codes::schannel::diagnose(code as i32, String::new()).into_error(
+            "h",
+            1,
+            TlsVersion::Tls12,
+            Some(&der),
+            now,
+        ) {
+            Error::Certificate(c) => (c.reason, c.certificate),
+            other => panic!("{other:?}"),
+        };
+        // CERT_E_EXPIRED before the start of the validity period.
+        assert_eq!(reason(0x800B_0101, cert.not_before - 10).0, R::NotYetValid);
+        assert_eq!(reason(0x800B_0101, cert.not_after + 10).0, R::Expired);
+        // CERT_E_UNTRUSTEDROOT of a self-signed leaf.
+        let (why, facts) = reason(0x800B_0109, cert.not_before + 10);
+        assert_eq!(why, R::SelfSigned);
+        assert_eq!(facts.as_ref(), Some(&cert));
     }
 }

@@ -37,7 +37,8 @@ pub(crate) fn connect(ctx: &Context, host: &str, tcp: TcpStream, _opts: &TlsOpti
     let tls: TlsStream<Socket> = ctx.connect(host, Socket::new(tcp)).map_err(|e| match e {
         // The socket is blocking with timeouts, so "would block" is a timeout.
         HandshakeError::WouldBlock(_) => Failure::Timeout,
-        HandshakeError::Failure(e) => Failure::Handshake(diagnose(&e)),
+        // native-tls keeps nothing of a failed handshake.
+        HandshakeError::Failure(e) => Failure::Handshake(diagnose(&e), None),
     })?;
     Ok(Stream::new(tls, one_read::under_wine()))
 }

@@ -94,7 +94,7 @@ pub(crate) fn connect(ctx: &Context, host: &str, tcp: TcpStream, opts: &TlsOptio
         HandshakeError::Failure(mid) => {
             // Without a chain check the result is not why the handshake failed.
             let verify = (!accepts_any_chain(opts)).then(|| mid.ssl().verify_result());
-            Failure::Handshake(diagnose(verify, mid.error()))
+            Failure::Handshake(diagnose(verify, mid.error()), received_leaf(mid.ssl()))
         }
     })
 }
@@ -109,6 +109,16 @@ fn diagnose(verify: Option<X509VerifyResult>, error: &openssl::ssl::Error) -> Di
         text = format!("{text} ({})", v.error_string());
     }
     codes::openssl::diagnose(verify.map(|v| v.as_raw()), &errors, text)
+}
+
+/// The server's certificate of a handshake that failed: OpenSSL keeps
+/// the chain it received (the leaf first, on a client) but sets the peer
+/// certificate only once it is verified.
+fn received_leaf(ssl: &openssl::ssl::SslRef) -> Option<Vec<u8>> {
+    match ssl.peer_certificate() {
+        Some(cert) => cert.to_der().ok(),
+        None => ssl.peer_cert_chain()?.iter().next()?.to_der().ok(),
+    }
 }
 
 pub(crate) fn peer_certificate_der(stream: &Stream) -> Option<Vec<u8>> {

@@ -6,7 +6,8 @@
 use std::fmt;
 
 use super::codes;
-use crate::error::Error;
+use crate::certificate::Certificate;
+use crate::error::{CertificateError, CertificateReason, Error};
 use crate::options::TlsVersion;
 
 /// The kinds of handshake failure a person acts on differently.
@@ -135,23 +136,49 @@ impl Diagnosis {
         detail
     }
 
-    /// The core error for this failure.
-    pub(crate) fn into_error(self, host: &str, min: TlsVersion) -> Error {
+    /// The core error for this failure, with the server's certificate
+    /// (DER) when the backend had it, at the time `now` (Unix seconds).
+    pub(crate) fn into_error(self, host: &str, port: u16, min: TlsVersion, peer_der: Option<&[u8]>, now: i64) -> Error {
         let detail = self.detail();
-        match self.problem {
-            TlsProblem::HostMismatch => Error::CertificateHostMismatch { host: host.to_string(), detail },
-            TlsProblem::Expired
-            | TlsProblem::NotYetValid
-            | TlsProblem::OutsideValidityPeriod
-            | TlsProblem::SelfSigned
-            | TlsProblem::UntrustedRoot
-            | TlsProblem::UnknownIssuer
-            | TlsProblem::NotTrusted
-            | TlsProblem::Revoked
-            | TlsProblem::RevocationUnknown
-            | TlsProblem::InvalidCertificate => Error::CertificateUntrusted(detail),
-            TlsProblem::ProtocolVersion => Error::TlsVersion { required: min.name(), detail },
-            TlsProblem::NotTls | TlsProblem::ConnectionClosed | TlsProblem::HandshakeFailed => Error::Tls(detail),
-        }
+        let certificate = peer_der.and_then(Certificate::from_der);
+        let Some(reason) = self.problem.certificate_reason(certificate.as_ref(), now) else {
+            return match self.problem {
+                TlsProblem::ProtocolVersion => Error::TlsVersion { required: min.name(), detail },
+                _ => Error::Tls(detail),
+            };
+        };
+        let why = self.problem.sentence();
+        Error::Certificate(Box::new(CertificateError::new(reason, host, port, certificate, why, detail, now)))
+    }
+}
+
+impl TlsProblem {
+    /// The certificate failure a person acts on, from the library's kind
+    /// and, where one code covers two cases, the certificate itself;
+    /// `None` for failures that are not about the certificate.
+    fn certificate_reason(self, cert: Option<&Certificate>, now: i64) -> Option<CertificateReason> {
+        use CertificateReason as R;
+        let self_signed = cert.is_some_and(|c| c.self_signed);
+        Some(match self {
+            TlsProblem::HostMismatch => R::HostMismatch,
+            TlsProblem::Expired => R::Expired,
+            TlsProblem::NotYetValid => R::NotYetValid,
+            // SChannel and Security.framework: the dates tell which.
+            TlsProblem::OutsideValidityPeriod => match cert {
+                Some(c) if now < c.not_before => R::NotYetValid,
+                _ => R::Expired,
+            },
+            TlsProblem::SelfSigned => R::SelfSigned,
+            // SChannel says "untrusted root" of a self-signed leaf too.
+            TlsProblem::UntrustedRoot | TlsProblem::UnknownIssuer if self_signed => R::SelfSigned,
+            TlsProblem::UntrustedRoot | TlsProblem::UnknownIssuer => R::UnknownIssuer,
+            TlsProblem::NotTrusted if self_signed => R::SelfSigned,
+            TlsProblem::Revoked => R::Revoked,
+            TlsProblem::NotTrusted | TlsProblem::RevocationUnknown | TlsProblem::InvalidCertificate => R::Untrusted,
+            TlsProblem::NotTls
+            | TlsProblem::ProtocolVersion
+            | TlsProblem::ConnectionClosed
+            | TlsProblem::HandshakeFailed => return None,
+        })
     }
 }
