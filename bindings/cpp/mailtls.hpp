@@ -94,7 +94,12 @@ enum class Code : mailtls_result {
 	CertificateUntrusted = MAILTLS_RESULT_CERTIFICATE_UNTRUSTED,        ///< The server certificate is not trusted.
 	CertificateHostMismatch = MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH, ///< The certificate does not name the host.
 	CertificatePinMismatch = MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH,   ///< The certificate is not the pinned one.
-	StartTlsUnavailable = MAILTLS_RESULT_STARTTLS_UNAVAILABLE,          ///< STARTTLS/STLS required but not offered.
+	StartTlsUnavailable = MAILTLS_RESULT_STARTTLS_UNAVAILABLE,          ///< STARTTLS/STLS required but not offered, or the port expects TLS from the first byte.
+	CertificateExpired = MAILTLS_RESULT_CERTIFICATE_EXPIRED,            ///< The certificate has expired (or the clock is wrong).
+	CertificateNotYetValid = MAILTLS_RESULT_CERTIFICATE_NOT_YET_VALID,  ///< The certificate is not valid yet (or the clock is wrong).
+	CertificateSelfSigned = MAILTLS_RESULT_CERTIFICATE_SELF_SIGNED,     ///< The certificate is self-signed.
+	CertificateUnknownIssuer = MAILTLS_RESULT_CERTIFICATE_UNKNOWN_ISSUER, ///< Issued by a CA that is not trusted.
+	CertificateRevoked = MAILTLS_RESULT_CERTIFICATE_REVOKED,            ///< The certificate was revoked.
 	PlaintextAuthRefused = MAILTLS_RESULT_PLAINTEXT_AUTH_REFUSED,       ///< Credentials would go unencrypted; nothing was sent.
 	NoCommonMechanism = MAILTLS_RESULT_NO_COMMON_MECHANISM,             ///< No allowed mechanism is offered by the server.
 	AuthFailed = MAILTLS_RESULT_AUTH_FAILED,                  ///< The server refused the credentials.
@@ -103,10 +108,13 @@ enum class Code : mailtls_result {
 	RecipientsRefused = MAILTLS_RESULT_RECIPIENTS_REFUSED,    ///< Every recipient was refused; see Error::recipients().
 	SmtpUtf8Unavailable = MAILTLS_RESULT_SMTPUTF8_UNAVAILABLE,          ///< Non-ASCII addresses or headers, no SMTPUTF8.
 	EightBitMimeUnavailable = MAILTLS_RESULT_EIGHTBITMIME_UNAVAILABLE,  ///< 8-bit content, no 8BITMIME.
+	UidlUnavailable = MAILTLS_RESULT_UIDL_UNAVAILABLE,        ///< No UIDL: a sync that leaves mail on the server cannot run.
 	ProtocolError = MAILTLS_RESULT_PROTOCOL_ERROR,            ///< The server broke the protocol.
 	ReplyTooLong = MAILTLS_RESULT_REPLY_TOO_LONG,             ///< A reply line was longer than the library accepts.
 	Cancelled = MAILTLS_RESULT_CANCELLED,                     ///< A callback cancelled the call.
 	FileError = MAILTLS_RESULT_FILE_ERROR,                    ///< A local file could not be read or written.
+	StateLocked = MAILTLS_RESULT_STATE_LOCKED,                ///< Another sync of the same account is running.
+	StateCorrupt = MAILTLS_RESULT_STATE_CORRUPT,              ///< The sync state file cannot be read.
 	Panic = MAILTLS_RESULT_PANIC,                             ///< An internal error of mailtls (a bug).
 };
 

@@ -24,7 +24,8 @@ Hierarchy::
     Error
     +-- AuthError            AUTH_FAILED, NO_COMMON_MECHANISM, PLAINTEXT_AUTH_REFUSED
     +-- TlsError             TLS_ERROR, TLS_VERSION
-    |   +-- CertificateError CERTIFICATE_UNTRUSTED, _HOST_MISMATCH, _PIN_MISMATCH
+    |   +-- CertificateError CERTIFICATE_UNTRUSTED, _HOST_MISMATCH, _PIN_MISMATCH,
+    |   |                    _EXPIRED, _NOT_YET_VALID, _SELF_SIGNED, _UNKNOWN_ISSUER, _REVOKED
     |   +-- StartTlsUnavailable  STARTTLS_UNAVAILABLE
     +-- TimeoutError         TIMEOUT              (also builtins.TimeoutError)
     +-- ConnectionError      RESOLVE_FAILED, CONNECT_FAILED, CONNECTION_CLOSED,
@@ -111,6 +112,11 @@ class Result(enum.IntEnum):
     CERTIFICATE_HOST_MISMATCH = 303
     CERTIFICATE_PIN_MISMATCH = 304
     STARTTLS_UNAVAILABLE = 305
+    CERTIFICATE_EXPIRED = 306
+    CERTIFICATE_NOT_YET_VALID = 307
+    CERTIFICATE_SELF_SIGNED = 308
+    CERTIFICATE_UNKNOWN_ISSUER = 309
+    CERTIFICATE_REVOKED = 310
     PLAINTEXT_AUTH_REFUSED = 400
     NO_COMMON_MECHANISM = 401
     AUTH_FAILED = 402
@@ -323,6 +329,11 @@ _CLASS_BY_CODE: dict[int, type[Error]] = {
     Result.CERTIFICATE_UNTRUSTED: CertificateError,
     Result.CERTIFICATE_HOST_MISMATCH: CertificateError,
     Result.CERTIFICATE_PIN_MISMATCH: CertificateError,
+    Result.CERTIFICATE_EXPIRED: CertificateError,
+    Result.CERTIFICATE_NOT_YET_VALID: CertificateError,
+    Result.CERTIFICATE_SELF_SIGNED: CertificateError,
+    Result.CERTIFICATE_UNKNOWN_ISSUER: CertificateError,
+    Result.CERTIFICATE_REVOKED: CertificateError,
     Result.STARTTLS_UNAVAILABLE: StartTlsUnavailable,
     Result.PLAINTEXT_AUTH_REFUSED: AuthError,
     Result.NO_COMMON_MECHANISM: AuthError,
