@@ -924,7 +924,9 @@ mailtls_result mailtls_options_set_io_timeout_ms(mailtls_options *options, uint3
 /**
  * Restrict the mechanisms the automatic choice of a login may use: a list
  * of names separated by spaces or commas, from USER, APOP, PLAIN, LOGIN,
- * CRAM-MD5, XOAUTH2, OAUTHBEARER (any case). NULL or "" allows all.
+ * CRAM-MD5, SCRAM-SHA-1, SCRAM-SHA-1-PLUS, SCRAM-SHA-256,
+ * SCRAM-SHA-256-PLUS, XOAUTH2, OAUTHBEARER (any case). NULL or "" allows
+ * all.
  */
 mailtls_result mailtls_options_set_mechanisms(mailtls_options *options, const char *list);
 
@@ -997,15 +999,24 @@ mailtls_result mailtls_pop3_connect(mailtls_pop3 *pop3, const char *host, uint16
 
 /**
  * Log in with a password. `mechanism` is NULL to pick one both sides
- * support, limited by mailtls_options_set_mechanisms(): over TLS with a
- * verified or pinned certificate PLAIN, CRAM-MD5, LOGIN, APOP, USER in that
- * order; otherwise (danger_accept_invalid_certs, or no TLS) CRAM-MD5 first,
- * so that the password itself never goes to a server that did not prove
- * who it is. Or one of "USER", "APOP", "PLAIN", "LOGIN", "CRAM-MD5" to
- * force it. Returns PLAINTEXT_AUTH_REFUSED (nothing sent),
- * NO_COMMON_MECHANISM, AUTH_FAILED (see the last reply and its
- * response code, e.g. "AUTH", "IN-USE", "LOGIN-DELAY", "SYS/TEMP"), or
- * INVALID_ARGUMENT for CR, LF or NUL in an argument.
+ * support, limited by mailtls_options_set_mechanisms(): SCRAM first,
+ * SCRAM-SHA-256-PLUS, SCRAM-SHA-256, SCRAM-SHA-1-PLUS, SCRAM-SHA-1 (the
+ * password never crosses the wire, the server proves it knows it, and
+ * -PLUS binds the login to this TLS channel; -PLUS only where the TLS
+ * library gives channel binding). Then, over TLS with a verified or
+ * pinned certificate, PLAIN, CRAM-MD5, LOGIN, APOP, USER in that order;
+ * otherwise (danger_accept_invalid_certs, or no TLS) CRAM-MD5 first, so
+ * that the password itself never goes to a server that did not prove who
+ * it is. Or one of "USER", "APOP", "PLAIN", "LOGIN", "CRAM-MD5",
+ * "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256",
+ * "SCRAM-SHA-256-PLUS" to force it. Returns PLAINTEXT_AUTH_REFUSED
+ * (nothing sent), NO_COMMON_MECHANISM, AUTH_FAILED (see the last reply
+ * and its response code, e.g. "AUTH", "IN-USE", "LOGIN-DELAY",
+ * "SYS/TEMP"), PROTOCOL_ERROR (connection closed) for a SCRAM server that
+ * could not prove it knows the password or asked for weak parameters, or
+ * INVALID_ARGUMENT for CR, LF or NUL in an argument, or a user name or
+ * password that SCRAM's SASLprep refuses when SCRAM is forced (the
+ * automatic choice then skips SCRAM).
  */
 mailtls_result mailtls_pop3_login(mailtls_pop3 *pop3,
                                   const char *user,
@@ -1279,10 +1290,14 @@ mailtls_result mailtls_smtp_connect(mailtls_smtp *smtp, const char *host, uint16
 
 /**
  * AUTH with a password. `mechanism` is NULL to pick one both sides
- * support, limited by mailtls_options_set_mechanisms(): over TLS with a
- * verified or pinned certificate PLAIN, CRAM-MD5, LOGIN in that order;
- * otherwise CRAM-MD5 first (the password itself never goes to a server
- * that did not prove who it is). Or "PLAIN", "LOGIN" or "CRAM-MD5". If
+ * support, limited by mailtls_options_set_mechanisms(): SCRAM first, as
+ * for mailtls_pop3_login() (SCRAM-SHA-256-PLUS, SCRAM-SHA-256,
+ * SCRAM-SHA-1-PLUS, SCRAM-SHA-1); then, over TLS with a verified or pinned
+ * certificate, PLAIN, CRAM-MD5, LOGIN in that order; otherwise CRAM-MD5
+ * first (the password itself never goes to a server that did not prove
+ * who it is). Or "PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1",
+ * "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256" or "SCRAM-SHA-256-PLUS" (errors as
+ * for mailtls_pop3_login()). If
  * the server turns a mechanism itself down (504, 534, or a refusal before
  * any credential was sent), the next common one is tried; refused
  * credentials give AUTH_FAILED at once. Also PLAINTEXT_AUTH_REFUSED

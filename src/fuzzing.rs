@@ -315,11 +315,15 @@ pub fn sasl(data: &[u8]) {
 
     let client = SaslClient::new(mechanism, Credentials { user: &user, secret: &secret });
     let injects = mechanism.is_oauth() && (user.contains('\x01') || secret.contains('\x01'));
+    // SCRAM: -PLUS needs a TLS channel to bind to, and SASLprep refuses
+    // some user names and passwords.
+    let scram_refuses = mechanism.is_plus() || (mechanism.is_scram() && sasl::scram::prepare(&user, &secret).is_err());
     let Ok(mut client) = client else {
-        assert!(injects, "{} refused a client without cause", mechanism.name());
+        assert!(injects || scram_refuses, "{} refused a client without cause", mechanism.name());
         return;
     };
     assert!(!injects, "{} accepted a \\x01 that injects a field", mechanism.name());
+    assert!(!scram_refuses, "{} accepted what SCRAM cannot use", mechanism.name());
 
     let mut responses = Vec::new();
     if with_initial_response {
@@ -366,6 +370,15 @@ fn check_first_response(mechanism: Mechanism, user: &str, secret: &str, response
             assert!(!gs2.contains(&b','), "an unescaped comma in the authzid");
             assert_eq!(fields[1], [b"auth=Bearer ", secret.as_bytes()].concat());
         }
+        // The gs2 header of a client without binding, then the escaped
+        // user name: nothing in it ends its attribute.
+        Mechanism::ScramSha1 | Mechanism::ScramSha256 => {
+            let text = std::str::from_utf8(response).expect("SCRAM messages are UTF-8");
+            let bare = text.strip_prefix("n,,n=").expect("a gs2 header and a user name");
+            let (name, nonce) = bare.rsplit_once(",r=").expect("a nonce");
+            assert!(!name.contains(',') && nonce.len() == 32);
+        }
+        Mechanism::ScramSha1Plus | Mechanism::ScramSha256Plus => unreachable!("refused without a channel"),
         Mechanism::User | Mechanism::Apop => unreachable!("not SASL"),
     }
 }

@@ -231,7 +231,9 @@ pub extern "C" fn mailtls_options_set_io_timeout_ms(options: *mut mailtls_option
 
 /// Restrict the mechanisms the automatic choice of a login may use: a list
 /// of names separated by spaces or commas, from USER, APOP, PLAIN, LOGIN,
-/// CRAM-MD5, XOAUTH2, OAUTHBEARER (any case). NULL or "" allows all.
+/// CRAM-MD5, SCRAM-SHA-1, SCRAM-SHA-1-PLUS, SCRAM-SHA-256,
+/// SCRAM-SHA-256-PLUS, XOAUTH2, OAUTHBEARER (any case). NULL or "" allows
+/// all.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_options_set_mechanisms(options: *mut mailtls_options, list: *const c_char) -> mailtls_result {
     set(options, |o| {

@@ -75,15 +75,24 @@ pub extern "C" fn mailtls_pop3_connect(pop3: *mut mailtls_pop3, host: *const c_c
 }
 
 /// Log in with a password. `mechanism` is NULL to pick one both sides
-/// support, limited by mailtls_options_set_mechanisms(): over TLS with a
-/// verified or pinned certificate PLAIN, CRAM-MD5, LOGIN, APOP, USER in that
-/// order; otherwise (danger_accept_invalid_certs, or no TLS) CRAM-MD5 first,
-/// so that the password itself never goes to a server that did not prove
-/// who it is. Or one of "USER", "APOP", "PLAIN", "LOGIN", "CRAM-MD5" to
-/// force it. Returns PLAINTEXT_AUTH_REFUSED (nothing sent),
-/// NO_COMMON_MECHANISM, AUTH_FAILED (see the last reply and its
-/// response code, e.g. "AUTH", "IN-USE", "LOGIN-DELAY", "SYS/TEMP"), or
-/// INVALID_ARGUMENT for CR, LF or NUL in an argument.
+/// support, limited by mailtls_options_set_mechanisms(): SCRAM first,
+/// SCRAM-SHA-256-PLUS, SCRAM-SHA-256, SCRAM-SHA-1-PLUS, SCRAM-SHA-1 (the
+/// password never crosses the wire, the server proves it knows it, and
+/// -PLUS binds the login to this TLS channel; -PLUS only where the TLS
+/// library gives channel binding). Then, over TLS with a verified or
+/// pinned certificate, PLAIN, CRAM-MD5, LOGIN, APOP, USER in that order;
+/// otherwise (danger_accept_invalid_certs, or no TLS) CRAM-MD5 first, so
+/// that the password itself never goes to a server that did not prove who
+/// it is. Or one of "USER", "APOP", "PLAIN", "LOGIN", "CRAM-MD5",
+/// "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256",
+/// "SCRAM-SHA-256-PLUS" to force it. Returns PLAINTEXT_AUTH_REFUSED
+/// (nothing sent), NO_COMMON_MECHANISM, AUTH_FAILED (see the last reply
+/// and its response code, e.g. "AUTH", "IN-USE", "LOGIN-DELAY",
+/// "SYS/TEMP"), PROTOCOL_ERROR (connection closed) for a SCRAM server that
+/// could not prove it knows the password or asked for weak parameters, or
+/// INVALID_ARGUMENT for CR, LF or NUL in an argument, or a user name or
+/// password that SCRAM's SASLprep refuses when SCRAM is forced (the
+/// automatic choice then skips SCRAM).
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_login(
     pop3: *mut mailtls_pop3,

@@ -101,10 +101,14 @@ pub extern "C" fn mailtls_smtp_connect(smtp: *mut mailtls_smtp, host: *const c_c
 }
 
 /// AUTH with a password. `mechanism` is NULL to pick one both sides
-/// support, limited by mailtls_options_set_mechanisms(): over TLS with a
-/// verified or pinned certificate PLAIN, CRAM-MD5, LOGIN in that order;
-/// otherwise CRAM-MD5 first (the password itself never goes to a server
-/// that did not prove who it is). Or "PLAIN", "LOGIN" or "CRAM-MD5". If
+/// support, limited by mailtls_options_set_mechanisms(): SCRAM first, as
+/// for mailtls_pop3_login() (SCRAM-SHA-256-PLUS, SCRAM-SHA-256,
+/// SCRAM-SHA-1-PLUS, SCRAM-SHA-1); then, over TLS with a verified or pinned
+/// certificate, PLAIN, CRAM-MD5, LOGIN in that order; otherwise CRAM-MD5
+/// first (the password itself never goes to a server that did not prove
+/// who it is). Or "PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1",
+/// "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256" or "SCRAM-SHA-256-PLUS" (errors as
+/// for mailtls_pop3_login()). If
 /// the server turns a mechanism itself down (504, 534, or a refusal before
 /// any credential was sent), the next common one is tried; refused
 /// credentials give AUTH_FAILED at once. Also PLAINTEXT_AUTH_REFUSED

@@ -2,12 +2,15 @@
 //! POP3 and SMTP. Only bytes are produced here; the protocols add their own
 //! framing (base64 and "+ " or "334 ").
 
+pub mod scram;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
 
 use crate::error::{Error, Result};
+use scram::{Binding, Scram};
 
 /// An authentication method. `User` and `Apop` are POP3's own (not SASL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -19,23 +22,50 @@ pub enum Mechanism {
     CramMd5,
     XOAuth2,
     OAuthBearer,
+    ScramSha1,
+    ScramSha1Plus,
+    ScramSha256,
+    ScramSha256Plus,
 }
 
 impl Mechanism {
     /// Password mechanisms, in the order of `password_preference(false)`.
-    pub const PASSWORD_MECHANISMS: [Mechanism; 5] =
-        [Mechanism::CramMd5, Mechanism::Plain, Mechanism::Login, Mechanism::Apop, Mechanism::User];
+    pub const PASSWORD_MECHANISMS: [Mechanism; 9] = [
+        Mechanism::ScramSha256Plus,
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha1Plus,
+        Mechanism::ScramSha1,
+        Mechanism::CramMd5,
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::Apop,
+        Mechanism::User,
+    ];
 
     /// The order in which a login without a named mechanism tries password
-    /// mechanisms. To a server whose certificate was verified (or pinned),
-    /// PLAIN first: one round trip, and it works however the server stores
-    /// passwords (CRAM-MD5 fails for accounts whose password is stored
-    /// hashed). To any other server, challenge-response first: CRAM-MD5 and
-    /// APOP never reveal the password to a server that is not who it claims
-    /// to be.
-    pub fn password_preference(server_verified: bool) -> [Mechanism; 5] {
+    /// mechanisms. SCRAM first, whoever the server is: the password never
+    /// crosses the wire, the server proves that it knows it too, and the
+    /// -PLUS variants bind the login to this TLS channel (an interceptor
+    /// with a trusted certificate cannot relay it); SHA-256 before SHA-1
+    /// (RFC 7677). Then, to a server whose certificate was verified (or
+    /// pinned), PLAIN: one round trip, and it works however the server
+    /// stores passwords (CRAM-MD5 fails for accounts whose password is
+    /// stored hashed). To any other server, challenge-response first:
+    /// CRAM-MD5 and APOP never reveal the password to a server that is not
+    /// who it claims to be.
+    pub fn password_preference(server_verified: bool) -> [Mechanism; 9] {
         if server_verified {
-            [Mechanism::Plain, Mechanism::CramMd5, Mechanism::Login, Mechanism::Apop, Mechanism::User]
+            [
+                Mechanism::ScramSha256Plus,
+                Mechanism::ScramSha256,
+                Mechanism::ScramSha1Plus,
+                Mechanism::ScramSha1,
+                Mechanism::Plain,
+                Mechanism::CramMd5,
+                Mechanism::Login,
+                Mechanism::Apop,
+                Mechanism::User,
+            ]
         } else {
             Mechanism::PASSWORD_MECHANISMS
         }
@@ -50,11 +80,15 @@ impl Mechanism {
             Mechanism::CramMd5 => "CRAM-MD5",
             Mechanism::XOAuth2 => "XOAUTH2",
             Mechanism::OAuthBearer => "OAUTHBEARER",
+            Mechanism::ScramSha1 => "SCRAM-SHA-1",
+            Mechanism::ScramSha1Plus => "SCRAM-SHA-1-PLUS",
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
         }
     }
 
     /// Every mechanism.
-    pub const ALL: [Mechanism; 7] = [
+    pub const ALL: [Mechanism; 11] = [
         Mechanism::User,
         Mechanism::Apop,
         Mechanism::Plain,
@@ -62,13 +96,16 @@ impl Mechanism {
         Mechanism::CramMd5,
         Mechanism::XOAuth2,
         Mechanism::OAuthBearer,
+        Mechanism::ScramSha1,
+        Mechanism::ScramSha1Plus,
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha256Plus,
     ];
 
     pub fn from_name(name: &str) -> Result<Mechanism> {
         Mechanism::ALL.into_iter().find(|m| m.name().eq_ignore_ascii_case(name.trim())).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "unknown mechanism {name:?} (known: USER, APOP, PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER)"
-            ))
+            let known: Vec<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
+            Error::InvalidArgument(format!("unknown mechanism {name:?} (known: {})", known.join(", ")))
         })
     }
 
@@ -84,6 +121,33 @@ impl Mechanism {
     pub fn is_oauth(self) -> bool {
         matches!(self, Mechanism::XOAuth2 | Mechanism::OAuthBearer)
     }
+
+    /// The hash of a SCRAM mechanism; `None` for the others.
+    pub fn scram_hash(self) -> Option<scram::Hash> {
+        match self {
+            Mechanism::ScramSha1 | Mechanism::ScramSha1Plus => Some(scram::Hash::Sha1),
+            Mechanism::ScramSha256 | Mechanism::ScramSha256Plus => Some(scram::Hash::Sha256),
+            _ => None,
+        }
+    }
+
+    pub fn is_scram(self) -> bool {
+        self.scram_hash().is_some()
+    }
+
+    /// A SCRAM variant with channel binding.
+    pub fn is_plus(self) -> bool {
+        matches!(self, Mechanism::ScramSha1Plus | Mechanism::ScramSha256Plus)
+    }
+
+    /// The -PLUS variant of a SCRAM mechanism without channel binding.
+    pub fn plus_variant(self) -> Option<Mechanism> {
+        match self {
+            Mechanism::ScramSha1 => Some(Mechanism::ScramSha1Plus),
+            Mechanism::ScramSha256 => Some(Mechanism::ScramSha256Plus),
+            _ => None,
+        }
+    }
 }
 
 /// What a SASL exchange authenticates with. `secret` is a password or an
@@ -98,10 +162,20 @@ pub struct SaslClient<'a> {
     mechanism: Mechanism,
     creds: Credentials<'a>,
     step: u32,
+    /// The SCRAM exchange, for SCRAM mechanisms.
+    scram: Option<Scram>,
 }
 
 impl<'a> SaslClient<'a> {
+    /// A client for `mechanism`; for SCRAM, one on a connection that gives
+    /// no channel binding (see [`Self::with_binding`]).
     pub fn new(mechanism: Mechanism, creds: Credentials<'a>) -> Result<Self> {
+        SaslClient::with_binding(mechanism, creds, Binding::Unsupported)
+    }
+
+    /// A client for `mechanism`, with what the connection and the server
+    /// allow for SCRAM's channel binding (ignored by other mechanisms).
+    pub fn with_binding(mechanism: Mechanism, creds: Credentials<'a>, binding: Binding) -> Result<Self> {
         if !mechanism.is_sasl() {
             return Err(Error::InvalidArgument(format!("{} is not a SASL mechanism", mechanism.name())));
         }
@@ -109,12 +183,40 @@ impl<'a> SaslClient<'a> {
             check_oauth_field(mechanism, "user name", creds.user)?;
             check_oauth_field(mechanism, "token", creds.secret)?;
         }
-        Ok(SaslClient { mechanism, creds, step: 0 })
+        let scram = match mechanism.scram_hash() {
+            Some(hash) => {
+                if mechanism.is_plus() != matches!(binding, Binding::Bound(_)) {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} {} channel binding",
+                        mechanism.name(),
+                        if mechanism.is_plus() { "needs" } else { "is the variant without" }
+                    )));
+                }
+                Some(Scram::new(hash, scram::prepare(creds.user, creds.secret)?, binding)?)
+            }
+            None => None,
+        };
+        Ok(SaslClient { mechanism, creds, step: 0, scram })
+    }
+
+    /// Called when the server says the login succeeded: SCRAM checks that
+    /// the server proved it knows the password.
+    pub fn finish(&self) -> Result<()> {
+        self.scram.as_ref().map_or(Ok(()), Scram::finish)
+    }
+
+    /// The error a SCRAM server reported in its final message (`e=`).
+    pub fn server_error(&self) -> Option<&str> {
+        self.scram.as_ref()?.server_error()
     }
 
     /// The response sent with the AUTH command itself, for mechanisms where
     /// the client speaks first.
     pub fn initial_response(&mut self) -> Option<Vec<u8>> {
+        if let Some(scram) = &mut self.scram {
+            self.step = 1;
+            return Some(scram.client_first());
+        }
         let r = match self.mechanism {
             Mechanism::Plain => Some(self.plain()),
             Mechanism::XOAuth2 => Some(self.xoauth2()),
@@ -129,6 +231,9 @@ impl<'a> SaslClient<'a> {
 
     /// Answer one server challenge (already base64-decoded).
     pub fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>> {
+        if let Some(scram) = &mut self.scram {
+            return scram.respond(challenge);
+        }
         let step = self.step;
         self.step += 1;
         match (self.mechanism, step) {
@@ -195,7 +300,7 @@ pub fn check_apop_user(user: &str) -> Result<()> {
     Ok(())
 }
 
-/// RFC 5801 saslname escaping: ',' and '=' become "=2C" and "=3D".
+/// RFC 5801 saslname escaping (RFC 5802's too): ',' and '=' become "=2C" and "=3D".
 fn escape_saslname(s: &str) -> String {
     s.replace('=', "=3D").replace(',', "=2C")
 }

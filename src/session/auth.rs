@@ -5,6 +5,7 @@
 
 use super::Client;
 use crate::error::{Error, Result, ServerReply};
+use crate::sasl::scram::{self, Binding};
 use crate::sasl::{self, Credentials, Mechanism, SaslClient};
 
 /// What the server answered to an AUTH command or to a SASL response.
@@ -84,11 +85,31 @@ pub(crate) fn login<C: Authenticate>(
             // Sent anyway, it would come back as a refusal that reads like
             // a wrong password.
             Some(m) if !c.may_offer(m) => return Err(no_common(c, m.name())),
+            Some(m) if m.is_plus() && c.session().conn.channel_binding().is_none() => {
+                return Err(Error::NoCommonMechanism(format!(
+                    "{} binds the login to the TLS channel, and this connection cannot give the binding data (no \
+                     TLS, or a TLS library that does not export it)",
+                    m.name()
+                )));
+            }
             Some(m) => vec![m],
-            None => Mechanism::password_preference(c.session().conn.server_verified())
-                .into_iter()
-                .filter(|m| C::can_use(*m) && c.session().opts.allows(*m) && c.offers(*m))
-                .collect(),
+            None => {
+                let can_bind = c.session().conn.channel_binding().is_some();
+                // A password SASLprep refuses cannot be used by SCRAM; the
+                // other mechanisms send it as it is.
+                let scram_ok = scram::prepare(user, password).is_ok();
+                if !scram_ok {
+                    c.session()
+                        .tracer()
+                        .info("the user name or password is not valid for SCRAM (SASLprep); skipping SCRAM");
+                }
+                Mechanism::password_preference(c.session().conn.server_verified())
+                    .into_iter()
+                    .filter(|m| !m.is_plus() || can_bind)
+                    .filter(|m| !m.is_scram() || scram_ok)
+                    .filter(|m| C::can_use(*m) && c.session().opts.allows(*m) && c.offers(*m))
+                    .collect()
+            }
         };
         first_that_works(c, &candidates, user, password, "any password mechanism")
     })
@@ -165,16 +186,21 @@ fn first_that_works<C: Authenticate>(
 /// server cannot serve the mechanism.
 fn exchange<C: Authenticate>(c: &mut C, mechanism: Mechanism, user: &str, secret: &str) -> Result<Attempt> {
     let credentials = || Credentials { user, secret };
-    let mut sasl_client = SaslClient::new(mechanism, credentials())?;
+    let binding = scram_binding(c, mechanism);
+    let mut sasl_client = SaslClient::with_binding(mechanism, credentials(), binding.clone())?;
     let initial = sasl_client.initial_response();
     let mut credentials_sent = c.send_auth(mechanism, initial.as_deref())?;
     if initial.is_some() && !credentials_sent {
         // Not carried by AUTH: answer the first challenge from the start.
-        sasl_client = SaslClient::new(mechanism, credentials())?;
+        sasl_client = SaslClient::with_binding(mechanism, credentials(), binding)?;
     }
     loop {
         match c.read_step()? {
-            Step::Success => return Ok(Attempt::Success),
+            Step::Success => {
+                // SCRAM: only once the server proved it knows the password.
+                sasl_client.finish()?;
+                return Ok(Attempt::Success);
+            }
             Step::Challenge(challenge) => {
                 let response = sasl_client.respond(&challenge)?;
                 c.session_mut().conn.send_command(sasl::encode(&response).as_bytes(), Some(0))?;
@@ -186,8 +212,29 @@ fn exchange<C: Authenticate>(c: &mut C, mechanism: Mechanism, user: &str, secret
             {
                 return Ok(Attempt::MechanismRefused(reply));
             }
-            Step::Refused { reply, .. } => return Err(Error::AuthFailed(reply)),
+            Step::Refused { reply, .. } => {
+                if let Some(e) = sasl_client.server_error() {
+                    c.session().tracer().info(format!("the server reported the SCRAM error {e:?}"));
+                }
+                return Err(Error::AuthFailed(reply));
+            }
         }
+    }
+}
+
+/// What a SCRAM exchange tells the server about channel binding (RFC 5802
+/// section 6): bound for -PLUS; otherwise whether this connection could
+/// bind and whether the server offered the -PLUS variant, so that a server
+/// that does bind detects a mechanism list stripped of -PLUS on the way.
+fn scram_binding<C: Authenticate>(c: &C, mechanism: Mechanism) -> Binding {
+    if !mechanism.is_scram() {
+        return Binding::Unsupported;
+    }
+    match c.session().conn.channel_binding() {
+        None => Binding::Unsupported,
+        Some(cb) if mechanism.is_plus() => Binding::Bound(cb),
+        Some(_) if mechanism.plus_variant().is_some_and(|plus| c.offers(plus)) => Binding::Declined,
+        Some(_) => Binding::ServerDidNotOffer,
     }
 }
 

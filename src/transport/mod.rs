@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::options::{ClientOptions, DEFAULT_IO_TIMEOUT};
+use crate::sasl::scram::ChannelBinding;
 use crate::trace::{TraceKind, Tracer};
 use deadline::{Deadline, seconds};
 use pace::LowSpeedLimit;
@@ -218,6 +219,15 @@ impl Connection {
     /// What the TLS handshake settled (version, cipher, certificate).
     pub fn tls_info(&self) -> Option<&TlsInfo> {
         self.tls_info.as_ref()
+    }
+
+    /// The channel binding data of this TLS connection, for SCRAM's -PLUS
+    /// variants; `None` without TLS or where the TLS library cannot give it.
+    pub fn channel_binding(&self) -> Option<ChannelBinding> {
+        match &self.stream {
+            Stream::Tls(s) => tls::channel_binding(s).map(|(kind, data)| ChannelBinding { kind, data }),
+            _ => None,
+        }
     }
 
     pub fn tracer(&self) -> &Tracer {

@@ -29,7 +29,7 @@ mod roots;
 use memo::Memo;
 use problem::Diagnosis;
 
-pub(crate) use backend::Stream;
+pub(crate) use backend::{Stream, channel_binding};
 
 pub(crate) struct Established {
     pub stream: Stream,

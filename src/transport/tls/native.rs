@@ -105,6 +105,13 @@ pub(crate) fn peer_certificate_der(stream: &Stream) -> Option<Vec<u8>> {
     stream.tls().peer_certificate().ok()??.to_der().ok()
 }
 
+/// Channel binding for SCRAM-*-PLUS: native-tls gives `tls-server-end-point`
+/// (RFC 5929) on SChannel, macOS and OpenSSL (not iOS); it has no TLS
+/// exporter.
+pub(crate) fn channel_binding(stream: &Stream) -> Option<(&'static str, Vec<u8>)> {
+    Some(("tls-server-end-point", stream.tls().tls_server_end_point().ok()??))
+}
+
 /// native-tls tells neither the protocol version nor the cipher suite.
 pub(crate) fn negotiated(_stream: &Stream) -> (Option<&'static str>, Option<&'static str>) {
     (None, None)

@@ -12,6 +12,8 @@
 
 use std::net::{IpAddr, TcpStream};
 
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
 use openssl::ssl::{
     HandshakeError, Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslStream, SslVerifyMode,
     SslVersion,
@@ -123,6 +125,27 @@ fn received_leaf(ssl: &openssl::ssl::SslRef) -> Option<Vec<u8>> {
 
 pub(crate) fn peer_certificate_der(stream: &Stream) -> Option<Vec<u8>> {
     stream.ssl().peer_certificate()?.to_der().ok()
+}
+
+/// Channel binding for SCRAM-*-PLUS: `tls-exporter` (RFC 9266: 32 bytes of
+/// the exporter with this label and an empty context) on TLS 1.3, where
+/// it is defined; `tls-server-end-point` (RFC 5929: the server
+/// certificate's hash with the hash of its signature, SHA-256 for MD5 and
+/// SHA-1) before it. `None` for a certificate whose signature names no
+/// hash (Ed25519), for which RFC 5929 defines no binding.
+pub(crate) fn channel_binding(stream: &Stream) -> Option<(&'static str, Vec<u8>)> {
+    let ssl = stream.ssl();
+    if ssl.version2() == Some(SslVersion::TLS1_3) {
+        let mut data = vec![0; 32];
+        ssl.export_keying_material(&mut data, "EXPORTER-Channel-Binding", Some(&[])).ok()?;
+        return Some(("tls-exporter", data));
+    }
+    let cert = ssl.peer_certificate()?;
+    let digest = match cert.signature_algorithm().object().nid().signature_algorithms()?.digest {
+        Nid::MD5 | Nid::SHA1 => MessageDigest::sha256(),
+        other => MessageDigest::from_nid(other)?,
+    };
+    Some(("tls-server-end-point", cert.digest(digest).ok()?.to_vec()))
 }
 
 /// The protocol version and cipher suite the handshake settled on.
