@@ -546,6 +546,14 @@ typedef uint32_t mailtls_sync_outcome;
 #define MAILTLS_RESULT_AUTH_FAILED 402
 
 /**
+ * The server refused the login because this connection is not encrypted:
+ * it accepts logins only over TLS. The password was not judged: connect
+ * with MAILTLS_SECURITY_TLS or MAILTLS_SECURITY_STARTTLS instead of asking
+ * for a new one. See the last reply.
+ */
+#define MAILTLS_RESULT_ENCRYPTION_REQUIRED 403
+
+/**
  * The server refused a command (POP3 -ERR, SMTP 4xx/5xx); see the last
  * reply.
  */

@@ -55,12 +55,21 @@ pub enum Error {
         "{host_port} expects TLS from the first byte (it sent no greeting, and answered a TLS handshake): choose SSL/TLS for port {port}, or STARTTLS with port {starttls_port}"
     )]
     ImplicitTlsPort { host_port: String, port: u16, starttls_port: u16 },
-    #[error("refusing to send credentials over an unencrypted connection (enable allow_plaintext_auth to permit it)")]
+    #[error(
+        "refusing to send the password over an unencrypted connection, where others on the network could read it: choose SSL/TLS or STARTTLS (only on a network you trust, allow_plaintext_auth permits it)"
+    )]
     PlaintextAuthRefused,
     #[error("no authentication mechanism in common with the server: {0}")]
     NoCommonMechanism(String),
     #[error("authentication failed: {0}")]
     AuthFailed(ServerReply),
+    /// The server refused a login over this unencrypted connection because
+    /// it accepts logins only over an encrypted one; the credentials may be
+    /// right.
+    #[error(
+        "the server accepts logins only over an encrypted connection ({0}): choose SSL/TLS or STARTTLS; the user name and password were not judged"
+    )]
+    EncryptionRequired(ServerReply),
     #[error("the server refused the command: {0}")]
     Server(ServerReply),
     #[error("the server broke the protocol: {0}")]
@@ -254,7 +263,7 @@ impl Error {
     /// The server reply this error carries, if any.
     pub fn reply(&self) -> Option<&ServerReply> {
         match self {
-            Error::AuthFailed(r) | Error::Server(r) => Some(r),
+            Error::AuthFailed(r) | Error::EncryptionRequired(r) | Error::Server(r) => Some(r),
             _ => None,
         }
     }

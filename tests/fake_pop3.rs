@@ -82,7 +82,7 @@ fn stalled_server_times_out_instead_of_hanging() {
     let started = Instant::now();
     let err = Pop3Client::connect("127.0.0.1", server.port, &opts).expect_err("must fail");
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
-    assert!(err.to_string().contains("security TLS"), "hint at implicit TLS: {err}");
+    assert!(err.to_string().contains("no greeting from 127.0.0.1:"), "names the port: {err}");
     assert!(started.elapsed() < Duration::from_secs(2));
     server.finish();
 }
@@ -672,5 +672,32 @@ fn a_listing_without_end_is_cut_off() {
     let server = FakeServer::start(vec![send(GREETING), Step::Expect("CAPA"), send(&capa), Step::Close]);
     let err = connect(&server).expect_err("too many lines");
     assert!(matches!(&err, Error::Protocol(m) if m.contains("more than 1024 lines")), "{err:?}");
+    server.finish();
+}
+
+/// Dovecot's refusal of a login in clear is not a wrong password: its own
+/// error, which says to encrypt; a wrong password stays AuthFailed.
+#[test]
+fn a_login_refused_for_want_of_encryption_says_so_and_is_not_a_wrong_password() {
+    let server = FakeServer::start(vec![
+        send(GREETING),
+        Step::Expect("CAPA"),
+        send(CAPA_BASIC),
+        Step::Expect("USER u"),
+        send("+OK\r\n"),
+        Step::Expect("PASS"),
+        send("-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n"),
+        Step::Expect("USER u"),
+        send("+OK\r\n"),
+        Step::Expect("PASS"),
+        send("-ERR [AUTH] Authentication failed.\r\n"),
+    ]);
+    let mut client = connect(&server).unwrap();
+    let err = client.login("u", "p", None).expect_err("refused");
+    assert!(matches!(err, Error::EncryptionRequired(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("only over an encrypted connection"), "{message}");
+    assert!(message.contains("choose SSL/TLS or STARTTLS"), "{message}");
+    assert!(matches!(client.login("u", "p", None), Err(Error::AuthFailed(_))));
     server.finish();
 }

@@ -653,3 +653,18 @@ fn a_503_to_auth_is_not_taken_for_a_mechanism_problem() {
     drop(client);
     server.finish();
 }
+
+/// 538 (RFC 4954: encryption required for the mechanism) in clear is its
+/// own error, not a wrong password.
+#[test]
+fn a_538_refusal_in_clear_is_encryption_required() {
+    let server = start(EHLO_FULL, vec![Step::Expect("AUTH CRAM-MD5"), send("538 5.7.11 Encryption required\r\n")]);
+    let mut client = connect(&server).unwrap();
+    let err = client.login("u", "pw", Some(mailtls::sasl::Mechanism::CramMd5)).expect_err("refused");
+    match &err {
+        Error::EncryptionRequired(reply) => assert_eq!(reply.code, Some(538)),
+        other => panic!("{other:?}"),
+    }
+    drop(client);
+    server.finish();
+}

@@ -103,6 +103,7 @@ enum class Code : mailtls_result {
 	PlaintextAuthRefused = MAILTLS_RESULT_PLAINTEXT_AUTH_REFUSED,       ///< Credentials would go unencrypted; nothing was sent.
 	NoCommonMechanism = MAILTLS_RESULT_NO_COMMON_MECHANISM,             ///< No allowed mechanism is offered by the server.
 	AuthFailed = MAILTLS_RESULT_AUTH_FAILED,                  ///< The server refused the credentials.
+	EncryptionRequired = MAILTLS_RESULT_ENCRYPTION_REQUIRED,  ///< Logins only over TLS: not a wrong password.
 	ServerError = MAILTLS_RESULT_SERVER_ERROR,                ///< The server refused a command; see Error::reply().
 	MessageTooLarge = MAILTLS_RESULT_MESSAGE_TOO_LARGE,       ///< The message exceeds the server's SIZE or the in-memory limit.
 	RecipientsRefused = MAILTLS_RESULT_RECIPIENTS_REFUSED,    ///< Every recipient was refused; see Error::recipients().

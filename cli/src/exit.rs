@@ -81,7 +81,10 @@ pub fn exit_for(error: &Error) -> Exit {
         | Error::ImplicitTlsPort { .. }
         | Error::Protocol(_)
         | Error::ReplyTooLong(_) => Exit::Connection,
-        Error::PlaintextAuthRefused | Error::NoCommonMechanism(_) | Error::AuthFailed(_) => Exit::Authentication,
+        Error::PlaintextAuthRefused
+        | Error::NoCommonMechanism(_)
+        | Error::AuthFailed(_)
+        | Error::EncryptionRequired(_) => Exit::Authentication,
         Error::Server(_)
         | Error::RecipientsRefused(_)
         | Error::SmtpUtf8Unavailable(_)

@@ -113,6 +113,12 @@ pub const MAILTLS_RESULT_NO_COMMON_MECHANISM: mailtls_result = 401;
 /// The server refused the credentials.
 pub const MAILTLS_RESULT_AUTH_FAILED: mailtls_result = 402;
 
+/// The server refused the login because this connection is not encrypted:
+/// it accepts logins only over TLS. The password was not judged: connect
+/// with MAILTLS_SECURITY_TLS or MAILTLS_SECURITY_STARTTLS instead of asking
+/// for a new one. See the last reply.
+pub const MAILTLS_RESULT_ENCRYPTION_REQUIRED: mailtls_result = 403;
+
 /// The server refused a command (POP3 -ERR, SMTP 4xx/5xx); see the last
 /// reply.
 pub const MAILTLS_RESULT_SERVER_ERROR: mailtls_result = 500;
@@ -188,6 +194,7 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
         Error::PlaintextAuthRefused => MAILTLS_RESULT_PLAINTEXT_AUTH_REFUSED,
         Error::NoCommonMechanism(_) => MAILTLS_RESULT_NO_COMMON_MECHANISM,
         Error::AuthFailed(_) => MAILTLS_RESULT_AUTH_FAILED,
+        Error::EncryptionRequired(_) => MAILTLS_RESULT_ENCRYPTION_REQUIRED,
         Error::Server(_) => MAILTLS_RESULT_SERVER_ERROR,
         Error::MessageTooLarge { .. } => MAILTLS_RESULT_MESSAGE_TOO_LARGE,
         Error::RecipientsRefused(_) => MAILTLS_RESULT_RECIPIENTS_REFUSED,
@@ -244,6 +251,7 @@ const DESCRIPTIONS: &[(mailtls_result, &CStr)] = &[
     (MAILTLS_RESULT_PLAINTEXT_AUTH_REFUSED, c"refused to send credentials without encryption"),
     (MAILTLS_RESULT_NO_COMMON_MECHANISM, c"no authentication mechanism in common with the server"),
     (MAILTLS_RESULT_AUTH_FAILED, c"authentication failed"),
+    (MAILTLS_RESULT_ENCRYPTION_REQUIRED, c"the server accepts logins only over an encrypted connection"),
     (MAILTLS_RESULT_SERVER_ERROR, c"the server refused the command"),
     (MAILTLS_RESULT_MESSAGE_TOO_LARGE, c"the message is too large"),
     (MAILTLS_RESULT_RECIPIENTS_REFUSED, c"every recipient was refused"),

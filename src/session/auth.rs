@@ -111,8 +111,35 @@ pub(crate) fn login<C: Authenticate>(
                     .collect()
             }
         };
+        let in_clear = !c.session().is_tls();
         first_that_works(c, &candidates, user, password, "any password mechanism")
+            .map_err(|e| if in_clear { encryption_required(e) } else { e })
     })
+}
+
+/// A login refused in clear because the server accepts logins only over an
+/// encrypted connection is not a wrong password: it gets its own error, so
+/// a program asks for encryption, not for a new password. Told by SMTP's
+/// 538 or enhanced code x.7.11 (RFC 4954, 5248), or by a POP3 refusal that
+/// says so (Dovecot: "Plaintext authentication disallowed on non-secure
+/// (SSL/TLS) connections"; RFC 3206 has no code for it).
+fn encryption_required(e: Error) -> Error {
+    let Error::AuthFailed(reply) = e else { return e };
+    let text = reply.text.to_ascii_lowercase();
+    let says_so = reply.code == Some(538)
+        || reply.enhanced_code.as_deref().is_some_and(|c| c.ends_with(".7.11"))
+        || [
+            "non-secure",
+            "plaintext authentication disallowed",
+            "encryption required",
+            "requires ssl",
+            "requires tls",
+            "must issue a starttls",
+            "tls required",
+        ]
+        .iter()
+        .any(|phrase| text.contains(phrase));
+    if says_so { Error::EncryptionRequired(reply) } else { Error::AuthFailed(reply) }
 }
 
 /// Log in with an OAuth 2 bearer token (see [`Client::login_oauth2`]).

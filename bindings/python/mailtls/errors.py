@@ -23,6 +23,7 @@ Hierarchy::
 
     Error
     +-- AuthError            AUTH_FAILED, NO_COMMON_MECHANISM, PLAINTEXT_AUTH_REFUSED
+    |   +-- EncryptionRequired ENCRYPTION_REQUIRED (logins only over TLS: not a wrong password)
     +-- TlsError             TLS_ERROR, TLS_VERSION
     |   +-- CertificateError CERTIFICATE_UNTRUSTED, _HOST_MISMATCH, _PIN_MISMATCH,
     |   |                    _EXPIRED, _NOT_YET_VALID, _SELF_SIGNED, _UNKNOWN_ISSUER, _REVOKED
@@ -73,6 +74,7 @@ __all__ = [
     "Result",
     "Error",
     "AuthError",
+    "EncryptionRequired",
     "TlsError",
     "CertificateError",
     "StartTlsUnavailable",
@@ -120,6 +122,7 @@ class Result(enum.IntEnum):
     PLAINTEXT_AUTH_REFUSED = 400
     NO_COMMON_MECHANISM = 401
     AUTH_FAILED = 402
+    ENCRYPTION_REQUIRED = 403
     SERVER_ERROR = 500
     MESSAGE_TOO_LARGE = 501
     RECIPIENTS_REFUSED = 502
@@ -205,6 +208,12 @@ class Error(Exception):
 class AuthError(Error):
     """Logging in failed: credentials refused, no usable mechanism, or
     plaintext authentication not allowed."""
+
+
+class EncryptionRequired(AuthError):
+    """The server accepts logins only over an encrypted connection: connect
+    with ``security="tls"`` or ``"starttls"``; the password was not judged,
+    so do not ask for a new one."""
 
 
 class TlsError(Error):
@@ -338,6 +347,7 @@ _CLASS_BY_CODE: dict[int, type[Error]] = {
     Result.PLAINTEXT_AUTH_REFUSED: AuthError,
     Result.NO_COMMON_MECHANISM: AuthError,
     Result.AUTH_FAILED: AuthError,
+    Result.ENCRYPTION_REQUIRED: EncryptionRequired,
     Result.SERVER_ERROR: ServerError,
     Result.MESSAGE_TOO_LARGE: MessageTooLarge,
     Result.RECIPIENTS_REFUSED: RecipientsRefused,

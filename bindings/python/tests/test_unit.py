@@ -98,6 +98,7 @@ def test_library_next_to_the_package_is_found(tmp_path):
     "code, cls, bases",
     [
         (Result.AUTH_FAILED, mailtls.AuthError, ()),
+        (Result.ENCRYPTION_REQUIRED, mailtls.EncryptionRequired, (mailtls.AuthError,)),
         (Result.NO_COMMON_MECHANISM, mailtls.AuthError, ()),
         (Result.PLAINTEXT_AUTH_REFUSED, mailtls.AuthError, ()),
         (Result.TLS_ERROR, mailtls.TlsError, ()),
