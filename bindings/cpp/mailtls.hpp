@@ -553,7 +553,7 @@ public:
 		return check(mailtls_options_set_io_timeout_ms(handle(), timeout_ms(timeout, "io_timeout")));
 	}
 	/// Restrict the mechanisms an automatic login may use: names separated by spaces or
-	/// commas from USER, APOP, PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER; "" allows all.
+	/// commas from SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS), USER, APOP, PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER; "" allows all.
 	Options &mechanisms(std::string_view list)
 	{
 		return check(mailtls_options_set_mechanisms(handle(), detail::c_string(list, "the mechanism list").c_str()));
@@ -718,7 +718,7 @@ public:
 		run([&] { return mailtls_pop3_connect(handle(), h.c_str(), port); });
 	}
 	/// Log in with a password. `mechanism` empty picks one both sides support (see
-	/// mailtls_pop3_login()); or "USER", "APOP", "PLAIN", "LOGIN", "CRAM-MD5" forces it.
+	/// mailtls_pop3_login()); or "SCRAM-SHA-256", "USER", "APOP", "PLAIN", "LOGIN", "CRAM-MD5", ... forces it.
 	/// A refusal throws Error with Code::AuthFailed, the server's reply() and response_code().
 	void login(std::string_view user, std::string_view password, std::string_view mechanism = {})
 	{
@@ -1023,7 +1023,7 @@ public:
 		run([&] { return mailtls_smtp_connect(handle(), h.c_str(), port); });
 	}
 	/// AUTH with a password. `mechanism` empty picks one both sides support (see
-	/// mailtls_smtp_login()); or "PLAIN", "LOGIN", "CRAM-MD5". A refusal throws Error with
+	/// mailtls_smtp_login()); or "SCRAM-SHA-256", "PLAIN", "LOGIN", "CRAM-MD5", ... A refusal throws Error with
 	/// Code::AuthFailed, the server's reply(), smtp_code() and enhanced_code().
 	void login(std::string_view user, std::string_view password, std::string_view mechanism = {})
 	{

@@ -134,10 +134,14 @@ class POP3(Session):
         """Log in with a password.
 
         ``mechanism`` is None to let the library pick one both sides support
-        (to a verified or pinned server PLAIN, CRAM-MD5, LOGIN, APOP, USER;
-        otherwise CRAM-MD5 first, so the password itself never goes to a
-        server that did not prove who it is), or one of
-        ``"USER"``, ``"APOP"``, ``"PLAIN"``, ``"LOGIN"``, ``"CRAM-MD5"``.
+        (SCRAM first: SCRAM-SHA-256-PLUS, SCRAM-SHA-256, SCRAM-SHA-1-PLUS,
+        SCRAM-SHA-1, which never send the password; then, to a verified or
+        pinned server, PLAIN, CRAM-MD5, LOGIN, APOP, USER; otherwise
+        CRAM-MD5 first, so the password itself never goes to a server that
+        did not prove who it is), or one of those names to force it
+        (``"SCRAM-SHA-256"``, ``"USER"``, ``"APOP"``, ``"PLAIN"``,
+        ``"LOGIN"``, ``"CRAM-MD5"``, ...). A server that accepts logins
+        only over TLS raises EncryptionRequired (an AuthError).
         Raises AuthError when refused (``reply`` and ``response_code`` say
         why); the session goes on and login may be tried again.
         """

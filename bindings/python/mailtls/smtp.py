@@ -163,10 +163,12 @@ class SMTP(Session):
         """AUTH with a password.
 
         ``mechanism`` is None to let the library pick one both sides support
-        (to a verified or pinned server PLAIN, CRAM-MD5, LOGIN; otherwise
-        CRAM-MD5 first; if the server turns a mechanism itself down, the
-        next one is tried), or one of
-        ``"PLAIN"``, ``"LOGIN"``, ``"CRAM-MD5"``. Raises AuthError when the
+        (SCRAM first: SCRAM-SHA-256-PLUS, SCRAM-SHA-256, SCRAM-SHA-1-PLUS,
+        SCRAM-SHA-1; then, to a verified or pinned server, PLAIN, CRAM-MD5,
+        LOGIN; otherwise CRAM-MD5 first; if the server turns a mechanism
+        itself down, the next one is tried), or one of those names to force
+        it (``"SCRAM-SHA-256"``, ``"PLAIN"``, ``"LOGIN"``, ``"CRAM-MD5"``,
+        ...). Raises AuthError when the
         credentials are refused (``smtp_code`` e.g. 535, ``response_code``
         e.g. ``"5.7.8"``; not retried with another mechanism), when no
         common mechanism exists, or when the connection is not encrypted
