@@ -71,6 +71,20 @@ bash tests/servers/postfix.sh start "$scram_state" >/dev/null
     run_scram
     run_scram --features native-tls-backend
 )
+# The C and Python SCRAM tests reach that set through these (the rest of
+# their environment is the main set's).
+scram_env() { (
+    # shellcheck disable=SC1091
+    . "$scram_state/env.sh"
+    printf '%s' "${!1}"
+); }
+MAILTLS_TEST_SCRAM_POP3_PORT=$(scram_env MAILTLS_TEST_POP3_PORT)
+MAILTLS_TEST_SCRAM_POP3S_PORT=$(scram_env MAILTLS_TEST_POP3S_PORT)
+MAILTLS_TEST_SCRAM_SUBMISSION_PORT=$(scram_env MAILTLS_TEST_SMTP_SUBMISSION_PORT)
+MAILTLS_TEST_SCRAM_SMTPS_PORT=$(scram_env MAILTLS_TEST_SMTPS_PORT)
+MAILTLS_TEST_SCRAM_CA=$(scram_env MAILTLS_TEST_CA)
+export MAILTLS_TEST_SCRAM_POP3_PORT MAILTLS_TEST_SCRAM_POP3S_PORT MAILTLS_TEST_SCRAM_SUBMISSION_PORT \
+    MAILTLS_TEST_SCRAM_SMTPS_PORT MAILTLS_TEST_SCRAM_CA
 
 # The C and Python tests load the library the Rust tests just built.
 cargo build --locked --lib
