@@ -224,6 +224,36 @@ typedef void (*mailtls_trace_callback)(void *userdata,
                                        size_t len);
 
 /**
+ * What a certificate callback decides: one of the MAILTLS_CERTIFICATE_*
+ * constants.
+ */
+typedef uint32_t mailtls_certificate_decision;
+
+/**
+ * A certificate callback: asked when the server's certificate fails
+ * verification, during the connect, after the TLS handshake (and for
+ * STARTTLS the greeting, capabilities and STLS/STARTTLS) and before
+ * anything else is sent, in particular before any credential. `cert` is
+ * the server's certificate (its facts through the mailtls_certificate_*
+ * accessors), valid only during the call; `reason` is the result the
+ * connect fails with if the callback refuses (a CERTIFICATE_* code other
+ * than PIN_MISMATCH). Return MAILTLS_CERTIFICATE_ACCEPT_ONCE to go on;
+ * any other value refuses. It is never called for a certificate that
+ * verified, for a pinned one (a pin mismatch is refused outright), with
+ * danger_accept_invalid_certs, for TLS failures other than the
+ * certificate's, nor when the certificate cannot be read. It is called on
+ * the thread that called the connect function and must not call into the
+ * same handle (that call returns MAILTLS_RESULT_HANDLE_BUSY); it may
+ * block (show a dialog) while the server waits, up to the server's own
+ * patience. With the native-tls backend (Windows, macOS) it is never
+ * called: that TLS library keeps nothing of a refused handshake, so the
+ * connect fails as without a callback.
+ */
+typedef mailtls_certificate_decision (*mailtls_certificate_callback)(void *userdata,
+                                                                     const mailtls_certificate *cert,
+                                                                     mailtls_result reason);
+
+/**
  * A data callback: receives `len` bytes at `data` (not NUL-terminated,
  * valid only during the call). Return 0 to go on, non-zero to cancel.
  */
@@ -395,6 +425,19 @@ typedef uint32_t mailtls_sync_outcome;
  * A status or continuation line received, without CRLF.
  */
 #define MAILTLS_TRACE_REPLY 2
+
+/**
+ * Fail the connect with the certificate's result (a CERTIFICATE_* code);
+ * no credential or other command is sent.
+ */
+#define MAILTLS_CERTIFICATE_REFUSE 0
+
+/**
+ * Trust exactly this certificate for this connection only: the connect
+ * goes on, and nothing is stored (to trust it next time, pass
+ * mailtls_certificate_sha256() to mailtls_options_set_pin_sha256()).
+ */
+#define MAILTLS_CERTIFICATE_ACCEPT_ONCE 1
 
 /**
  * Success.
@@ -815,7 +858,8 @@ bool mailtls_certificate_self_signed(const mailtls_certificate *cert);
 /**
  * Why verification refused the certificate: the connect's result
  * (MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH, _EXPIRED, _NOT_YET_VALID,
- * _SELF_SIGNED, _UNKNOWN_ISSUER, _REVOKED or _UNTRUSTED), or
+ * _SELF_SIGNED, _UNKNOWN_ISSUER, _REVOKED or _UNTRUSTED), also when the
+ * certificate callback then accepted it for the connection; or
  * MAILTLS_RESULT_OK when the handshake accepted it (verified, pinned, or
  * not checked with danger_accept_invalid_certs). MAILTLS_RESULT_OK if
  * `cert` is NULL.
@@ -972,6 +1016,15 @@ mailtls_result mailtls_options_set_client_name(mailtls_options *options, const c
 mailtls_result mailtls_options_set_trace(mailtls_options *options,
                                          mailtls_trace_callback callback,
                                          void *userdata);
+
+/**
+ * Set (or with a NULL callback, remove) the certificate callback and its
+ * userdata, passed back as the first argument. See
+ * mailtls_certificate_callback.
+ */
+mailtls_result mailtls_options_set_certificate_callback(mailtls_options *options,
+                                                        mailtls_certificate_callback callback,
+                                                        void *userdata);
 
 /**
  * Copy the message of the last failed call on these options into `buf`

@@ -27,6 +27,8 @@ pub mod fuzzing;
 
 pub use certificate::Certificate;
 pub use error::{CertificateError, CertificateReason, Error, Result};
-pub use options::{ClientName, ClientOptions, Security, TlsOptions, TlsVersion};
+pub use options::{
+    CertificateCallback, CertificateDecision, ClientName, ClientOptions, Security, TlsOptions, TlsVersion,
+};
 pub use reply::ServerReply;
 pub use session::Client;

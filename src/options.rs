@@ -1,8 +1,10 @@
 //! Connection options shared by the POP3 and SMTP clients.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::certificate::Certificate;
+use crate::error::{CertificateReason, Error, Result};
 use crate::sasl::Mechanism;
 use crate::trace::Tracer;
 
@@ -63,6 +65,46 @@ impl TlsOptions {
     }
 }
 
+/// What a [`CertificateCallback`] decided about a certificate that failed
+/// verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateDecision {
+    /// Fail the connect with the certificate error, before any credential.
+    Refuse,
+    /// Trust exactly this certificate, for this connection only: nothing
+    /// is stored (a program that wants "always" pins the fingerprint).
+    AcceptOnce,
+}
+
+type CertificateFn = dyn Fn(&Certificate, CertificateReason) -> CertificateDecision + Send + Sync;
+
+/// Asked when the server's certificate fails verification: after the TLS
+/// handshake (and for STARTTLS the greeting and STLS/STARTTLS), before any
+/// other byte, in particular before any credential. Never asked for a
+/// certificate that verified, for a pin (a mismatch is refused outright),
+/// with `danger_accept_invalid_certs`, nor for other TLS failures. Runs on
+/// the thread that connects. With the native-tls backend (Windows, macOS)
+/// it is never asked: that library keeps nothing of a refused handshake,
+/// so the connect fails as without a callback.
+#[derive(Clone)]
+pub struct CertificateCallback(Arc<CertificateFn>);
+
+impl CertificateCallback {
+    pub fn new(f: impl Fn(&Certificate, CertificateReason) -> CertificateDecision + Send + Sync + 'static) -> Self {
+        CertificateCallback(Arc::new(f))
+    }
+
+    pub(crate) fn decide(&self, certificate: &Certificate, reason: CertificateReason) -> CertificateDecision {
+        (self.0)(certificate, reason)
+    }
+}
+
+impl std::fmt::Debug for CertificateCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CertificateCallback")
+    }
+}
+
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default cap on a message held whole in memory; streaming has no cap.
@@ -85,6 +127,9 @@ pub struct ClientOptions {
     /// The name SMTP's EHLO gives for this host; `None`: this host's name.
     pub client_name: Option<ClientName>,
     pub tracer: Tracer,
+    /// Asked about a certificate that failed verification (see
+    /// [`CertificateCallback`]); `None`: such a connect fails.
+    pub certificate_callback: Option<CertificateCallback>,
 }
 
 impl Default for ClientOptions {
@@ -100,6 +145,7 @@ impl Default for ClientOptions {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             client_name: None,
             tracer: Tracer::default(),
+            certificate_callback: None,
         }
     }
 }

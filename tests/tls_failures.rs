@@ -451,3 +451,131 @@ fn a_port_that_does_not_speak_tls_is_said_to() {
     }
     server.join().unwrap();
 }
+
+// ------------------------------------------------------- certificate callback
+
+/// A TLS server for one connection that, once its handshake completes,
+/// greets as POP3 and answers each line (`-ERR` to all but QUIT) until the
+/// client closes. Returns its port and a thread that gives every line the
+/// client sent over TLS (`None`: the handshake failed).
+fn pop3_tls_server(leaf: Identity, versions: Versions) -> (u16, std::thread::JoinHandle<Option<Vec<String>>>) {
+    use std::io::{BufRead, BufReader};
+    let mut ctx = SslContext::builder(SslMethod::tls_server()).unwrap();
+    ctx.set_certificate(&leaf.cert).unwrap();
+    ctx.set_private_key(&leaf.key).unwrap();
+    if let Versions::Tls11Only = versions {
+        ctx.set_cipher_list("DEFAULT@SECLEVEL=0").unwrap();
+        ctx.set_min_proto_version(Some(SslVersion::TLS1)).unwrap();
+        ctx.set_max_proto_version(Some(SslVersion::TLS1_1)).unwrap();
+    }
+    let ctx = ctx.build();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut tls = Ssl::new(&ctx).unwrap().accept(stream).ok()?;
+        let _ = tls.write_all(b"+OK test server ready\r\n");
+        let mut lines = Vec::new();
+        let mut reader = BufReader::new(tls);
+        let mut line = String::new();
+        // Until the client closes (close_notify, EOF or a reset).
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let command = line.trim_end().to_string();
+            let answer: &[u8] = if command == "QUIT" { b"+OK bye\r\n" } else { b"-ERR not here\r\n" };
+            let _ = reader.get_mut().write_all(answer);
+            lines.push(command);
+            line.clear();
+        }
+        Some(lines)
+    });
+    (port, server)
+}
+
+/// What a callback was shown: the reason and the facts, per call.
+type Shown = std::sync::Arc<std::sync::Mutex<Vec<(CertificateReason, mailtls::Certificate)>>>;
+
+/// A callback that records the reason and facts it was shown.
+fn asking(decision: mailtls::CertificateDecision) -> (mailtls::CertificateCallback, Shown) {
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    let cb = mailtls::CertificateCallback::new(move |cert, reason| {
+        seen.lock().unwrap().push((reason, cert.clone()));
+        decision
+    });
+    (cb, calls)
+}
+
+/// Each reason reaches the callback with the certificate's facts; refused,
+/// the connect fails with that reason and not one byte of POP3 reaches the
+/// server, whose handshake did complete.
+#[test]
+fn the_callback_is_told_each_reason_and_a_refusal_sends_nothing() {
+    let ca = new_ca("mailtls test CA");
+    let cases = [
+        (new_leaf(Some(&ca), &Leaf { from_days: -30, until_days: -3, ..GOOD }), CertificateReason::Expired),
+        (new_leaf(Some(&ca), &Leaf { from_days: 3, until_days: 30, ..GOOD }), CertificateReason::NotYetValid),
+        (new_leaf(None, &GOOD), CertificateReason::SelfSigned),
+        (new_leaf(Some(&ca), &Leaf { names: &["DNS:mail.example.test"], ..GOOD }), CertificateReason::HostMismatch),
+        (new_leaf(Some(&new_ca("another CA")), &GOOD), CertificateReason::UnknownIssuer),
+    ];
+    for (leaf, reason) in cases {
+        let fingerprint = sha256_hex(&leaf.cert);
+        let (port, server) = pop3_tls_server(leaf, Versions::Modern);
+        let (cb, calls) = asking(mailtls::CertificateDecision::Refuse);
+        let opts = ClientOptions { certificate_callback: Some(cb), ..trusting(&ca) };
+        let c = certificate_error(connect_error("localhost", port, &opts));
+        assert_eq!(c.reason, reason);
+        let calls = calls.lock().unwrap();
+        let received = server.join().unwrap();
+        if !FACTS {
+            assert!(calls.is_empty(), "native-tls never asks");
+            continue;
+        }
+        assert_eq!(calls.len(), 1, "{reason:?}");
+        let (told, cert) = &calls[0];
+        assert_eq!(*told, reason);
+        assert_eq!(cert.sha256_hex(), fingerprint);
+        if reason == CertificateReason::HostMismatch {
+            assert_eq!(cert.names, ["mail.example.test"]);
+        }
+        assert_eq!(c.certificate.as_ref(), Some(cert), "the error keeps what the callback saw");
+        assert_eq!(received, Some(vec![]), "{reason:?}: the handshake completed, then nothing was sent");
+    }
+}
+
+#[test]
+fn an_accepted_certificate_carries_the_session_on() {
+    let ca = new_ca("mailtls test CA");
+    let leaf = new_leaf(Some(&ca), &Leaf { from_days: -30, until_days: -3, ..GOOD });
+    let fingerprint = sha256_hex(&leaf.cert);
+    let (port, server) = pop3_tls_server(leaf, Versions::Modern);
+    let (cb, calls) = asking(mailtls::CertificateDecision::AcceptOnce);
+    let opts = ClientOptions { certificate_callback: Some(cb), ..trusting(&ca) };
+    let result = Pop3Client::connect("localhost", port, &opts);
+    if !FACTS {
+        assert_eq!(certificate_error(result.expect_err("never asked")).reason, CertificateReason::Expired);
+        assert!(calls.lock().unwrap().is_empty());
+        return;
+    }
+    let mut client = result.expect("accepted once");
+    let info = client.tls_info().unwrap();
+    assert_eq!(info.accepted_despite, Some(CertificateReason::Expired));
+    assert_eq!(mailtls::fingerprint::sha256_hex(&info.peer_sha256.unwrap()), fingerprint);
+    client.quit().unwrap();
+    assert_eq!(server.join().unwrap(), Some(vec!["CAPA".to_string(), "QUIT".to_string()]));
+    assert_eq!(calls.lock().unwrap().len(), 1);
+}
+
+/// Failures that are not the certificate's are never put to the callback.
+#[test]
+fn the_callback_is_not_asked_about_other_tls_failures() {
+    let ca = new_ca("mailtls test CA");
+    let (port, server) = pop3_tls_server(new_leaf(Some(&ca), &GOOD), Versions::Tls11Only);
+    let (cb, calls) = asking(mailtls::CertificateDecision::AcceptOnce);
+    let opts = ClientOptions { certificate_callback: Some(cb), ..trusting(&ca) };
+    let err = connect_error("localhost", port, &opts);
+    assert!(matches!(err, Error::TlsVersion { .. }), "{err:?}");
+    assert_eq!(server.join().unwrap(), None);
+    assert!(calls.lock().unwrap().is_empty());
+}

@@ -113,7 +113,8 @@ pub extern "C" fn mailtls_certificate_self_signed(cert: *const mailtls_certifica
 
 /// Why verification refused the certificate: the connect's result
 /// (MAILTLS_RESULT_CERTIFICATE_HOST_MISMATCH, _EXPIRED, _NOT_YET_VALID,
-/// _SELF_SIGNED, _UNKNOWN_ISSUER, _REVOKED or _UNTRUSTED), or
+/// _SELF_SIGNED, _UNKNOWN_ISSUER, _REVOKED or _UNTRUSTED), also when the
+/// certificate callback then accepted it for the connection; or
 /// MAILTLS_RESULT_OK when the handshake accepted it (verified, pinned, or
 /// not checked with danger_accept_invalid_certs). MAILTLS_RESULT_OK if
 /// `cert` is NULL.

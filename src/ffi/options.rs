@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::arguments::{arg_slice, arg_str};
+use super::certificate::mailtls_certificate;
 use super::detail::{ErrorDetail, Failure, FfiResult};
 use super::handle::{Guarded, HandleState, c_handle, copy_detail, free_handle, new_handle, with_handle};
-use super::result::mailtls_result;
+use super::result::{certificate_result, mailtls_result};
 use crate::error::Error;
-use crate::options::{ClientOptions, Security, TlsVersion};
+use crate::options::{CertificateCallback, CertificateDecision, ClientOptions, Security, TlsVersion};
 use crate::sasl::Mechanism;
 use crate::trace::{TraceKind, Tracer};
 
@@ -340,6 +341,85 @@ pub extern "C" fn mailtls_options_set_trace(
                 }))
             }
         };
+        Ok(())
+    })
+}
+
+/// What a certificate callback decides: one of the MAILTLS_CERTIFICATE_*
+/// constants.
+pub type mailtls_certificate_decision = u32;
+
+/// Fail the connect with the certificate's result (a CERTIFICATE_* code);
+/// no credential or other command is sent.
+pub const MAILTLS_CERTIFICATE_REFUSE: mailtls_certificate_decision = 0;
+/// Trust exactly this certificate for this connection only: the connect
+/// goes on, and nothing is stored (to trust it next time, pass
+/// mailtls_certificate_sha256() to mailtls_options_set_pin_sha256()).
+pub const MAILTLS_CERTIFICATE_ACCEPT_ONCE: mailtls_certificate_decision = 1;
+
+/// A certificate callback: asked when the server's certificate fails
+/// verification, during the connect, after the TLS handshake (and for
+/// STARTTLS the greeting, capabilities and STLS/STARTTLS) and before
+/// anything else is sent, in particular before any credential. `cert` is
+/// the server's certificate (its facts through the mailtls_certificate_*
+/// accessors), valid only during the call; `reason` is the result the
+/// connect fails with if the callback refuses (a CERTIFICATE_* code other
+/// than PIN_MISMATCH). Return MAILTLS_CERTIFICATE_ACCEPT_ONCE to go on;
+/// any other value refuses. It is never called for a certificate that
+/// verified, for a pinned one (a pin mismatch is refused outright), with
+/// danger_accept_invalid_certs, for TLS failures other than the
+/// certificate's, nor when the certificate cannot be read. It is called on
+/// the thread that called the connect function and must not call into the
+/// same handle (that call returns MAILTLS_RESULT_HANDLE_BUSY); it may
+/// block (show a dialog) while the server waits, up to the server's own
+/// patience. With the native-tls backend (Windows, macOS) it is never
+/// called: that TLS library keeps nothing of a refused handshake, so the
+/// connect fails as without a callback.
+pub type mailtls_certificate_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        cert: *const mailtls_certificate,
+        reason: mailtls_result,
+    ) -> mailtls_certificate_decision,
+>;
+
+struct CertificateTarget {
+    callback: unsafe extern "C" fn(*mut c_void, *const mailtls_certificate, mailtls_result) -> u32,
+    userdata: *mut c_void,
+}
+// SAFETY: the header says the callback runs on the thread that connects,
+// whichever that is; making that safe is the caller's contract.
+unsafe impl Send for CertificateTarget {}
+// SAFETY: as above: handles made from the same options may connect on
+// several threads at once.
+unsafe impl Sync for CertificateTarget {}
+
+/// Set (or with a NULL callback, remove) the certificate callback and its
+/// userdata, passed back as the first argument. See
+/// mailtls_certificate_callback.
+#[unsafe(no_mangle)]
+pub extern "C" fn mailtls_options_set_certificate_callback(
+    options: *mut mailtls_options,
+    callback: mailtls_certificate_callback,
+    userdata: *mut c_void,
+) -> mailtls_result {
+    set(options, |o| {
+        o.certificate_callback = callback.map(|callback| {
+            let target = CertificateTarget { callback, userdata };
+            CertificateCallback::new(move |cert, reason| {
+                let target = &target; // capture the whole Send + Sync wrapper
+                let reason = certificate_result(reason);
+                let facts = mailtls_certificate::new(cert, reason);
+                // SAFETY: the caller's callback, with its own userdata and a
+                // certificate that lives until it returns.
+                let decision = unsafe { (target.callback)(target.userdata, &facts, reason) };
+                if decision == MAILTLS_CERTIFICATE_ACCEPT_ONCE {
+                    CertificateDecision::AcceptOnce
+                } else {
+                    CertificateDecision::Refuse
+                }
+            })
+        });
         Ok(())
     })
 }

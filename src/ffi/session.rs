@@ -110,8 +110,12 @@ pub(crate) fn connect<H: CHandle<State: SessionState>>(ptr: *mut H, host: *const
         };
         s.capabilities = Some(mailtls_capabilities::from_set(client.capability_set()));
         s.peer_sha256 = client.peer_cert_sha256();
-        let der = client.tls_info().and_then(|info| info.peer_certificate_der.as_deref());
-        s.certificate = der.and_then(Certificate::from_der).map(|c| mailtls_certificate::new(&c, MAILTLS_RESULT_OK));
+        if let Some(info) = client.tls_info() {
+            // A certificate the callback accepted still tells why it failed.
+            let failure = info.accepted_despite.map_or(MAILTLS_RESULT_OK, certificate_result);
+            let cert = info.peer_certificate_der.as_deref().and_then(Certificate::from_der);
+            s.certificate = cert.map(|c| mailtls_certificate::new(&c, failure));
+        }
         s.client = Some(client);
         Ok(())
     })

@@ -151,14 +151,18 @@ impl Connection {
                 return Err(Error::Protocol("TLS is already active".into()));
             }
         };
-        let established = tls::handshake(tcp, &self.host, self.port, &opts.tls).inspect_err(|e| {
-            // The TLS library's own words, kept out of the message.
-            if let Some(detail) = e.detail() {
-                self.tracer.info(format!("TLS handshake failed: {detail}"));
-            }
-        })?;
-        self.tls_info = Some(established.info);
+        let callback = opts.certificate_callback.as_ref();
+        let established =
+            tls::handshake(tcp, &self.host, self.port, &opts.tls, callback, &self.tracer).inspect_err(|e| {
+                // The TLS library's own words, kept out of the message.
+                if let Some(detail) = e.detail() {
+                    self.tracer.info(format!("TLS handshake failed: {detail}"));
+                }
+            })?;
+        // A certificate the callback accepted counts as pinned: the user
+        // trusted exactly this one.
         self.server_verified = opts.tls.pin_sha256.is_some() || !opts.tls.danger_accept_invalid_certs;
+        self.tls_info = Some(established.info);
         self.stream = Stream::Tls(Box::new(established.stream));
         self.tracer.info("TLS established");
         Ok(())

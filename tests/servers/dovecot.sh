@@ -219,7 +219,8 @@ postfix_auth_listener() {
 # later suites (each suite's users are its own).
 mailbox_users() {
 	echo demo $(seq -f 'user%02g' 1 99) fetch01 fetch02 fetch03 order01 \
-		csync01 csync02 csync03 pysync01 pysync02 pysync03 scram01 scram02
+		csync01 csync02 csync03 pysync01 pysync02 pysync03 scram01 scram02 \
+		certcb01 certcb02
 }
 
 write_users() {

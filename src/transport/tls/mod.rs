@@ -8,9 +8,10 @@ use std::net::TcpStream;
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{CertificateReason, Error, Result};
 use crate::fingerprint::sha256_hex;
-use crate::options::TlsOptions;
+use crate::options::{CertificateCallback, CertificateDecision, TlsOptions};
+use crate::trace::Tracer;
 
 #[cfg(any(windows, target_vendor = "apple", feature = "native-tls-backend"))]
 #[path = "native.rs"]
@@ -48,6 +49,9 @@ pub struct TlsInfo {
     pub peer_certificate_der: Option<Vec<u8>>,
     /// SHA-256 of `peer_certificate_der`.
     pub peer_sha256: Option<[u8; 32]>,
+    /// The certificate failed verification for this reason, and the
+    /// certificate callback accepted it for this connection.
+    pub accepted_despite: Option<CertificateReason>,
 }
 
 /// A handshake that did not complete, as a backend reports it.
@@ -124,16 +128,25 @@ fn context(opts: &TlsOptions) -> Result<backend::Context> {
 
 /// Run the TLS handshake over `tcp` and check the pin, if any. A pin
 /// replaces chain and name checks with an exact match on the certificate,
-/// checked here, before any byte of the protocol is sent.
-pub(crate) fn handshake(tcp: TcpStream, host: &str, port: u16, opts: &TlsOptions) -> Result<Established> {
+/// checked here, before any byte of the protocol is sent. A certificate
+/// that failed verification is put to `callback`, if any, here too.
+pub(crate) fn handshake(
+    tcp: TcpStream,
+    host: &str,
+    port: u16,
+    opts: &TlsOptions,
+    callback: Option<&CertificateCallback>,
+    tracer: &Tracer,
+) -> Result<Established> {
     let context = context(opts)?;
-    let stream = backend::connect(&context, host, tcp, opts).map_err(|failure| match failure {
-        Failure::Timeout => Error::Timeout("no answer from the server during the TLS handshake".into()),
-        Failure::Setup(detail) => Error::Tls(detail),
-        Failure::Handshake(diagnosis, peer) => {
-            diagnosis.into_error(host, port, opts.min_version, peer.as_deref(), unix_now())
-        }
-    })?;
+    let (mut stream, unverified) =
+        backend::connect(&context, host, tcp, opts, callback.is_some()).map_err(|failure| match failure {
+            Failure::Timeout => Error::Timeout("no answer from the server during the TLS handshake".into()),
+            Failure::Setup(detail) => Error::Tls(detail),
+            Failure::Handshake(diagnosis, peer) => {
+                diagnosis.into_error(host, port, opts.min_version, peer.as_deref(), unix_now())
+            }
+        })?;
     let peer_certificate_der = backend::peer_certificate_der(&stream);
     let peer_sha256 = peer_certificate_der.as_ref().map(|der| Sha256::digest(der).into());
     if let Some(expected) = opts.pin_sha256
@@ -144,8 +157,50 @@ pub(crate) fn handshake(tcp: TcpStream, host: &str, port: u16, opts: &TlsOptions
             actual: peer_sha256.map(|d| sha256_hex(&d)).unwrap_or_else(|| "none".into()),
         });
     }
+    let mut accepted_despite = None;
+    if let Some(diagnosis) = unverified {
+        let error = diagnosis.into_error(host, port, opts.min_version, peer_certificate_der.as_deref(), unix_now());
+        match ask(callback, &error, tracer) {
+            Some(reason) => accepted_despite = Some(reason),
+            None => {
+                // Refused: nothing but the handshake went over this connection.
+                let _ = stream.shutdown();
+                return Err(error);
+            }
+        }
+    }
     let (version, cipher) = backend::negotiated(&stream);
-    Ok(Established { stream, info: TlsInfo { version, cipher, peer_certificate_der, peer_sha256 } })
+    Ok(Established { stream, info: TlsInfo { version, cipher, peer_certificate_der, peer_sha256, accepted_despite } })
+}
+
+/// Put a failed verification to the callback: the reason when it accepts
+/// the certificate for this connection, `None` when it refuses (or there
+/// is no certificate to show it, or the failure is not about one).
+fn ask(callback: Option<&CertificateCallback>, error: &Error, tracer: &Tracer) -> Option<CertificateReason> {
+    let (Some(callback), Error::Certificate(failure)) = (callback, error) else { return None };
+    let Some(certificate) = &failure.certificate else {
+        tracer.info("the certificate could not be read, so the certificate callback was not asked");
+        return None;
+    };
+    let decision = callback.decide(certificate, failure.reason);
+    let fingerprint = certificate.sha256_hex();
+    match decision {
+        CertificateDecision::AcceptOnce => {
+            tracer.info(format!(
+                "certificate not verified ({:?}): accepted for this connection by the certificate callback \
+                 (SHA-256 {fingerprint})",
+                failure.reason
+            ));
+            Some(failure.reason)
+        }
+        CertificateDecision::Refuse => {
+            tracer.info(format!(
+                "certificate not verified ({:?}): refused by the certificate callback (SHA-256 {fingerprint})",
+                failure.reason
+            ));
+            None
+        }
+    }
 }
 
 fn unix_now() -> i64 {

@@ -33,14 +33,23 @@ pub(crate) fn build(opts: &TlsOptions) -> Result<Context, String> {
     builder.build().map_err(|e| format!("cannot set up TLS: {e}"))
 }
 
-pub(crate) fn connect(ctx: &Context, host: &str, tcp: TcpStream, _opts: &TlsOptions) -> Result<Stream, Failure> {
+/// Run the handshake. `_ask` (a certificate callback is set) changes
+/// nothing here: native-tls has no way to go on past a failed verification
+/// nor to keep the certificate it refused, so the callback is never asked.
+pub(crate) fn connect(
+    ctx: &Context,
+    host: &str,
+    tcp: TcpStream,
+    _opts: &TlsOptions,
+    _ask: bool,
+) -> Result<(Stream, Option<Diagnosis>), Failure> {
     let tls: TlsStream<Socket> = ctx.connect(host, Socket::new(tcp)).map_err(|e| match e {
         // The socket is blocking with timeouts, so "would block" is a timeout.
         HandshakeError::WouldBlock(_) => Failure::Timeout,
         // native-tls keeps nothing of a failed handshake.
         HandshakeError::Failure(e) => Failure::Handshake(diagnose(&e), None),
     })?;
-    Ok(Stream::new(tls, one_read::under_wine()))
+    Ok((Stream::new(tls, one_read::under_wine()), None))
 }
 
 /// Sort a failed handshake by SChannel's HRESULT. native-tls 0.2 wraps the

@@ -11,6 +11,7 @@
 //! `SslConnector` do.
 
 use std::net::{IpAddr, TcpStream};
+use std::sync::{Arc, OnceLock};
 
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
@@ -72,7 +73,19 @@ fn accepts_any_chain(opts: &TlsOptions) -> bool {
     opts.danger_accept_invalid_certs || opts.pin_sha256.is_some()
 }
 
-pub(crate) fn connect(ctx: &Context, host: &str, tcp: TcpStream, opts: &TlsOptions) -> Result<Stream, Failure> {
+/// Run the handshake. With `ask` (a certificate callback is set and the
+/// chain is checked), a failed verification does not stop the handshake:
+/// its first failure is recorded and returned with the stream, for the
+/// caller to ask about before anything else is sent. The first failure is
+/// the one OpenSSL would have stopped at, so the reason is the same as
+/// without a callback.
+pub(crate) fn connect(
+    ctx: &Context,
+    host: &str,
+    tcp: TcpStream,
+    opts: &TlsOptions,
+    ask: bool,
+) -> Result<(Stream, Option<Diagnosis>), Failure> {
     let setup = |e: openssl::error::ErrorStack| Failure::Setup(format!("cannot set up TLS: {e}"));
     let mut ssl = Ssl::new(ctx).map_err(setup)?;
     let ip = host.parse::<IpAddr>().ok();
@@ -80,7 +93,8 @@ pub(crate) fn connect(ctx: &Context, host: &str, tcp: TcpStream, opts: &TlsOptio
     if ip.is_none() {
         ssl.set_hostname(host).map_err(setup)?;
     }
-    if !accepts_any_chain(opts) {
+    let checked = !accepts_any_chain(opts);
+    if checked {
         let param = ssl.param_mut();
         param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
         match ip {
@@ -89,16 +103,44 @@ pub(crate) fn connect(ctx: &Context, host: &str, tcp: TcpStream, opts: &TlsOptio
         }
         .map_err(setup)?;
     }
-    ssl.connect(tcp).map_err(|e| match e {
-        HandshakeError::SetupFailure(e) => setup(e),
+    // The first verification failure, when the caller asks.
+    let first_failure = Arc::new(OnceLock::new());
+    if checked && ask {
+        let record = Arc::clone(&first_failure);
+        ssl.set_verify_callback(SslVerifyMode::PEER, move |ok, store| {
+            if !ok {
+                let _ = record.set(store.error());
+            }
+            true
+        });
+    }
+    let recorded = || first_failure.get().map(|&verify| verify_failure(verify));
+    match ssl.connect(tcp) {
+        Ok(stream) => Ok((stream, recorded())),
+        Err(HandshakeError::SetupFailure(e)) => Err(setup(e)),
         // The socket is blocking with timeouts, so "would block" is a timeout.
-        HandshakeError::WouldBlock(_) => Failure::Timeout,
-        HandshakeError::Failure(mid) => {
-            // Without a chain check the result is not why the handshake failed.
-            let verify = (!accepts_any_chain(opts)).then(|| mid.ssl().verify_result());
-            Failure::Handshake(diagnose(verify, mid.error()), received_leaf(mid.ssl()))
+        Err(HandshakeError::WouldBlock(_)) => Err(Failure::Timeout),
+        Err(HandshakeError::Failure(mid)) => {
+            // Without the callback OpenSSL would have stopped at a recorded
+            // failure: that is why. Without a chain check the result is not.
+            let diagnosis = match recorded() {
+                Some(d) => d,
+                None => diagnose(checked.then(|| mid.ssl().verify_result()), mid.error()),
+            };
+            Err(Failure::Handshake(diagnosis, received_leaf(mid.ssl())))
         }
-    })
+    }
+}
+
+/// A verification failure that did not stop the handshake, sorted as if
+/// it had (OpenSSL's words are then its verification text alone).
+fn verify_failure(verify: X509VerifyResult) -> Diagnosis {
+    let text = format!("certificate verify failed ({})", verify.error_string());
+    codes::openssl::diagnose(
+        Some(verify.as_raw()),
+        &[(codes::openssl::LIB_SSL, codes::openssl::CERTIFICATE_VERIFY_FAILED)],
+        text,
+    )
 }
 
 /// Sort a failed handshake from OpenSSL's verification result and the
