@@ -71,9 +71,11 @@ _LAZY = {
     "SyncReport": "sync",
     "SyncMessage": "sync",
     "SyncOutcome": "sync",
+    "Certificate": "certificate",
 }
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from .certificate import Certificate
     from .smtp import SMTP, RecipientResult
     from .sync import SyncMessage, SyncOutcome, SyncReport
 
@@ -107,6 +109,7 @@ __all__ = [
     "SyncReport",
     "SyncMessage",
     "SyncOutcome",
+    "Certificate",
     "Error",
     "AuthError",
     "EncryptionRequired",

@@ -81,6 +81,12 @@ SYNC_PROGRESS_CALLBACK = CFUNCTYPE(c_int, c_void_p, c_uint64, c_uint64, c_uint64
 # mailtls_sync_message_callback(userdata, event, uid, size, data, len) ->
 # non-zero: not saved
 SYNC_MESSAGE_CALLBACK = CFUNCTYPE(c_int, c_void_p, c_uint32, c_char_p, c_uint64, c_void_p, c_size_t)
+# mailtls_certificate_callback(userdata, cert, reason) -> a decision
+CERTIFICATE_CALLBACK = CFUNCTYPE(c_uint32, c_void_p, c_void_p, c_uint32)
+
+# mailtls_certificate_decision
+CERTIFICATE_REFUSE = 0
+CERTIFICATE_ACCEPT_ONCE = 1
 
 
 class SMTP_MESSAGE(ctypes.Structure):
@@ -129,6 +135,18 @@ _PROTOTYPES = {
     "mailtls_options_set_client_name": (_RESULT, [_HANDLE, c_char_p]),
     "mailtls_options_set_max_message_bytes": (_RESULT, [_HANDLE, c_uint64]),
     "mailtls_options_set_trace": (_RESULT, [_HANDLE, TRACE_CALLBACK, c_void_p]),
+    "mailtls_options_set_certificate_callback": (_RESULT, [_HANDLE, CERTIFICATE_CALLBACK, c_void_p]),
+    # certificates (borrowed from a connection handle, or a callback's)
+    "mailtls_certificate_sha256": (c_char_p, [_HANDLE]),
+    "mailtls_certificate_subject": (c_char_p, [_HANDLE]),
+    "mailtls_certificate_issuer": (c_char_p, [_HANDLE]),
+    "mailtls_certificate_name_count": (c_size_t, [_HANDLE]),
+    "mailtls_certificate_name": (c_char_p, [_HANDLE, c_size_t]),
+    "mailtls_certificate_not_before": (c_int64, [_HANDLE]),
+    "mailtls_certificate_not_after": (c_int64, [_HANDLE]),
+    "mailtls_certificate_self_signed": (c_bool, [_HANDLE]),
+    "mailtls_certificate_failure": (_RESULT, [_HANDLE]),
+    "mailtls_certificate_der": (c_void_p, [_HANDLE, POINTER(c_size_t)]),
     "mailtls_options_last_error": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     # POP3 listings
     "mailtls_pop3_listing_count": (c_size_t, [_HANDLE]),
@@ -167,6 +185,7 @@ _PROTOTYPES = {
     "mailtls_pop3_noop": (_RESULT, [_HANDLE]),
     "mailtls_pop3_quit": (_RESULT, [_HANDLE]),
     "mailtls_pop3_peer_cert_sha256": (_RESULT, [_HANDLE, *_OUT_TEXT]),
+    "mailtls_pop3_peer_certificate": (_HANDLE, [_HANDLE]),
     "mailtls_pop3_last_error": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_pop3_last_reply": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_pop3_last_response_code": (_RESULT, [_HANDLE, *_OUT_TEXT]),
@@ -237,6 +256,7 @@ _PROTOTYPES = {
     "mailtls_smtp_rset": (_RESULT, [_HANDLE]),
     "mailtls_smtp_quit": (_RESULT, [_HANDLE]),
     "mailtls_smtp_peer_cert_sha256": (_RESULT, [_HANDLE, *_OUT_TEXT]),
+    "mailtls_smtp_peer_certificate": (_HANDLE, [_HANDLE]),
     "mailtls_smtp_last_error": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_smtp_last_reply": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_smtp_last_enhanced_code": (_RESULT, [_HANDLE, *_OUT_TEXT]),

@@ -15,7 +15,7 @@ import math
 import os
 
 from . import _lib
-from .errors import ConnectionError, Error, InvalidArgument, Result, make_error
+from .errors import CertificateError, ConnectionError, Error, InvalidArgument, Result, make_error
 
 # typing, logging and threading are not imported at run time: together they
 # cost a short-lived program (a mail check from cron) ~15 ms of start-up.
@@ -27,8 +27,11 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from .certificate import Certificate
+
     PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
     TraceCallback = Callable[[str, bytes], Any]
+    CertificateCallback = Callable[[Certificate, Result], Any]
 
 _SECURITY = {
     "auto": _lib.SECURITY_AUTO,
@@ -199,6 +202,27 @@ def _make_trace(trace: TraceCallback, pending: _Pending) -> Any:
     return _lib.TRACE_CALLBACK(callback)
 
 
+def _make_certificate_check(decide: CertificateCallback, pending: _Pending) -> Any:
+    """A C certificate callback calling ``decide(certificate, reason)``:
+    exactly True accepts this connection; anything else refuses, and so
+    does an exception, which is kept in ``pending`` to be raised once the
+    connect has failed."""
+
+    def callback(_userdata: Optional[int], cert: Optional[int], reason: int) -> int:
+        try:
+            from .certificate import read
+
+            certificate = read(_lib.load(), cert)
+            # The library passes a certificate and a CERTIFICATE_* result.
+            if certificate is not None and decide(certificate, Result(reason)) is True:
+                return _lib.CERTIFICATE_ACCEPT_ONCE
+        except BaseException as e:  # noqa: B036 - re-raised after the connect
+            pending.exc = e
+        return _lib.CERTIFICATE_REFUSE
+
+    return _lib.CERTIFICATE_CALLBACK(callback)
+
+
 def make_data_sink(sink: Callable[[bytes], Any], pending: _Pending) -> Any:
     """A C data callback calling ``sink(chunk)``; if the sink raises, its
     exception is kept in ``pending`` and the transfer is cancelled."""
@@ -252,6 +276,7 @@ class Session:
         allow_plaintext_auth: bool = False,
         danger_accept_invalid_certs: bool = False,
         trace: Optional[TraceCallback] = None,
+        on_untrusted_certificate: Optional[CertificateCallback] = None,
     ) -> None:
         """Connect to ``host`` (see the class docstring for the options).
 
@@ -263,6 +288,10 @@ class Session:
         self._busy = False
         self._pending = _Pending()
         self._trace_cb = None  # the C trace callback, alive as long as the handle
+        # The C certificate callback (alive as long as the handle) and what
+        # it raised.
+        self._certificate_cb = None
+        self._certificate_pending = _Pending()
         self.peer_cert_sha256: Optional[str] = None
         self.host = host
         lib = self._lib = _lib.load()
@@ -291,6 +320,7 @@ class Session:
                 allow_plaintext_auth=allow_plaintext_auth,
                 danger_accept_invalid_certs=danger_accept_invalid_certs,
                 trace=trace,
+                on_untrusted_certificate=on_untrusted_certificate,
             )
             handle = getattr(lib, f"mailtls_{self._PROTOCOL}_new")(options)
         finally:
@@ -300,7 +330,14 @@ class Session:
             raise MemoryError(f"mailtls_{self._PROTOCOL}_new failed")
         self._handle = handle
         try:
-            self._call(self._fn("connect"), host_c, port)
+            try:
+                self._call(self._fn("connect"), host_c, port)
+            except CertificateError as e:
+                # The callback's own exception refused the certificate.
+                raised, self._certificate_pending.exc = self._certificate_pending.exc, None
+                if raised is not None:
+                    raise raised from e
+                raise
             self.peer_cert_sha256 = self._peer_cert_sha256()
         except BaseException:
             self.close()
@@ -319,6 +356,7 @@ class Session:
         allow_plaintext_auth: bool,
         danger_accept_invalid_certs: bool,
         trace: Optional[TraceCallback],
+        on_untrusted_certificate: Optional[CertificateCallback] = None,
     ) -> None:
         lib = self._lib
 
@@ -367,6 +405,18 @@ class Session:
             # Kept on the session: the handle's copy of the options calls it.
             self._trace_cb = _make_trace(trace, self._pending)
             check(lib.mailtls_options_set_trace(options, self._trace_cb, None), "trace")
+        if on_untrusted_certificate is not None:
+            if not callable(on_untrusted_certificate):
+                raise TypeError(
+                    "on_untrusted_certificate must be callable as f(certificate, reason)"
+                )
+            self._certificate_cb = _make_certificate_check(
+                on_untrusted_certificate, self._certificate_pending
+            )
+            check(
+                lib.mailtls_options_set_certificate_callback(options, self._certificate_cb, None),
+                "on_untrusted_certificate",
+            )
 
     # ---- calls --------------------------------------------------------------
 
@@ -424,7 +474,16 @@ class Session:
         message = copy_text(self._fn("last_error"), h) or result_str(rc)
         reply = copy_text(self._fn("last_reply"), h)
         code = copy_text(self._fn(self._RESPONSE_CODE_FN), h)
-        return make_error(rc, message, reply, code)
+        error = make_error(rc, message, reply, code)
+        if isinstance(error, CertificateError):
+            cert = self._fn("peer_certificate")(h)
+            # Only the certificate this failure was about (not one kept from
+            # an earlier connect: a connect clears it).
+            if cert and self._lib.mailtls_certificate_failure(cert) == rc:
+                from .certificate import read
+
+                error.certificate = read(self._lib, cert)
+        return error
 
     def _peer_cert_sha256(self) -> Optional[str]:
         handle = self._enter()

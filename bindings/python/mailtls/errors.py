@@ -66,6 +66,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see _session.py)
     from typing import Any, Iterable, List, Union
 
+    from .certificate import Certificate
     from .smtp import RecipientResult
     from .sync import SyncReport
 
@@ -222,7 +223,20 @@ class TlsError(Error):
 
 class CertificateError(TlsError):
     """The server certificate is untrusted, names another host, or is not
-    the pinned one."""
+    the pinned one.
+
+    ``reason`` is the :class:`Result` member that says which (the same as
+    ``code``); ``certificate`` the server's :class:`mailtls.Certificate`
+    (fingerprint, names, issuer, dates) when the library kept it: after a
+    failed verification with the OpenSSL backend, not after a pin mismatch
+    nor with native-tls (Windows, macOS), where it is None."""
+
+    certificate: Certificate | None = None
+
+    @property
+    def reason(self) -> Union[Result, int]:
+        """Why the certificate was refused: the ``CERTIFICATE_*`` member."""
+        return self.code
 
 
 class StartTlsUnavailable(TlsError):

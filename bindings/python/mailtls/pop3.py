@@ -32,7 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (see _session.py)
     from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union, overload
 
-    from ._session import PathLike, TraceCallback
+    from ._session import CertificateCallback, PathLike, TraceCallback
     from .sync import Deliver, ProgressCallback, Retention, SyncReport
 
     Sink = Callable[[bytes], Any]
@@ -43,7 +43,8 @@ class POP3(Session):
 
     ``POP3(host, port=None, *, security="auto", ca_file=None, ca_pem=None,
     pin_sha256=None, min_tls="1.2", timeout=60.0, allow_plaintext_auth=False,
-    danger_accept_invalid_certs=False, max_message_bytes=None, trace=None)``
+    danger_accept_invalid_certs=False, max_message_bytes=None, trace=None,
+    on_untrusted_certificate=None)``
 
     - ``port``: None means 995 for ``security="tls"`` and 110 otherwise.
     - ``security``: ``"auto"`` (implicit TLS on port 995, required STLS on
@@ -66,6 +67,19 @@ class POP3(Session):
     - ``trace``: ``trace(kind, data)`` with kind ``"info"``, ``"command"`` or
       ``"reply"`` and data the line as bytes; secrets are redacted by the
       library. Exceptions raised by it are ignored.
+    - ``on_untrusted_certificate``: ``f(certificate, reason)``, called when
+      the server's certificate fails verification (never when it verifies,
+      is pinned, or with ``danger_accept_invalid_certs``; not for a pin
+      mismatch), after the TLS handshake and before any credential, with a
+      :class:`mailtls.Certificate` and the ``CERTIFICATE_*``
+      :class:`Result`. Returning exactly True trusts that certificate for
+      this connection only (nothing is stored: pass ``certificate.sha256``
+      as ``pin_sha256`` next time to keep trusting it); anything else
+      refuses, and the connect raises CertificateError. An exception it
+      raises refuses too and is re-raised once the connect has failed, with
+      the CertificateError as its ``__cause__``. It runs on the connecting
+      thread. With the native-tls backend (Windows, macOS) it is never
+      called.
 
     Use it as a context manager: leaving the block normally sends QUIT
     (committing deletions); leaving it by an exception drops the connection
@@ -98,6 +112,7 @@ class POP3(Session):
         danger_accept_invalid_certs: bool = False,
         max_message_bytes: Optional[int] = None,
         trace: Optional[TraceCallback] = None,
+        on_untrusted_certificate: Optional[CertificateCallback] = None,
     ) -> None:
         """Connect to ``host`` (see the class docstring for the options).
 
@@ -120,6 +135,7 @@ class POP3(Session):
             allow_plaintext_auth=allow_plaintext_auth,
             danger_accept_invalid_certs=danger_accept_invalid_certs,
             trace=trace,
+            on_untrusted_certificate=on_untrusted_certificate,
         )
 
     def _configure(self, options: int, **kw: Any) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # annotations only (see _session.py); email is imported only 
     import email.message
     from typing import Any, BinaryIO, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-    from ._session import PathLike, TraceCallback
+    from ._session import CertificateCallback, PathLike, TraceCallback
 
     Message = Union[bytes, bytearray, memoryview, str, email.message.Message, BinaryIO]
     Addresses = Union[str, Iterable[str]]
@@ -61,7 +61,8 @@ class SMTP(Session):
 
     ``SMTP(host, port=None, *, security="auto", ca_file=None, ca_pem=None,
     pin_sha256=None, min_tls="1.2", timeout=60.0, allow_plaintext_auth=False,
-    danger_accept_invalid_certs=False, client_name=None, trace=None)``
+    danger_accept_invalid_certs=False, client_name=None, trace=None,
+    on_untrusted_certificate=None)``
 
     - ``port``: None means 465 for ``security="tls"`` and 587 otherwise.
     - ``security``: ``"auto"`` (implicit TLS on port 465, required STARTTLS
@@ -85,6 +86,19 @@ class SMTP(Session):
       ``"reply"`` and data the line as bytes; passwords, tokens and AUTH
       payloads are redacted by the library, message content is not traced.
       Exceptions raised by it are ignored.
+    - ``on_untrusted_certificate``: ``f(certificate, reason)``, called when
+      the server's certificate fails verification (never when it verifies,
+      is pinned, or with ``danger_accept_invalid_certs``; not for a pin
+      mismatch), after the TLS handshake and before any credential, with a
+      :class:`mailtls.Certificate` and the ``CERTIFICATE_*``
+      :class:`Result`. Returning exactly True trusts that certificate for
+      this connection only (nothing is stored: pass ``certificate.sha256``
+      as ``pin_sha256`` next time to keep trusting it); anything else
+      refuses, and the connect raises CertificateError. An exception it
+      raises refuses too and is re-raised once the connect has failed, with
+      the CertificateError as its ``__cause__``. It runs on the connecting
+      thread. With the native-tls backend (Windows, macOS) it is never
+      called.
 
     Use it as a context manager: leaving the block normally sends QUIT;
     leaving it by an exception drops the connection without QUIT.
@@ -121,6 +135,7 @@ class SMTP(Session):
         danger_accept_invalid_certs: bool = False,
         client_name: Optional[str] = None,
         trace: Optional[TraceCallback] = None,
+        on_untrusted_certificate: Optional[CertificateCallback] = None,
     ) -> None:
         """Connect to ``host`` (see the class docstring for the options).
 
@@ -143,6 +158,7 @@ class SMTP(Session):
             allow_plaintext_auth=allow_plaintext_auth,
             danger_accept_invalid_certs=danger_accept_invalid_certs,
             trace=trace,
+            on_untrusted_certificate=on_untrusted_certificate,
         )
 
     def _configure(self, options: int, **kw: Any) -> None:
