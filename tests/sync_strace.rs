@@ -400,8 +400,9 @@ fn parse_trace(text: &str) -> Vec<Call> {
     let mut calls = Vec::new();
     let mut pending: HashMap<&str, (usize, String)> = HashMap::new();
     for (index, line) in text.lines().enumerate() {
-        let mut fields = line.splitn(3, ' ');
-        let (Some(pid), Some(_time), Some(rest)) = (fields.next(), fields.next(), fields.next()) else { continue };
+        // strace pads the PID to five columns: "5976  05:16:17.718586 ...".
+        let Some((pid, rest)) = line.trim_start().split_once(' ') else { continue };
+        let Some((_time, rest)) = rest.trim_start().split_once(' ') else { continue };
         let (entry, whole) = if let Some(start) = rest.strip_suffix(UNFINISHED) {
             pending.insert(pid, (index, start.to_string()));
             continue;
@@ -464,7 +465,7 @@ fn the_trace_parser_reads_strace_lines() {
 2 10:00:00.000003 fsync(7</m/new> <unfinished ...>
 1 10:00:00.000004 renameat2(AT_FDCWD</w>, \"/m/tmp/.a\", 6</m>, \"new/a\", 0) = 0
 2 10:00:00.000005 <... fsync resumed>) = 0
-1 10:00:00.000006 write(3<TCP:[127.0.0.1:5->127.0.0.1:110]>, \"DELE 1\\r\\n\", 8) = 8
+1     10:00:00.000006 write(3<TCP:[127.0.0.1:5->127.0.0.1:110]>, \"DELE 1\\r\\n\", 8) = 8
 1 10:00:00.000007 --- SIGCHLD {si_signo=SIGCHLD} ---
 1 10:00:00.000008 +++ exited with 0 +++
 ";
