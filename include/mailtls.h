@@ -1684,8 +1684,10 @@ mailtls_result mailtls_sync_options_last_error(const mailtls_sync_options *optio
 /**
  * Sync into the Maildir at `maildir` (a UTF-8 path; created with its
  * tmp/, new/ and cur/ if missing). Each message is written to tmp/,
- * flushed to disk, renamed into new/ under a name made from its UID and
- * size, and new/ is flushed, before it is recorded or deleted; the file
+ * flushed to disk, renamed into new/ under a name made from the account
+ * (a tag from the state file's path, so several accounts may share one
+ * Maildir), its UID and size, and new/ is flushed, before it is recorded
+ * or deleted; the file
  * holds the message as the server sent it, dot-unstuffed, with LF line
  * ends (as Dovecot, mpop and getmail store mail on Unix), nothing added.
  * A message whose file is already in new/ or cur/ is not delivered again,

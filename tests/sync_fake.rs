@@ -415,3 +415,34 @@ fn a_mailbox_of_200000_messages_syncs_in_memory_bounded_by_the_listing() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Two accounts delivering into one Maildir, each with a message of the
+/// same UID and size (UIDs are unique only within a mailbox): each is
+/// downloaded and saved; neither passes for the other and is deleted
+/// unsaved.
+#[test]
+fn two_accounts_with_the_same_uid_and_size_into_one_maildir_both_keep_their_message() {
+    let dir = scratch("shared");
+    let md = dir.join("Maildir");
+    const FIRST: &str = "Subject: a\r\n\r\nfrom A\r\n";
+    const SECOND: &str = "Subject: b\r\n\r\nfrom B\r\n";
+    assert_eq!(FIRST.len(), SECOND.len());
+    for (account, body) in [("a", FIRST), ("b", SECOND)] {
+        let options = SyncOptions {
+            retention: Retention::DeleteAfterSaving,
+            ..SyncOptions::new(dir.join(format!("{account}.state")))
+        };
+        let mut script = listing(&[("1", body)]);
+        script.extend(retr(1, body));
+        script.extend(ok_to("DELE 1"));
+        script.extend(ok_to("QUIT"));
+        let (fake, mut client) = server(script);
+        let report = client.sync(&options, &mut Maildir::open(&md).unwrap(), None).unwrap();
+        fake.finish();
+        assert_eq!((report.downloaded, report.deleted), (1, 1), "account {account}: {report:?}");
+    }
+    let mut stored: Vec<Vec<u8>> = files(&md.join("new")).into_iter().map(|(_, b)| b).collect();
+    stored.sort();
+    assert_eq!(stored, vec![lf(FIRST), lf(SECOND)]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

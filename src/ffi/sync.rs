@@ -253,8 +253,10 @@ pub extern "C" fn mailtls_sync_options_last_error(
 
 /// Sync into the Maildir at `maildir` (a UTF-8 path; created with its
 /// tmp/, new/ and cur/ if missing). Each message is written to tmp/,
-/// flushed to disk, renamed into new/ under a name made from its UID and
-/// size, and new/ is flushed, before it is recorded or deleted; the file
+/// flushed to disk, renamed into new/ under a name made from the account
+/// (a tag from the state file's path, so several accounts may share one
+/// Maildir), its UID and size, and new/ is flushed, before it is recorded
+/// or deleted; the file
 /// holds the message as the server sent it, dot-unstuffed, with LF line
 /// ends (as Dovecot, mpop and getmail store mail on Unix), nothing added.
 /// A message whose file is already in new/ or cur/ is not delivered again,
@@ -337,13 +339,12 @@ fn run_sync<'a>(
     report_out: *mut *mut mailtls_sync_report,
     target: impl FnOnce() -> FfiResult<Target<'a>>,
 ) -> mailtls_result {
+    // A sync that does not start leaves NULL, not a stale pointer, even
+    // when the handle itself is NULL or busy.
+    if let Some(out) = super::arguments::optional_out(report_out) {
+        out.write(std::ptr::null_mut());
+    }
     with_handle(pop3, |h| {
-        if report_out.is_null() {
-            return Err(Failure::Null("report_out"));
-        }
-        // SAFETY: non-NULL and valid for a write (the caller's contract):
-        // a sync that does not start leaves NULL, not a stale pointer.
-        unsafe { report_out.write(std::ptr::null_mut()) };
         let report_out = out!(report_out)?;
         if options.is_null() {
             return Err(Failure::Null("options"));

@@ -17,12 +17,16 @@
 //!
 //! The file holds the message as the server sent it, dot-unstuffed, with
 //! CRLF line ends turned into LF (as Dovecot, mpop and getmail store mail
-//! on Unix), no header added. Its name comes from the UID and the size
-//! alone, `<UID, encoded>,W=<size>` (W= is the size with CRLF line ends,
-//! the size LIST gives, as Dovecot uses it), so delivery is idempotent: a
-//! message whose name is already in new/, or in cur/ with the ":2,flags"
-//! that Maildir readers add, is not delivered again, even when the state
-//! file that would have said so was lost.
+//! on Unix), no header added. Its name comes from the account, the UID and
+//! the size, `<UID, encoded>,A=<account>,W=<size>` (W= is the size with
+//! CRLF line ends, the size LIST gives, as Dovecot uses it), so delivery
+//! is idempotent: a message whose name is already in new/, or in cur/ with
+//! the ":2,flags" that Maildir readers add, is not delivered again, even
+//! when the state file that would have said so was lost. The account tag
+//! (from the state file's path, see [`Destination::set_account`]) keeps
+//! apart two accounts delivering into one Maildir: UIDs are unique only
+//! within a mailbox, and one account's message must never pass for
+//! another's (it would be skipped, and deleted on the server unsaved).
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -60,6 +64,8 @@ pub struct Maildir {
     /// batch flushes, and the start from which it reports write-back
     /// errors. None where each file is flushed as it ends.
     batch_fs: Option<File>,
+    /// The account whose messages these are (see the module).
+    account: Option<String>,
 }
 
 /// The message being written.
@@ -104,6 +110,7 @@ impl Maildir {
             unflushed: false,
             pending: Vec::new(),
             batch_fs,
+            account: None,
         })
     }
 
@@ -221,7 +228,8 @@ fn base_name(name: &str) -> &str {
     name.split([':', ';', '!']).next().unwrap_or(name)
 }
 
-/// The file name of a message: its UID, encoded, and its size.
+/// The file name of a message: its UID, encoded, its account's tag (when
+/// known) and its size.
 ///
 /// Letters a–z, digits and '-' stand for themselves; every other byte,
 /// capital letters included, is `%` and two hex digits. So the name holds
@@ -229,7 +237,7 @@ fn base_name(name: &str) -> &str {
 /// leading '.', ',' which starts Maildir fields), and two UIDs that differ
 /// only in case stay apart on case-insensitive file systems (Windows,
 /// macOS). A 70-character UID gives at most 210 characters.
-pub(crate) fn file_name(uid: &str, size: u64) -> String {
+pub(crate) fn file_name(uid: &str, account: Option<&str>, size: u64) -> String {
     let mut name = String::with_capacity(uid.len() * 3 + 24);
     for b in uid.bytes() {
         if b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' {
@@ -237,6 +245,9 @@ pub(crate) fn file_name(uid: &str, size: u64) -> String {
         } else {
             name.push_str(&format!("%{b:02X}"));
         }
+    }
+    if let Some(account) = account {
+        name.push_str(&format!(",A={account}"));
     }
     name.push_str(&format!(",W={size}"));
     name
@@ -250,8 +261,12 @@ fn content_name(digest: Sha256, size: u64) -> String {
 }
 
 impl Destination for Maildir {
+    fn set_account(&mut self, account: &str) {
+        self.account = Some(account.to_string());
+    }
+
     fn contains(&mut self, uid: &str, size: u64) -> Result<bool> {
-        let name = file_name(uid, size);
+        let name = file_name(uid, self.account.as_deref(), size);
         let found = self.present()?.contains(&name);
         // Found by name: its entry may not be on disk yet if the sync that
         // wrote it was killed before flushing the directory.
@@ -264,8 +279,16 @@ impl Destination for Maildir {
         // The final name decides the temporary one only in its prefix: for
         // a message without UID the name is known at the end.
         // The PID tells a later sync whether this file's writer still runs.
-        let mut provisional = uid.map_or_else(|| format!("x-nouid,W={size}"), |u| file_name(u, size));
-        provisional.truncate(TEMPORARY_NAME_PREFIX); // ASCII: any cut is a char boundary
+        let account = self.account.as_deref();
+        let mut provisional = uid.map_or_else(|| format!("x-nouid,W={size}"), |u| file_name(u, account, size));
+        if provisional.len() > TEMPORARY_NAME_PREFIX {
+            // A long UID is cut, its fields (,A= ,W=) kept: the clean-up
+            // of stale files knows ours by them. ASCII: any cut is a char
+            // boundary.
+            let fields = provisional.find(",A=").or_else(|| provisional.find(",W=")).unwrap_or(provisional.len());
+            let keep = TEMPORARY_NAME_PREFIX.saturating_sub(provisional.len() - fields).min(fields);
+            provisional = format!("{}{}", &provisional[..keep], &provisional[fields..]);
+        }
         provisional.push_str(&format!(",P={}", std::process::id()));
         let part = PartFile::create_in(&self.root.join("tmp"), &self.root.join("new").join(&provisional))?;
         let content_digest = uid.is_none().then(Sha256::new);
@@ -289,7 +312,7 @@ impl Destination for Maildir {
             m.part.write_all(b"\r").map_err(write_error)?;
         }
         let name = match (&m.uid, m.content_digest.take()) {
-            (Some(uid), _) => file_name(uid, m.size),
+            (Some(uid), _) => file_name(uid, self.account.as_deref(), m.size),
             (None, Some(digest)) => content_name(digest, m.size),
             (None, None) => unreachable!("a message without UID has a digest"),
         };
@@ -433,14 +456,15 @@ mod tests {
 
     #[test]
     fn names_are_safe_distinct_and_stable() {
-        assert_eq!(file_name("0000000158f5a6b1", 120), "0000000158f5a6b1,W=120");
-        assert_eq!(file_name("AbC", 1), "%41b%43,W=1");
-        assert_eq!(file_name("../x:2,S", 9), "%2E%2E%2Fx%3A2%2C%53,W=9");
-        assert_ne!(file_name("abc", 1), file_name("ABC", 1));
-        let longest = file_name(&"~".repeat(70), u64::MAX - 1);
+        assert_eq!(file_name("0000000158f5a6b1", None, 120), "0000000158f5a6b1,W=120");
+        assert_eq!(file_name("0000000158f5a6b1", Some("1a2b3c4d"), 120), "0000000158f5a6b1,A=1a2b3c4d,W=120");
+        assert_eq!(file_name("AbC", None, 1), "%41b%43,W=1");
+        assert_eq!(file_name("../x:2,S", None, 9), "%2E%2E%2Fx%3A2%2C%53,W=9");
+        assert_ne!(file_name("abc", None, 1), file_name("ABC", None, 1));
+        let longest = file_name(&"~".repeat(70), None, u64::MAX - 1);
         assert!(longest.len() < 240, "{}", longest.len());
         for uid in ["a/b", "a\\b", ".hidden", "a:b", "a*b?c<d>e|f\"g", "a,W=3"] {
-            let name = file_name(uid, 3);
+            let name = file_name(uid, None, 3);
             assert!(!name.starts_with('.') && name.bytes().all(|b| !b"/\\:*?<>|\"".contains(&b)), "{name}");
             assert_eq!(name.matches(",W=").count(), 1, "{name}");
         }
@@ -451,14 +475,14 @@ mod tests {
         let root = scratch("deliver");
         let mut m = Maildir::open(&root).unwrap();
         deliver(&mut m, Some("U1/x"), &[b"Subject: one\r", b"\n\r\nbody\r\n"]);
-        assert_eq!(files(&root.join("new")), vec![(file_name("U1/x", 22), b"Subject: one\n\nbody\n".to_vec())]);
+        assert_eq!(files(&root.join("new")), vec![(file_name("U1/x", None, 22), b"Subject: one\n\nbody\n".to_vec())]);
         assert!(files(&root.join("tmp")).is_empty(), "nothing left in tmp/");
         assert!(m.contains("U1/x", 22).unwrap());
         assert!(!m.contains("U1/x", 23).unwrap(), "another size is another message");
 
         // A reader moved it to cur/ and flagged it; a fresh sync (new
         // lookup) still finds it.
-        let name = file_name("U1/x", 22);
+        let name = file_name("U1/x", None, 22);
         std::fs::rename(root.join("new").join(&name), root.join("cur").join(format!("{name}:2,S"))).unwrap();
         let mut m = Maildir::open(&root).unwrap();
         assert!(m.contains("U1/x", 22).unwrap());

@@ -53,6 +53,11 @@ use state::{Record, State};
 /// `abandon` if the transfer fails part-way. It counts as saved once `end`
 /// and then `flush` returned Ok.
 pub trait Destination {
+    /// The account the sync is for: a short tag, the same for every sync
+    /// of one state file. A destination that several accounts may share
+    /// keeps their messages apart by it (UIDs are unique only within one
+    /// mailbox). Called once, before anything else.
+    fn set_account(&mut self, _account: &str) {}
     /// Whether the message is already saved there (for destinations that
     /// can tell, which makes delivery idempotent). A destination that says
     /// yes must have it durably once `flush` returns Ok.
@@ -163,6 +168,7 @@ impl Run<'_, '_> {
         let now = options.now.unwrap_or_else(SystemTime::now);
         let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut state = State::open(&options.state)?;
+        self.destination.set_account(&account_tag(&options.state));
         let listing = listing(client, options)?;
         check_unique(&listing)?;
         let rules = Rules {
@@ -386,6 +392,16 @@ fn tick(progress: &mut Option<ProgressFn<'_>>, now: Progress) -> Result<()> {
         Some(ControlFlow::Break(())) => Err(Error::Cancelled),
         _ => Ok(()),
     }
+}
+
+/// The tag of the account a state file is for: the first 8 hex digits of
+/// the SHA-256 of its absolute path, so the same whatever the working
+/// directory, and the same again for a state file lost and started anew.
+fn account_tag(state: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    let absolute = std::path::absolute(state).unwrap_or_else(|_| state.to_path_buf());
+    let digest = Sha256::digest(absolute.as_os_str().as_encoded_bytes());
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The fetches cut into batches of at most [`BATCH_MESSAGES`] and

@@ -390,7 +390,8 @@ class POP3(Session):
         - ``maildir``: a Maildir directory (created with tmp/, new/ and cur/
           if missing). Each message is stored as the server sent it,
           dot-unstuffed, with LF line ends, nothing added (as Dovecot, mpop
-          and getmail store mail), in a file named after its UID and size;
+          and getmail store mail), in a file named after the account (a tag
+          from the state file's path), its UID and size;
         - ``deliver``: a callable ``deliver(uid, message)`` given each new
           message whole as bytes (CRLF line ends, as on the wire) and its
           UID (a str; None only from a server without UIDL). The message
