@@ -102,7 +102,11 @@ impl Maildir {
             sync_directory(root).map_err(Error::local_file(format!("the Maildir {}", root.display())))?;
         }
         remove_stale_parts(&root.join("tmp"), SystemTime::now());
-        let batch_fs = if syncfs_reports_errors() { File::open(root.join("tmp")).ok() } else { None };
+        let batch_fs = if syncfs_reports_errors() {
+            File::open(root.join("tmp")).ok().filter(syncfs_flushes_like_fsync)
+        } else {
+            None
+        };
         Ok(Maildir {
             root: root.to_path_buf(),
             present: None,
@@ -200,6 +204,37 @@ fn syncfs_reports_errors() -> bool {
     let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     (major, minor) >= (5, 8)
+}
+
+/// Whether `syncfs` on this directory's file system flushes file data as
+/// `fsync` would: only local disk file systems are trusted with it. On
+/// FUSE (sshfs, gocryptfs, ntfs-3g...) and network file systems (CIFS, NFS)
+/// it may return success without asking the daemon or server to flush,
+/// where `fsync` does; those keep one `fsync` per file.
+#[cfg(target_os = "linux")]
+fn syncfs_flushes_like_fsync(dir: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // f_type magic numbers (linux/magic.h).
+    const LOCAL: [i64; 6] = [
+        0xEF53,      // ext2, ext3, ext4
+        0x5846_5342, // xfs
+        0x9123_683E, // btrfs
+        0xF2F5_2010, // f2fs
+        0x0102_1994, // tmpfs (nothing to flush: memory only)
+        0x2FC1_2FC1, // zfs
+    ];
+    // SAFETY: fstatfs on a descriptor the caller owns, into a zeroed struct.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatfs(dir.as_raw_fd(), &mut fs) } != 0 {
+        return false;
+    }
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between targets
+    LOCAL.contains(&(fs.f_type as i64))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn syncfs_flushes_like_fsync(_dir: &File) -> bool {
+    false
 }
 
 /// Flush every file of `dir`'s file system to disk.
