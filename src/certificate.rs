@@ -65,9 +65,9 @@ impl Certificate {
         Some(Certificate {
             der: der.to_vec(),
             sha256: Sha256::digest(der).into(),
-            subject: cert.subject().to_string(),
-            issuer: cert.issuer().to_string(),
-            names,
+            subject: printable(&cert.subject().to_string()),
+            issuer: printable(&cert.issuer().to_string()),
+            names: names.iter().map(|n| printable(n)).collect(),
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
             self_signed: same_name && own_key,
@@ -82,8 +82,24 @@ impl Certificate {
     /// The issuer as a person names it: its common name, else the whole name.
     pub(crate) fn issuer_short(&self) -> Option<String> {
         let (_, cert) = X509Certificate::from_der(&self.der).ok()?;
-        common_name(cert.issuer()).or_else(|| Some(self.issuer.clone()))
+        common_name(cert.issuer()).map(|cn| printable(&cn)).or_else(|| Some(self.issuer.clone()))
     }
+}
+
+/// Text from a certificate as it may be shown to a person: control
+/// characters and the bidirectional overrides that could make one name
+/// read as another become `\u{..}` escapes. A server chooses these bytes.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}');
+        if c.is_control() || bidi {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn common_name(name: &X509Name<'_>) -> Option<String> {
@@ -200,5 +216,14 @@ mod tests {
         assert_eq!(and_list(&names(&["a"])), "a");
         assert_eq!(and_list(&names(&["a", "b"])), "a and b");
         assert_eq!(and_list(&names(&["a", "b", "c"])), "a, b and c");
+    }
+}
+
+#[cfg(test)]
+mod printable_tests {
+    #[test]
+    fn control_and_bidi_characters_are_escaped() {
+        assert_eq!(super::printable("mail.example.org"), "mail.example.org");
+        assert_eq!(super::printable("a\nb\u{202E}c"), "a\\u{a}b\\u{202e}c");
     }
 }

@@ -84,7 +84,11 @@ impl Session {
         }
         let Some(addr) = self.conn.peer_addr() else { return Ok(()) };
         self.tracer().info("no greeting yet: asking the port whether it speaks TLS from the first byte");
-        if speaks_tls(addr, self.conn.host(), TLS_PROBE_WAIT.min(io_timeout)) {
+        // A greeting that came meanwhile on the first connection wins (a
+        // port that tells TLS from plain by the first bytes it reads).
+        if speaks_tls(addr, self.conn.host(), TLS_PROBE_WAIT.min(io_timeout))
+            && !self.conn.sends_within(Duration::from_millis(1))?
+        {
             self.close();
             return Err(Error::ImplicitTlsPort {
                 host_port: host_port(self.conn.host(), self.port),

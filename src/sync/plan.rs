@@ -75,7 +75,16 @@ pub(crate) struct Rules {
 /// meant would be a guess, and a wrong guess deletes the wrong message.
 pub(crate) fn check_unique(listing: &[Listed]) -> Result<()> {
     let mut seen = HashSet::with_capacity(listing.len());
+    let mut numbers = HashSet::with_capacity(listing.len());
     for m in listing {
+        // One number under two UIDs would save one message's content as
+        // two, and delete by the wrong record.
+        if !numbers.insert(m.number) {
+            return Err(Error::Protocol(format!(
+                "the server lists message {} twice, so messages cannot be told apart; nothing was downloaded or deleted",
+                m.number
+            )));
+        }
         if let Some(uid) = &m.uid
             && !seen.insert(uid.as_str())
         {
@@ -198,5 +207,10 @@ mod tests {
         }
         let without_uids = [Listed { number: 1, uid: None, size: 1 }, Listed { number: 2, uid: None, size: 1 }];
         assert!(check_unique(&without_uids).is_ok());
+        let number_twice = [listed(1, "a", 1), listed(1, "b", 1)];
+        match check_unique(&number_twice) {
+            Err(Error::Protocol(message)) => assert!(message.contains("message 1 twice"), "{message}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
