@@ -122,7 +122,10 @@ def test_a_maildir_gets_no_duplicate_even_with_the_state_file_lost(server, tmp_p
     sync(server, FIRST, tmp_path / "state", maildir)
     files = maildir_files(maildir)
 
-    report = sync(server, FIRST, tmp_path / "another-state", maildir)
+    # Lost and started anew where it was (the account's files are named
+    # after the state file's path).
+    (tmp_path / "state").unlink()
+    report = sync(server, FIRST, tmp_path / "state", maildir)
     assert (report.downloaded, report.already_had) == (0, 3)
     assert maildir_files(maildir) == files
 
