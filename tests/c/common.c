@@ -124,6 +124,33 @@ struct test_env test_env_load(void)
 	return env;
 }
 
+struct test_scram_env test_scram_env_load(void)
+{
+	static const char *const names[] = {"MAILTLS_TEST_SCRAM_CA", "MAILTLS_TEST_SCRAM_POP3_PORT",
+					    "MAILTLS_TEST_SCRAM_POP3S_PORT", "MAILTLS_TEST_SCRAM_SUBMISSION_PORT",
+					    "MAILTLS_TEST_SCRAM_SMTPS_PORT"};
+	struct test_scram_env env;
+	size_t i;
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		const char *v = getenv(names[i]);
+		if (v == NULL || v[0] == '\0') {
+			fprintf(stderr, "%s is not set: start the SCRAM server set\n"
+					"  MAILTLS_DOVECOT_SCRAM=1 bash tests/servers/dovecot.sh start DIR\n"
+					"and export MAILTLS_TEST_SCRAM_* from DIR/env.sh (see tests/run.sh)\n",
+				names[i]);
+			exit(2);
+		}
+	}
+	env.host = need_env("MAILTLS_TEST_HOST");
+	env.password = need_env("MAILTLS_TEST_PASSWORD");
+	env.ca = need_env("MAILTLS_TEST_SCRAM_CA");
+	env.pop3_port = port_env("MAILTLS_TEST_SCRAM_POP3_PORT");
+	env.pop3s_port = port_env("MAILTLS_TEST_SCRAM_POP3S_PORT");
+	env.submission_port = port_env("MAILTLS_TEST_SCRAM_SUBMISSION_PORT");
+	env.smtps_port = port_env("MAILTLS_TEST_SCRAM_SMTPS_PORT");
+	return env;
+}
+
 struct test_smtp_env test_smtp_env_load(void)
 {
 	static const char *const names[] = {"MAILTLS_TEST_SMTP_SUBMISSION_PORT", "MAILTLS_TEST_SMTPS_PORT",

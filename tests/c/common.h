@@ -86,6 +86,22 @@ struct test_smtp_env {
  * missing. */
 struct test_smtp_env test_smtp_env_load(void);
 
+/* --- the SCRAM server set (a second Dovecot and Postfix offering SCRAM) -- */
+
+struct test_scram_env {
+	const char *host;
+	const char *password;
+	const char *ca;           /* that set's own CA */
+	uint16_t pop3_port;       /* plain, with STLS */
+	uint16_t pop3s_port;      /* implicit TLS */
+	uint16_t submission_port; /* SMTP, STARTTLS, AUTH through Dovecot */
+	uint16_t smtps_port;
+};
+
+/* Read MAILTLS_TEST_HOST, MAILTLS_TEST_PASSWORD and the MAILTLS_TEST_SCRAM_*
+ * variables tests/run.sh exports; exits with status 2 if any is missing. */
+struct test_scram_env test_scram_env_load(void);
+
 /* --- mailbox seeding ---------------------------------------------------- */
 
 /* Empty new/ and cur/ of USER's Maildir and store the messages (LF line

@@ -29,32 +29,6 @@ static uint16_t submission_port, smtps_port;
 /* A password with a control character (U+0001), which SASLprep prohibits. */
 static const char ctl_password[] = "ctl\001secret-4711";
 
-static const char *need(const char *name)
-{
-	const char *v = getenv(name);
-	if (v == NULL || v[0] == '\0') {
-		fprintf(stderr, "%s is not set: start the SCRAM server set\n"
-				"  MAILTLS_DOVECOT_SCRAM=1 bash tests/servers/dovecot.sh start DIR\n"
-				"  bash tests/servers/postfix.sh start DIR\n"
-				"and export MAILTLS_TEST_SCRAM_* from DIR/env.sh (see tests/run.sh)\n",
-			name);
-		exit(2);
-	}
-	return v;
-}
-
-static uint16_t need_port(const char *name)
-{
-	const char *v = need(name);
-	char *end;
-	long p = strtol(v, &end, 10);
-	if (*end != '\0' || p <= 0 || p > 65535) {
-		fprintf(stderr, "%s is not a port: %s\n", name, v);
-		exit(2);
-	}
-	return (uint16_t)p;
-}
-
 
 /* A handle trusting the SCRAM set's CA, recording into `trace`, with the
  * allowed mechanisms `mechanisms` (NULL: all), connected. */
@@ -287,11 +261,13 @@ static void saslprep_refusal(void)
 
 int main(void)
 {
-	host = need("MAILTLS_TEST_HOST");
-	password = need("MAILTLS_TEST_PASSWORD");
-	ca = need("MAILTLS_TEST_SCRAM_CA");
-	submission_port = need_port("MAILTLS_TEST_SCRAM_SUBMISSION_PORT");
-	smtps_port = need_port("MAILTLS_TEST_SCRAM_SMTPS_PORT");
+	struct test_scram_env env = test_scram_env_load();
+
+	host = env.host;
+	password = env.password;
+	ca = env.ca;
+	submission_port = env.submission_port;
+	smtps_port = env.smtps_port;
 
 	forced_mechanisms();
 	refusals();
