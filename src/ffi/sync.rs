@@ -141,10 +141,6 @@ pub extern "C" fn mailtls_sync_options_free(options: *mut mailtls_sync_options) 
     free_handle(options)
 }
 
-fn set(options: *mut mailtls_sync_options, f: impl FnOnce(&mut SyncOptionsState) -> FfiResult) -> mailtls_result {
-    with_handle(options, f)
-}
-
 fn invalid(msg: &str) -> Failure {
     Failure::Core(Error::InvalidArgument(msg.into()))
 }
@@ -159,7 +155,7 @@ pub extern "C" fn mailtls_sync_options_set_state_file(
     options: *mut mailtls_sync_options,
     state_file: *const c_char,
 ) -> mailtls_result {
-    set(options, |o| {
+    with_handle(options, |o| {
         // SAFETY: NULL or a NUL-terminated string.
         let path = unsafe { arg_str(state_file, "state_file") }?;
         if path.is_empty() {
@@ -181,7 +177,7 @@ pub extern "C" fn mailtls_sync_options_set_retention(
     retention: mailtls_retention,
     keep_seconds: u64,
 ) -> mailtls_result {
-    set(options, |o| {
+    with_handle(options, |o| {
         o.inner.retention = match (retention, keep_seconds) {
             (MAILTLS_RETENTION_LEAVE_ON_SERVER, 0) => Retention::LeaveOnServer,
             (MAILTLS_RETENTION_DELETE_AFTER_SAVING, 0) => Retention::DeleteAfterSaving,
@@ -203,7 +199,7 @@ pub extern "C" fn mailtls_sync_options_set_max_message_bytes(
     options: *mut mailtls_sync_options,
     max_bytes: u64,
 ) -> mailtls_result {
-    set(options, |o| {
+    with_handle(options, |o| {
         o.inner.max_message_bytes = (max_bytes > 0).then_some(max_bytes);
         Ok(())
     })
@@ -218,7 +214,7 @@ pub extern "C" fn mailtls_sync_options_set_mark_seen_only(
     options: *mut mailtls_sync_options,
     mark_seen_only: bool,
 ) -> mailtls_result {
-    set(options, |o| {
+    with_handle(options, |o| {
         o.inner.mark_seen_only = mark_seen_only;
         Ok(())
     })
@@ -233,7 +229,7 @@ pub extern "C" fn mailtls_sync_options_set_progress(
     callback: mailtls_sync_progress_callback,
     userdata: *mut c_void,
 ) -> mailtls_result {
-    set(options, |o| {
+    with_handle(options, |o| {
         o.progress = callback.map(|callback| ProgressTarget { callback, userdata });
         Ok(())
     })
