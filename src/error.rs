@@ -32,10 +32,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("TLS handshake failed: {0}")]
-    Tls(String),
-    #[error("no TLS version in common with the server (this client requires {required} or newer): {detail}")]
-    TlsVersion { required: &'static str, detail: String },
+    /// The TLS handshake failed for a reason other than the certificate
+    /// or the TLS version: what happened and what to check, with the TLS
+    /// library's code and words apart ([`Error::detail`]).
+    #[error("{message}")]
+    Tls { message: String, detail: String },
+    /// The server offers no TLS version (or cipher) this client accepts:
+    /// `required` is the minimum the options set.
+    #[error("{message}")]
+    TlsVersion { required: &'static str, message: String, detail: String },
     /// The server's certificate failed verification: why, the host and
     /// port, the certificate's facts when it could be read, and the TLS
     /// library's own words apart from the message ([`Error::detail`]).
@@ -59,9 +64,12 @@ pub enum Error {
         "refusing to send the password over an unencrypted connection, where others on the network could read it: choose SSL/TLS or STARTTLS (only on a network you trust, allow_plaintext_auth permits it)"
     )]
     PlaintextAuthRefused,
-    #[error("no authentication mechanism in common with the server: {0}")]
+    #[error("no login method in common with the server: {0}")]
     NoCommonMechanism(String),
-    #[error("authentication failed: {0}")]
+    /// The server refused the login: the message tells a wrong user name
+    /// or password from a refusal for another reason (mailbox in use, too
+    /// many logins, a temporary failure), from the reply's codes.
+    #[error("{}", login_refusal(.0))]
     AuthFailed(ServerReply),
     /// The server refused a login over this unencrypted connection because
     /// it accepts logins only over an encrypted one; the credentials may be
@@ -70,14 +78,16 @@ pub enum Error {
         "the server accepts logins only over an encrypted connection ({0}): choose SSL/TLS or STARTTLS; the user name and password were not judged"
     )]
     EncryptionRequired(ServerReply),
-    #[error("the server refused the command: {0}")]
+    #[error("the server refused the command: {}", with_advice(.0))]
     Server(ServerReply),
     #[error("the server broke the protocol: {0}")]
     Protocol(String),
     #[error("a reply line from the server is longer than {0} bytes")]
     ReplyTooLong(usize),
-    #[error("every recipient was refused: {}", summarize_refusals(.0))]
-    RecipientsRefused(Vec<RecipientResult>),
+    /// Every recipient was refused: each one's answer, and what that
+    /// means for the person (see [`ServerReply`]'s advice).
+    #[error("every recipient was refused: {}{}", summarize_refusals(.0), advice_suffix(*.1))]
+    RecipientsRefused(Vec<RecipientResult>, Option<&'static str>),
     #[error("{0}")]
     SmtpUtf8Unavailable(String),
     #[error("{0}")]
@@ -243,6 +253,51 @@ fn certificate_message(
     }
 }
 
+/// A refused login, said as what the person should change. The codes
+/// decide: POP3's response codes (RFC 2449, 3206) and SMTP's reply and
+/// enhanced codes (RFC 4954).
+fn login_refusal(reply: &ServerReply) -> String {
+    let text = &reply.text;
+    let response = reply.response_code.as_deref().unwrap_or("").to_ascii_uppercase();
+    let enhanced = reply.enhanced_code.as_deref().unwrap_or("");
+    let temporary = reply.code.is_some_and(|c| (400..500).contains(&c)) || enhanced.starts_with("4.");
+    match () {
+        _ if response == "IN-USE" => format!(
+            "the server did not log in because the mailbox is in use by another program or computer ({text}): \
+             close the other mail program, or wait a few minutes and try again; the user name and password \
+             were not judged"
+        ),
+        _ if response == "LOGIN-DELAY" => format!(
+            "the server allows logins to this mailbox only every so often ({text}): check mail less often, \
+             or wait and try again; the user name and password were not judged"
+        ),
+        _ if response.starts_with("SYS/TEMP") || temporary => format!(
+            "the server could not log in now, a temporary problem on its side ({text}): try again later; the \
+             user name and password were not judged"
+        ),
+        _ if response.starts_with("SYS/PERM") => format!(
+            "the server could not log in because of a problem on its side ({text}): ask the provider; trying \
+             again will not help; the user name and password were not judged"
+        ),
+        _ if enhanced == "5.7.9" || reply.code == Some(534) => format!(
+            "the server refused this login method as too weak ({text}): let mailtls choose the method, or \
+             choose SSL/TLS or STARTTLS"
+        ),
+        _ => format!(
+            "the server refused this user name or password ({text}): check both, as the provider gives them \
+             (the user name is often the whole e-mail address)"
+        ),
+    }
+}
+
+fn with_advice(reply: &ServerReply) -> String {
+    format!("{}{}", reply.text, advice_suffix(reply.advice))
+}
+
+fn advice_suffix(advice: Option<&str>) -> String {
+    advice.map(|a| format!(": {a}")).unwrap_or_default()
+}
+
 fn summarize_refusals(results: &[RecipientResult]) -> String {
     let parts: Vec<String> =
         results.iter().map(|r| format!("{}: {}", r.address, r.reply.to_server_reply().text)).collect();
@@ -256,6 +311,7 @@ impl Error {
     pub fn detail(&self) -> Option<&str> {
         match self {
             Error::Certificate(c) => Some(&c.detail),
+            Error::Tls { detail, .. } | Error::TlsVersion { detail, .. } => Some(detail),
             _ => None,
         }
     }
@@ -277,7 +333,7 @@ impl Error {
             Error::Timeout(_)
                 | Error::ConnectionClosed(_)
                 | Error::Io { .. }
-                | Error::Tls(_)
+                | Error::Tls { .. }
                 | Error::TlsVersion { .. }
                 | Error::Certificate(_)
                 | Error::CertificatePinMismatch { .. }

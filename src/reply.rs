@@ -17,6 +17,9 @@ pub struct ServerReply {
     pub response_code: Option<String>,
     /// SMTP's enhanced status code (RFC 3463, e.g. `5.1.1`).
     pub enhanced_code: Option<String>,
+    /// What the refusal means for the person (whether trying again helps,
+    /// what to change), added to the error's message; not the server's.
+    pub(crate) advice: Option<&'static str>,
 }
 
 impl fmt::Display for ServerReply {
@@ -62,6 +65,7 @@ impl Reply {
             code: Some(self.code),
             response_code: None,
             enhanced_code: self.enhanced_code.clone(),
+            advice: None,
         }
     }
 }

@@ -569,7 +569,10 @@ fn implicit_tls_against_a_plaintext_port_says_so() {
     opts.security = Security::Tls;
     let err = Pop3Client::connect("127.0.0.1", server.port, &opts).expect_err("must fail");
     match err {
-        Error::Tls(msg) => assert!(msg.contains("does not speak TLS"), "{msg}"),
+        Error::Tls { message, detail } => {
+            assert!(message.contains("answered without TLS") && message.contains("choose STARTTLS"), "{message}");
+            assert!(detail.contains("does not speak TLS"), "{detail}");
+        }
         other => panic!("{other:?}"),
     }
     server.finish();

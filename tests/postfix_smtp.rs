@@ -174,6 +174,8 @@ fn auth_before_starttls_is_refused_by_the_server() {
     let err =
         client.send("a@example.org", &["user21@localhost"], MessageSource::from_bytes(&mut body), None).err().unwrap();
     assert_eq!(err.reply().and_then(|r| r.code), Some(530), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("Must issue a STARTTLS command first: the server accepts mail only from a logged-in user over an encrypted connection"), "{text}");
 }
 
 #[test]
@@ -224,7 +226,7 @@ fn some_recipients_refused_the_others_get_the_message() {
 fn all_recipients_refused() {
     let mut client = session("user25");
     match send(&mut client, "user25@localhost", &["nobody-1@localhost", "nobody-2@localhost"], b"x\r\n") {
-        Err(Error::RecipientsRefused(results)) => {
+        Err(Error::RecipientsRefused(results, _)) => {
             assert_eq!(results.len(), 2);
             assert!(results.iter().all(|r| !r.accepted && r.reply.code == 550));
         }
@@ -297,7 +299,7 @@ fn utf8_addresses_use_smtputf8() {
     // The mailbox does not exist, but the server must accept the syntax
     // (with SMTPUTF8) and refuse the unknown user, not the address form.
     match send(&mut client, "user30@localhost", &["jörg@localhost"], b"x\r\n") {
-        Err(Error::RecipientsRefused(results)) => {
+        Err(Error::RecipientsRefused(results, _)) => {
             assert_eq!(results[0].reply.code, 550, "{:?}", results[0])
         }
         other => panic!("{other:?}"),

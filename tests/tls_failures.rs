@@ -198,12 +198,17 @@ const FACTS: bool = cfg!(not(feature = "native-tls-backend"));
 /// Checks the failure's reason, that its message is free of the TLS
 /// library's internals, and that its detail names the library's code and
 /// ends with the library's own words.
+/// Checks that a message is free of the TLS library's internals.
+fn assert_plain(message: &str) {
+    for internal in ["error:", "SSL routines", ".c:", "X509_V_ERR", "SSL_R_", "the TLS library said", "verify failed"] {
+        assert!(!message.contains(internal), "{internal:?} in the message {message:?}");
+    }
+}
+
 fn check(err: Error, reason: CertificateReason, code: &str) -> CertificateError {
     let c = certificate_error(err);
     assert_eq!(c.reason, reason, "{c:?}");
-    for internal in ["error:", "SSL routines", ".c:", "X509_V_ERR", "the TLS library said", "verify failed"] {
-        assert!(!c.message.contains(internal), "{internal:?} in the message {:?}", c.message);
-    }
+    assert_plain(&c.message);
     let at_code = c.detail.find(code).unwrap_or_else(|| panic!("no {code:?} in {:?}", c.detail));
     let at_text =
         c.detail.find("the TLS library said: ").unwrap_or_else(|| panic!("no library text in {:?}", c.detail));
@@ -421,8 +426,11 @@ fn a_tls_1_1_server_is_refused_for_its_version() {
     let ca = new_ca("mailtls test CA");
     let port = tls_server(new_leaf(Some(&ca), &GOOD), vec![], Versions::Tls11Only);
     match connect_error("localhost", port, &trusting(&ca)) {
-        Error::TlsVersion { required, detail } => {
+        Error::TlsVersion { required, message, detail } => {
             assert_eq!(required, "TLS 1.2");
+            assert_plain(&message);
+            assert!(message.starts_with(&format!("localhost:{port} speaks only obsolete TLS")), "{message}");
+            assert!(message.contains("the server's provider must update the server"), "{message}");
             // The client offers 1.2 and 1.3 only (supported_versions), so
             // the server answers with a protocol_version alert.
             assert_names(&detail, "no TLS version", "(SSL_R_TLSV1_ALERT_PROTOCOL_VERSION, 1070)");
@@ -443,9 +451,11 @@ fn a_port_that_does_not_speak_tls_is_said_to() {
     });
     let ca = new_ca("mailtls test CA");
     match connect_error("127.0.0.1", port, &trusting(&ca)) {
-        Error::Tls(detail) => {
+        Error::Tls { message, detail } => {
+            assert_plain(&message);
+            assert!(message.starts_with(&format!("127.0.0.1:{port} answered without TLS")), "{message}");
+            assert!(message.contains("choose STARTTLS for this port"), "{message}");
             assert_names(&detail, "does not speak TLS", "(SSL_R_WRONG_VERSION_NUMBER, 267)");
-            assert!(detail.contains("STARTTLS"), "{detail}");
         }
         other => panic!("expected Tls, got {other:?}"),
     }

@@ -73,7 +73,7 @@ pub fn exit_for(error: &Error) -> Exit {
         | Error::Timeout(_)
         | Error::ConnectionClosed(_)
         | Error::Io { .. }
-        | Error::Tls(_)
+        | Error::Tls { .. }
         | Error::TlsVersion { .. }
         | Error::Certificate(_)
         | Error::CertificatePinMismatch { .. }
@@ -86,7 +86,7 @@ pub fn exit_for(error: &Error) -> Exit {
         | Error::AuthFailed(_)
         | Error::EncryptionRequired(_) => Exit::Authentication,
         Error::Server(_)
-        | Error::RecipientsRefused(_)
+        | Error::RecipientsRefused(..)
         | Error::SmtpUtf8Unavailable(_)
         | Error::EightBitUnavailable(_)
         | Error::MessageTooLarge { .. }
@@ -107,7 +107,7 @@ mod tests {
         assert_eq!(exit_for(&Error::AuthFailed(ServerReply::default())), Exit::Authentication);
         assert_eq!(exit_for(&Error::PlaintextAuthRefused), Exit::Authentication);
         assert_eq!(exit_for(&Error::Server(ServerReply::default())), Exit::Refused);
-        assert_eq!(exit_for(&Error::RecipientsRefused(vec![])), Exit::Refused);
+        assert_eq!(exit_for(&Error::RecipientsRefused(vec![], None)), Exit::Refused);
         assert_eq!(exit_for(&Error::InvalidArgument("x".into())), Exit::Usage);
         assert_eq!(exit_for(&Error::Cancelled), Exit::Other);
         assert_eq!(exit_for(&Error::StateLocked("s".into())), Exit::Other);

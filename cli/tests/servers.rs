@@ -98,7 +98,7 @@ fn a_wrong_password_exits_4_and_is_never_shown() {
             let run = mailtls(&args, Some(wrong));
             assert_eq!(run.code, 4, "{run:?}");
             assert!(run.stdout.contains("login:        FAILED, as user57"), "{run:?}");
-            assert!(run.stderr.contains("authentication failed"), "{run:?}");
+            assert!(run.stderr.contains("refused this user name or password"), "{run:?}");
             assert_no_secret(&run, "user57", wrong);
         }
     }

@@ -453,7 +453,8 @@ pub extern "C" fn mailtls_pop3_last_error(
 /// its code (e.g. "X509_V_ERR_CERT_HAS_EXPIRED, 10") and its words (the
 /// error stack), which the message of mailtls_pop3_last_error() leaves
 /// out; for a log or a bug report, not for the user. "" if the failure
-/// has none (only certificate failures have one). Buffer rules as
+/// has none (certificate, TLS version and other TLS
+/// handshake failures have one). Buffer rules as
 /// mailtls_pop3_last_error(). The trace gets the same text as an INFO
 /// line.
 #[unsafe(no_mangle)]

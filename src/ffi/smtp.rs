@@ -196,7 +196,7 @@ fn send_with<A>(
         let outcome = send(h.client()?, args, dsn.as_ref());
         let results = match &outcome {
             Ok(results) => Some(results.as_slice()),
-            Err(Error::RecipientsRefused(results)) => Some(results.as_slice()),
+            Err(Error::RecipientsRefused(results, _)) => Some(results.as_slice()),
             Err(_) => None,
         };
         if let (Some(results), false) = (results, results_out.is_null()) {
@@ -423,7 +423,7 @@ pub extern "C" fn mailtls_smtp_send_batch(
             let (code, results, smtp_code, error) = match &outcome {
                 Ok(results) => (MAILTLS_RESULT_OK, Some(results.as_slice()), 0, String::new()),
                 Err(e) => {
-                    let results = if let Error::RecipientsRefused(r) = e { Some(r.as_slice()) } else { None };
+                    let results = if let Error::RecipientsRefused(r, _) = e { Some(r.as_slice()) } else { None };
                     let smtp_code = e.reply().and_then(|r| r.code).unwrap_or(0);
                     (result::result_of(e), results, smtp_code.into(), e.to_string())
                 }

@@ -28,13 +28,18 @@ impl Authenticate for Pop3Client {
         self.offers(m) || (!self.caps.capa_supported && m != Mechanism::Apop)
     }
 
+    /// Every method the server names, also those this client lacks
+    /// (GSSAPI, NTLM, ...): a message that says what the server has must
+    /// not hide them.
     fn offered(&self) -> Vec<String> {
-        Mechanism::PASSWORD_MECHANISMS
-            .iter()
-            .chain(&[Mechanism::OAuthBearer, Mechanism::XOAuth2])
-            .filter(|m| self.offers(**m))
-            .map(|m| m.name().to_string())
-            .collect()
+        let mut names: Vec<String> = self.caps.set().args("SASL").unwrap_or_default().to_vec();
+        if self.caps.user() {
+            names.push("USER".into());
+        }
+        if self.apop_timestamp.is_some() {
+            names.push("APOP".into());
+        }
+        names
     }
 
     fn send_auth(&mut self, m: Mechanism, initial: Option<&[u8]>) -> Result<bool> {

@@ -18,7 +18,7 @@ pub(crate) fn parse_status(line: &[u8]) -> Result<Status> {
     if let Some(rest) = strip_keyword(line, b"-ERR") {
         let text = String::from_utf8_lossy(line).into_owned();
         let response_code = response_code(&String::from_utf8_lossy(rest));
-        return Ok(Status::Err(ServerReply { text, code: None, response_code, enhanced_code: None }));
+        return Ok(Status::Err(ServerReply { text, code: None, response_code, enhanced_code: None, advice: None }));
     }
     if line == b"+" || line.starts_with(b"+ ") {
         return Ok(Status::Continue(line.get(2..).unwrap_or_default().to_vec()));

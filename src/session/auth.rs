@@ -163,13 +163,48 @@ fn check_can_authenticate<C: Client>(c: &C, user: &str, secret: &str) -> Result<
     session.opts.check_login(user, secret, session.conn.is_tls())
 }
 
+/// What each side has, for a login with nothing in common: the server's
+/// methods (all it names), and the ones this client would use here.
 fn no_common<C: Authenticate>(c: &C, wanted: &str) -> Error {
     let offered = c.offered();
-    Error::NoCommonMechanism(if offered.is_empty() {
-        format!("wanted {wanted}; the server offers no login method here (it may require STARTTLS first)")
+    let server = if offered.is_empty() {
+        "the server offers no login method on this connection".to_string()
     } else {
-        format!("wanted {wanted}; the server offers {}", offered.join(", "))
-    })
+        format!("the server offers {}", offered.join(", "))
+    };
+    let session = c.session();
+    let ours: Vec<&str> = Mechanism::password_preference(session.conn.server_verified())
+        .into_iter()
+        .chain([Mechanism::OAuthBearer, Mechanism::XOAuth2])
+        .filter(|m| C::can_use(*m) && session.opts.allows(*m))
+        .map(Mechanism::name)
+        .collect();
+    let client = if ours.is_empty() {
+        "the program allows this client no login method".to_string()
+    } else {
+        format!("this client can use {}", ours.join(", "))
+    };
+    let known = || {
+        Mechanism::PASSWORD_MECHANISMS
+            .into_iter()
+            .chain([Mechanism::OAuthBearer, Mechanism::XOAuth2])
+            .filter(|m| C::can_use(*m) && c.offers(*m))
+    };
+    // A method asked for by name that the server lacks, while it has others.
+    let usable: Vec<&str> = known().filter(|m| session.opts.allows(*m)).map(Mechanism::name).collect();
+    let known_but_not_allowed: Vec<&str> = known().filter(|m| !session.opts.allows(*m)).map(Mechanism::name).collect();
+    let remedy = if offered.is_empty() && !session.is_tls() {
+        ": choose SSL/TLS or STARTTLS, since many servers offer logins only over an encrypted connection".into()
+    } else if offered.is_empty() {
+        ": the server takes no logins here; check the port with the provider".into()
+    } else if !usable.is_empty() {
+        format!(": ask for {} instead, or leave the choice to mailtls", usable.join(" or "))
+    } else if !known_but_not_allowed.is_empty() {
+        format!(": allow {} in the program's login settings", known_but_not_allowed.join(" or "))
+    } else {
+        ": ask the provider to enable a password login (PLAIN or LOGIN over TLS)".to_string()
+    };
+    Error::NoCommonMechanism(format!("wanted {wanted}; {server}, {client}{remedy}"))
 }
 
 /// Try each candidate in turn until one logs in. A mechanism the server

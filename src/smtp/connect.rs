@@ -1,6 +1,7 @@
 //! Opening an SMTP session: greeting, EHLO (HELO when refused) and
 //! STARTTLS (RFC 3207).
 
+use super::advice::{Command, Context};
 use super::{Extensions, Reply, SMTPS_PORT, SUBMISSION_PORT, SmtpClient};
 use crate::error::{Error, Result};
 use crate::options::{ClientOptions, Security};
@@ -30,7 +31,7 @@ impl SmtpClient {
         self.session.check_silent_port()?;
         let reply = self.read_reply();
         let reply = self.session.hint_on_greeting(reply)?;
-        if reply.code == 220 { Ok(reply) } else { Err(reply.into_error()) }
+        if reply.code == 220 { Ok(reply) } else { Err(reply.into_error(Command::Other, Context::SETTING_UP)) }
     }
 
     /// EHLO, or HELO when the server refuses EHLO.
@@ -43,7 +44,7 @@ impl SmtpClient {
             return Ok(());
         }
         if !(500..=504).contains(&reply.code) && reply.code != 550 {
-            return Err(reply.into_error());
+            return Err(reply.into_error(Command::Other, Context::SETTING_UP));
         }
         let helo = format!("HELO {}", self.client_name);
         self.command(helo.as_bytes(), 250)?;

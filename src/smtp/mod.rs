@@ -8,6 +8,7 @@
 //! (an outbox, pipelined), `content` (the DATA stream), `scan` (what a
 //! message's bytes need: SIZE, 8BITMIME, SMTPUTF8).
 
+mod advice;
 mod auth;
 mod batch;
 mod connect;
@@ -34,6 +35,7 @@ use crate::capabilities::CapabilitySet;
 use crate::error::{Error, Result};
 use crate::options::ClientOptions;
 use crate::session::{Client, Session};
+use advice::{Command, Context};
 
 pub(crate) const SUBMISSION_PORT: u16 = 587;
 pub(crate) const SMTPS_PORT: u16 = 465;
@@ -105,12 +107,12 @@ impl SmtpClient {
     /// expected from a pipelined batch (which will never come).
     fn read_reply(&mut self) -> Result<Reply> {
         let reply = reply::read_reply(&mut self.session.conn, self.ext.enhanced_status_codes())?;
-        if reply.code == 421 { Err(reply.into_error()) } else { Ok(reply) }
+        if reply.code == 421 { Err(self.refused(reply)) } else { Ok(reply) }
     }
 
     fn expect_code(&mut self, code: u16) -> Result<Reply> {
         let reply = self.read_reply()?;
-        if reply.code == code { Ok(reply) } else { Err(reply.into_error()) }
+        if reply.code == code { Ok(reply) } else { Err(self.refused(reply)) }
     }
 
     /// Send a command and expect `code`.
@@ -130,8 +132,33 @@ impl SmtpClient {
 }
 
 impl Reply {
-    /// The error for this reply when it was not the one expected.
-    pub fn into_error(self) -> Error {
-        Error::Server(self.to_server_reply())
+    /// The error for this reply when it was not the one expected, with the
+    /// advice for a session in `context`.
+    pub(crate) fn into_error(self, command: Command, context: Context) -> Error {
+        let mut reply = self.to_server_reply();
+        reply.advice = advice::advice(&self, command, context);
+        Error::Server(reply)
+    }
+}
+
+impl SmtpClient {
+    /// What the session is, for the advice in a refusal's message.
+    fn context(&self) -> Context {
+        Context { encrypted: self.session.is_tls(), logged_in: self.session.is_authenticated() }
+    }
+
+    /// The error for a refusal of a command other than RCPT.
+    fn refused(&self, reply: Reply) -> Error {
+        reply.into_error(Command::Other, self.context())
+    }
+
+    /// The error for a transaction whose every recipient was refused, with
+    /// the advice when all the refusals mean the same.
+    fn all_recipients_refused(&self, recipients: Vec<RecipientResult>) -> Error {
+        let context = self.context();
+        let mut each = recipients.iter().map(|r| advice::advice(&r.reply, Command::Recipient, context));
+        let first = each.next().flatten();
+        let advice = if each.all(|a| a == first) { first } else { None };
+        Error::RecipientsRefused(recipients, advice)
     }
 }

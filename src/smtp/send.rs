@@ -178,11 +178,11 @@ impl SmtpClient {
         }
         self.needs_rset = true;
         Err(if !mail_ok {
-            mail.into_error()
+            self.refused(mail)
         } else if !any_accepted {
-            Error::RecipientsRefused(recipients)
+            self.all_recipients_refused(recipients)
         } else {
-            data.expect("DATA is sent once a recipient is accepted").into_error()
+            self.refused(data.expect("DATA is sent once a recipient is accepted"))
         })
     }
 
@@ -193,7 +193,7 @@ impl SmtpClient {
             Ok(results)
         } else {
             // The server ended the transaction with its refusal.
-            Err(reply.into_error())
+            Err(self.refused(reply))
         }
     }
 }

@@ -1055,6 +1055,9 @@ static void test_postfix_refusals(void)
 					 strlen(small_msg), &r));
 	CHECK(r == NULL);
 	check_last_reply(smtp, 530, "5.7.0", "530 5.7.0 Must issue a STARTTLS command first");
+	/* The message says what to change: encryption and a login. */
+	CHECK_OK(mailtls_smtp_last_error(smtp, buf, sizeof buf, NULL));
+	CHECK(strstr(buf, "choose STARTTLS or SSL/TLS and log in") != NULL);
 	/* A refusal: the session goes on. */
 	CHECK_OK(mailtls_smtp_noop(smtp));
 	CHECK_OK(mailtls_smtp_quit(smtp));

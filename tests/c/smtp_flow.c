@@ -1058,6 +1058,12 @@ static void test_plain_port_unauthenticated(void)
 	      strcmp(mailtls_smtp_results_enhanced(r, 0), "5.7.1") == 0);
 	CHECK(mailtls_smtp_results_text(r, 0) != NULL &&
 	      strstr(mailtls_smtp_results_text(r, 0), "Relay access denied") != NULL);
+	/* Not logged in: the message says that logging in is the change. */
+	{
+		char buf[1024];
+		CHECK_OK(mailtls_smtp_last_error(smtp, buf, sizeof buf, NULL));
+		CHECK(strstr(buf, "only for a logged-in user") != NULL);
+	}
 	mailtls_smtp_results_free(r);
 	CHECK_OK(mailtls_smtp_quit(smtp));
 	close_smtp(smtp);

@@ -187,6 +187,7 @@ _PROTOTYPES = {
     "mailtls_pop3_peer_cert_sha256": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_pop3_peer_certificate": (_HANDLE, [_HANDLE]),
     "mailtls_pop3_last_error": (_RESULT, [_HANDLE, *_OUT_TEXT]),
+    "mailtls_pop3_last_error_detail": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_pop3_last_reply": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_pop3_last_response_code": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     # POP3 sync
@@ -258,6 +259,7 @@ _PROTOTYPES = {
     "mailtls_smtp_peer_cert_sha256": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_smtp_peer_certificate": (_HANDLE, [_HANDLE]),
     "mailtls_smtp_last_error": (_RESULT, [_HANDLE, *_OUT_TEXT]),
+    "mailtls_smtp_last_error_detail": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_smtp_last_reply": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_smtp_last_enhanced_code": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_smtp_last_code": (c_uint32, [_HANDLE]),

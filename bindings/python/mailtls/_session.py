@@ -475,6 +475,7 @@ class Session:
         reply = copy_text(self._fn("last_reply"), h)
         code = copy_text(self._fn(self._RESPONSE_CODE_FN), h)
         error = make_error(rc, message, reply, code)
+        error.detail = copy_text(self._fn("last_error_detail"), h) or None
         if isinstance(error, CertificateError):
             cert = self._fn("peer_certificate")(h)
             # Only the certificate this failure was about (not one kept from

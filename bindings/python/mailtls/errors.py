@@ -14,6 +14,9 @@ Every exception raised for a failed library call is an :class:`Error` with
   that caused the failure, or ``None`` (POP3, or no server reply), with
   the properties ``transient`` (a 4xx reply: try again later) and
   ``permanent`` (5xx); both are False when ``smtp_code`` is None,
+- ``detail``: for a TLS failure (certificate, TLS version, handshake), the
+  TLS library's own code and words, which ``message`` leaves out: for a log
+  or a bug report, not for the user; ``None`` otherwise,
 - ``report``: on the exception a failed :meth:`POP3.sync` raises, the
   :class:`~mailtls.SyncReport` of what the sync did before it failed (what
   it saved stays saved and recorded); ``None`` otherwise, and when the sync
@@ -147,6 +150,9 @@ class Error(Exception):
     outcomes: List[Union[List[RecipientResult], Error]]
     # Set on the exception POP3.sync() raises once the sync had started.
     report: SyncReport | None = None
+    # The TLS library's code and words for a TLS failure (see the module
+    # docstring); None for other failures.
+    detail: str | None = None
 
     def __init__(
         self,

@@ -168,11 +168,23 @@ def test_min_tls_1_3(server, transport):
 
 
 def test_implicit_tls_on_the_plain_port_fails(server):
-    # The server's plaintext greeting breaks the handshake. (The library
-    # currently reports TLS_VERSION here, misleadingly; any TlsError is
-    # accepted so the test survives a fix.)
-    with pytest.raises(mailtls.TlsError):
+    # The server's plaintext greeting breaks the handshake: the message
+    # says what to choose, the TLS library's words are in .detail only.
+    with pytest.raises(mailtls.TlsError) as info:
         mailtls.POP3(server.host, server.port, security="tls", ca_file=server.ca, timeout=5)
+    error = info.value
+    assert error.code == Result.TLS_ERROR
+    assert f"{server.host}:{server.port} answered without TLS" in error.message
+    assert "choose STARTTLS" in error.message
+    assert "SSL" not in error.message.replace("SSL/TLS", "")
+    assert error.detail is not None and "does not speak TLS" in error.detail
+
+
+def test_a_refused_login_has_no_tls_detail(server):
+    with server.pop3() as pop:
+        with pytest.raises(mailtls.AuthError) as info:
+            pop.login(U, "wrong password")
+    assert info.value.detail is None
 
 
 def test_stls_on_the_implicit_tls_port_is_named_within_seconds(server):

@@ -209,6 +209,7 @@ def test_no_login_before_starttls_by_construction(smtp_server):
         assert e.response_code == "5.7.0"
         assert e.permanent and not e.transient
         assert "STARTTLS" in e.reply
+        assert "choose STARTTLS or SSL/TLS and log in" in e.message
         smtp.noop()  # the session goes on
     assert trace.auth_commands() == []
 

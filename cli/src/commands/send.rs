@@ -40,7 +40,7 @@ pub fn run(account: &Account, opts: &ClientOptions, envelope: &Envelope<'_>, pat
     progress.finish();
     let results = match sent {
         Ok(results) => results,
-        Err(Error::RecipientsRefused(results)) => {
+        Err(Error::RecipientsRefused(results, _)) => {
             show_results(&results);
             return Err(Failure {
                 exit: Exit::Refused,

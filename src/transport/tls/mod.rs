@@ -121,9 +121,24 @@ fn context(opts: &TlsOptions) -> Result<backend::Context> {
     }
     // Built without holding the lock: another thread may build the same
     // one meanwhile, which costs time but nothing else.
-    let built = backend::build(opts).map_err(Error::Tls)?;
+    let built = backend::build(opts).map_err(setup_error)?;
     CONTEXTS.insert(opts.clone(), built.clone());
     Ok(built)
+}
+
+/// How the backends begin the detail of a CA certificate they cannot use.
+const UNUSABLE_CA: &str = "CA certificate: ";
+
+/// TLS could not be set up on this side, before any byte was sent.
+fn setup_error(detail: String) -> Error {
+    let message = if detail.starts_with(UNUSABLE_CA) {
+        "TLS could not be set up: a CA certificate given to this program cannot be used (see the detail): \
+         check or replace the CA file"
+    } else {
+        "TLS could not be set up on this computer (the TLS library failed; see the detail): nothing was sent; \
+         check that the system's TLS library is installed and up to date"
+    };
+    Error::Tls { message: message.into(), detail }
 }
 
 /// Run the TLS handshake over `tcp` and check the pin, if any. A pin
@@ -142,7 +157,7 @@ pub(crate) fn handshake(
     let (mut stream, unverified) =
         backend::connect(&context, host, tcp, opts, callback.is_some()).map_err(|failure| match failure {
             Failure::Timeout => Error::Timeout("no answer from the server during the TLS handshake".into()),
-            Failure::Setup(detail) => Error::Tls(detail),
+            Failure::Setup(detail) => setup_error(detail),
             Failure::Handshake(diagnosis, peer) => {
                 diagnosis.into_error(host, port, opts.min_version, peer.as_deref(), unix_now())
             }
@@ -280,20 +295,28 @@ mod tests {
             assert_eq!(certificate(openssl(code, CERTIFICATE_VERIFY_FAILED)).reason, reason, "{code}");
         }
         match openssl(0, 258) {
-            Error::TlsVersion { required, detail } => {
+            Error::TlsVersion { required, message, detail } => {
                 assert_eq!(required, "TLS 1.2");
+                assert!(message.starts_with("h:995 speaks only obsolete TLS"), "{message}");
+                assert!(message.contains("provider must update the server"), "{message}");
                 assert!(detail.contains("SSL_R_UNSUPPORTED_PROTOCOL, 258"), "{detail}");
+                assert!(!message.contains("SSL_R"), "{message}");
             }
             other => panic!("{other:?}"),
         }
         match openssl(0, 267) {
-            Error::Tls(detail) => {
+            Error::Tls { message, detail } => {
+                assert!(
+                    message.contains("h:995 answered without TLS") && message.contains("choose STARTTLS"),
+                    "{message}"
+                );
                 assert!(detail.contains("does not speak TLS"), "{detail}");
                 assert!(detail.contains("SSL_R_WRONG_VERSION_NUMBER, 267"), "{detail}");
+                assert!(!message.contains("SSL_R"), "{message}");
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(openssl(0, 4321), Error::Tls(_)));
+        assert!(matches!(openssl(0, 4321), Error::Tls { .. }));
         // Windows codes reach the same errors, whatever language the text is in.
         let windows = |code: u32| {
             certificate(codes::schannel::diagnose(code as i32, String::new()).into_error(

@@ -22,7 +22,7 @@ pub(crate) fn build(opts: &TlsOptions) -> Result<Context, String> {
         TlsVersion::Tls13 => Protocol::Tlsv13,
     }));
     for der in &opts.extra_roots_der {
-        let cert = Certificate::from_der(der).map_err(|e| format!("CA certificate: {e}"))?;
+        let cert = Certificate::from_der(der).map_err(|e| format!("{}{e}", super::UNUSABLE_CA))?;
         builder.add_root_certificate(cert);
     }
     // A pin is checked after the handshake; the danger switch checks nothing.

@@ -61,7 +61,7 @@ pub(crate) fn build(opts: &TlsOptions) -> Result<Context, String> {
         ctx.set_verify(SslVerifyMode::PEER);
         roots::add_system_roots(&mut ctx);
         for der in &opts.extra_roots_der {
-            let cert = parsed_root(der).map_err(|e| format!("CA certificate: {e}"))?;
+            let cert = parsed_root(der).map_err(|e| format!("{}{e}", super::UNUSABLE_CA))?;
             // Adding a root the system already trusts fails harmlessly.
             let _ = ctx.cert_store_mut().add_cert(cert);
         }

@@ -142,9 +142,12 @@ impl Diagnosis {
         let detail = self.detail();
         let certificate = peer_der.and_then(Certificate::from_der);
         let Some(reason) = self.problem.certificate_reason(certificate.as_ref(), now) else {
+            let at = format!("{host}:{port}");
             return match self.problem {
-                TlsProblem::ProtocolVersion => Error::TlsVersion { required: min.name(), detail },
-                _ => Error::Tls(detail),
+                TlsProblem::ProtocolVersion => {
+                    Error::TlsVersion { required: min.name(), message: version_message(&at, min), detail }
+                }
+                problem => Error::Tls { message: handshake_message(problem, &at, port), detail },
             };
         };
         let why = self.problem.sentence();
@@ -180,5 +183,42 @@ impl TlsProblem {
             | TlsProblem::ConnectionClosed
             | TlsProblem::HandshakeFailed => return None,
         })
+    }
+}
+
+/// No TLS version or cipher in common: with the default minimum, the
+/// server speaks only what is no longer safe; with a raised one, the
+/// minimum may be what to change.
+fn version_message(at: &str, min: TlsVersion) -> String {
+    match min {
+        TlsVersion::Tls12 => format!(
+            "{at} speaks only obsolete TLS (older than TLS 1.2, or ciphers no longer considered safe), which \
+             this client refuses because others could read or change such a connection: the server's \
+             provider must update the server"
+        ),
+        TlsVersion::Tls13 => format!(
+            "{at} does not offer TLS 1.3, the minimum this program is set to: set the minimum TLS version to \
+             1.2, or ask the server's provider to enable TLS 1.3"
+        ),
+    }
+}
+
+/// A handshake failure that is neither the certificate nor the version:
+/// what happened at `at`, and the setting to check.
+fn handshake_message(problem: TlsProblem, at: &str, port: u16) -> String {
+    match problem {
+        TlsProblem::NotTls => format!(
+            "{at} answered without TLS, so port {port} does not expect TLS from the first byte: choose STARTTLS \
+             for this port, or SSL/TLS with the provider's SSL/TLS port (995 for POP3, 465 for SMTP)"
+        ),
+        TlsProblem::ConnectionClosed => format!(
+            "{at} closed the connection during the TLS handshake: check that the port and the security setting \
+             (SSL/TLS or STARTTLS) are the ones the provider gives; a server that accepts only obsolete TLS \
+             versions also does this"
+        ),
+        _ => format!(
+            "the TLS handshake with {at} failed: check that the port and the security setting (SSL/TLS or \
+             STARTTLS) are the ones the provider gives"
+        ),
     }
 }
