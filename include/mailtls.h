@@ -245,9 +245,12 @@ typedef uint32_t mailtls_certificate_decision;
  * the thread that called the connect function and must not call into the
  * same handle (that call returns MAILTLS_RESULT_HANDLE_BUSY); it may
  * block (show a dialog) while the server waits, up to the server's own
- * patience. With the native-tls backend (Windows, macOS) it is never
- * called: that TLS library keeps nothing of a refused handshake, so the
- * connect fails as without a callback.
+ * patience. With the native-tls backend (Windows, macOS), which keeps
+ * nothing of a refused handshake, the connect first reads the
+ * certificate on a second connection that stops after the handshake
+ * (for STARTTLS, after the greeting, capabilities and STLS/STARTTLS
+ * again); accepted, a third connection pins exactly that certificate and
+ * the session goes on over it.
  */
 typedef mailtls_certificate_decision (*mailtls_certificate_callback)(void *userdata,
                                                                      const mailtls_certificate *cert,
@@ -1278,7 +1281,8 @@ mailtls_result mailtls_pop3_last_error(const mailtls_pop3 *pop3,
  * its code (e.g. "X509_V_ERR_CERT_HAS_EXPIRED, 10") and its words (the
  * error stack), which the message of mailtls_pop3_last_error() leaves
  * out; for a log or a bug report, not for the user. "" if the failure
- * has none (only certificate failures have one). Buffer rules as
+ * has none (certificate, TLS version and other TLS
+ * handshake failures have one). Buffer rules as
  * mailtls_pop3_last_error(). The trace gets the same text as an INFO
  * line.
  */
@@ -1293,9 +1297,10 @@ mailtls_result mailtls_pop3_last_error_detail(const mailtls_pop3 *pop3,
  * mailtls_certificate_failure() for why); borrowed from the handle, valid
  * until the next mailtls_pop3_connect() or mailtls_pop3_free(). NULL if
  * `pop3` is NULL or busy, if no TLS handshake got as far as the
- * certificate, if the TLS library did not hand it over (native-tls, on
- * Windows and macOS, keeps nothing of a failed handshake), or if it
- * cannot be read.
+ * certificate, or if it cannot be read. After a certificate or pin
+ * failure it is the certificate the server sent (with native-tls, on
+ * Windows and macOS, read on a second connection that stops after the
+ * handshake; NULL if that one failed).
  */
 const mailtls_certificate *mailtls_pop3_peer_certificate(const mailtls_pop3 *pop3);
 

@@ -46,8 +46,10 @@ pub enum Error {
     /// library's own words apart from the message ([`Error::detail`]).
     #[error("{}", .0.message)]
     Certificate(Box<CertificateError>),
+    /// The certificate is not the pinned one; `certificate` is the one the
+    /// server sent, when it could be read.
     #[error("the server's certificate (SHA-256 {actual}) is not the pinned certificate (SHA-256 {expected})")]
-    CertificatePinMismatch { expected: String, actual: String },
+    CertificatePinMismatch { expected: String, actual: String, certificate: Option<Box<Certificate>> },
     /// STARTTLS/STLS was required and the server did not offer or accept
     /// it: nothing else was sent (no password, no mail).
     #[error(
@@ -155,6 +157,10 @@ pub struct CertificateError {
     pub message: String,
     /// The TLS library's code and words.
     pub detail: String,
+    /// The TLS library's reason in plain words (e.g. "the certificate's
+    /// revocation status is unknown"): what an `Untrusted` message says,
+    /// also when it is rewritten once the certificate is known.
+    pub why: &'static str,
 }
 
 impl CertificateError {
@@ -166,12 +172,20 @@ impl CertificateError {
         host: &str,
         port: u16,
         certificate: Option<Certificate>,
-        why: &str,
+        why: &'static str,
         detail: String,
         now: i64,
     ) -> CertificateError {
         let message = certificate_message(reason, host, port, certificate.as_ref(), why, now);
-        CertificateError { reason, host: host.to_string(), port, certificate, message, detail }
+        CertificateError { reason, host: host.to_string(), port, certificate, message, detail, why }
+    }
+
+    /// The same failure once its certificate is known (native-tls keeps
+    /// none of a refused handshake; see `session::second_look`), its
+    /// message rewritten with the certificate's facts.
+    pub(crate) fn with_certificate(self, certificate: Certificate, now: i64) -> CertificateError {
+        let CertificateError { reason, host, port, detail, why, .. } = self;
+        CertificateError::new(reason, &host, port, Some(certificate), why, detail, now)
     }
 }
 

@@ -135,6 +135,7 @@ mod tests {
             certificate: None,
             message: "the server's certificate is not trusted".into(),
             detail: String::new(),
+            why: "the certificate is not trusted",
         }))
     }
 }

@@ -372,9 +372,12 @@ pub const MAILTLS_CERTIFICATE_ACCEPT_ONCE: mailtls_certificate_decision = 1;
 /// the thread that called the connect function and must not call into the
 /// same handle (that call returns MAILTLS_RESULT_HANDLE_BUSY); it may
 /// block (show a dialog) while the server waits, up to the server's own
-/// patience. With the native-tls backend (Windows, macOS) it is never
-/// called: that TLS library keeps nothing of a refused handshake, so the
-/// connect fails as without a callback.
+/// patience. With the native-tls backend (Windows, macOS), which keeps
+/// nothing of a refused handshake, the connect first reads the
+/// certificate on a second connection that stops after the handshake
+/// (for STARTTLS, after the greeting, capabilities and STLS/STARTTLS
+/// again); accepted, a third connection pins exactly that certificate and
+/// the session goes on over it.
 pub type mailtls_certificate_callback = Option<
     unsafe extern "C" fn(
         userdata: *mut c_void,

@@ -472,9 +472,10 @@ pub extern "C" fn mailtls_pop3_last_error_detail(
 /// mailtls_certificate_failure() for why); borrowed from the handle, valid
 /// until the next mailtls_pop3_connect() or mailtls_pop3_free(). NULL if
 /// `pop3` is NULL or busy, if no TLS handshake got as far as the
-/// certificate, if the TLS library did not hand it over (native-tls, on
-/// Windows and macOS, keeps nothing of a failed handshake), or if it
-/// cannot be read.
+/// certificate, or if it cannot be read. After a certificate or pin
+/// failure it is the certificate the server sent (with native-tls, on
+/// Windows and macOS, read on a second connection that stops after the
+/// handshake; NULL if that one failed).
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_pop3_peer_certificate(pop3: *const mailtls_pop3) -> *const mailtls_certificate {
     session::peer_certificate(pop3)

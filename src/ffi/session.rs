@@ -14,8 +14,8 @@ use super::guard::guard;
 use super::handle::{CHandle, HandleState, read_handle, with_handle};
 use super::options::mailtls_options;
 use super::result::{
-    MAILTLS_RESULT_HANDLE_BUSY, MAILTLS_RESULT_NOT_CONNECTED, MAILTLS_RESULT_NULL_ARGUMENT, MAILTLS_RESULT_OK,
-    certificate_result, mailtls_result,
+    MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH, MAILTLS_RESULT_HANDLE_BUSY, MAILTLS_RESULT_NOT_CONNECTED,
+    MAILTLS_RESULT_NULL_ARGUMENT, MAILTLS_RESULT_OK, certificate_result, mailtls_result,
 };
 use crate::certificate::Certificate;
 use crate::error::Error;
@@ -99,11 +99,18 @@ pub(crate) fn connect<H: CHandle<State: SessionState>>(ptr: *mut H, host: *const
             Ok(client) => client,
             Err(e) => {
                 // What the server sent stays readable, for the user to decide.
-                if let Error::Certificate(failure) = &e
-                    && let Some(cert) = &failure.certificate
-                {
+                let refused = match &e {
+                    Error::Certificate(failure) => {
+                        failure.certificate.as_ref().map(|c| (c, certificate_result(failure.reason)))
+                    }
+                    Error::CertificatePinMismatch { certificate, .. } => {
+                        certificate.as_deref().map(|c| (c, MAILTLS_RESULT_CERTIFICATE_PIN_MISMATCH))
+                    }
+                    _ => None,
+                };
+                if let Some((cert, failure)) = refused {
                     s.peer_sha256 = Some(cert.sha256);
-                    s.certificate = Some(mailtls_certificate::new(cert, certificate_result(failure.reason)));
+                    s.certificate = Some(mailtls_certificate::new(cert, failure));
                 }
                 return Err(e.into());
             }

@@ -57,7 +57,7 @@ impl Client for Pop3Client {
     /// connection as `opts.security` says. `port` 0 means the default port
     /// of the mode (995 for implicit TLS, 110 otherwise).
     fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<Pop3Client> {
-        connect::connect(host, port, opts)
+        crate::session::connect_with_second_look(host, port, opts, connect::connect)
     }
     fn session(&self) -> &Session {
         &self.session

@@ -6,7 +6,10 @@
 
 #[doc(hidden)]
 pub mod auth;
+mod second_look;
 pub(crate) mod window;
+
+pub(crate) use second_look::connect as connect_with_second_look;
 
 use crate::capabilities::CapabilitySet;
 use crate::error::{Error, Result};

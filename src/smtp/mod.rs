@@ -55,7 +55,7 @@ impl Client for SmtpClient {
     /// `opts.security` says. `port` 0 means the mode's default (465 for
     /// implicit TLS, 587 otherwise).
     fn connect(host: &str, port: u16, opts: &ClientOptions) -> Result<SmtpClient> {
-        connect::connect(host, port, opts)
+        crate::session::connect_with_second_look(host, port, opts, connect::connect)
     }
     fn session(&self) -> &Session {
         &self.session

@@ -10,6 +10,7 @@ mod scripted;
 mod tls;
 mod tls_probe;
 
+pub(crate) use tls::{KEEPS_REFUSED_CERTIFICATE, ask as ask_certificate_callback, unix_now};
 pub(crate) use tls_probe::speaks_tls;
 
 pub use resolve::system_lookup;
@@ -223,6 +224,15 @@ impl Connection {
     /// What the TLS handshake settled (version, cipher, certificate).
     pub fn tls_info(&self) -> Option<&TlsInfo> {
         self.tls_info.as_ref()
+    }
+
+    /// Record that the certificate failed verification for `reason` and
+    /// the certificate callback accepted it, on a connection that pinned
+    /// it for that (see `session::second_look`).
+    pub(crate) fn note_accepted_despite(&mut self, reason: crate::error::CertificateReason) {
+        if let Some(info) = &mut self.tls_info {
+            info.accepted_despite = Some(reason);
+        }
     }
 
     /// The channel binding data of this TLS connection, for SCRAM's -PLUS

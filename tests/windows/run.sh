@@ -295,6 +295,12 @@ test_package() {
 	}
 	refuse untrusted-chain 309 'CERT_E_UNTRUSTEDROOT, 0x800B0109' tls localhost "$untrusted_port" 10000
 	refuse wrong-host-name 303 'CERT_E_CN_NO_MATCH, 0x800B010F' tls 127.1 "$MAILTLS_TEST_POP3S_PORT" 10000
+	# The refused certificate's facts, read on a second connection
+	# (SChannel keeps none): in the message and through the handle.
+	status=1
+	grep -q "^certificate wrong-host-name: SHA-256 $MAILTLS_TEST_SERVER_SHA256\$" "$log.wrong-host-name" &&
+		grep -q "is for localhost" "$log.wrong-host-name" && status=0
+	result "$arch: refused: wrong-host-name tells the certificate" $status "$log.wrong-host-name"
 	refuse revoked 310 'CERT_E_REVOKED, 0x800B010C' tls localhost "$revoked_port" 10000
 	# Refused, but Wine's SChannel says only SEC_E_INTERNAL_ERROR (GnuTLS
 	# "unsupported version"), a code that can mean other failures too, so

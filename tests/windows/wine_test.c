@@ -250,7 +250,12 @@ static int refuse(char **argv)
 	mailtls_result rc = mailtls_pop3_connect(pop3, argv[2], parse_port(argv[3]));
 	int status = 0;
 	if (rc == want) {
+		const mailtls_certificate *cert = mailtls_pop3_peer_certificate(pop3);
 		printf("ok %s: %u: %s\n", label, (unsigned)rc, pop3_error(pop3));
+		/* SChannel keeps nothing of a refused handshake: the library
+		 * reads the certificate on a second connection. */
+		if (cert != NULL)
+			printf("certificate %s: SHA-256 %s\n", label, mailtls_certificate_sha256(cert));
 	} else {
 		printf("not ok %s: expected result %u, got %u (%s): %s\n", label, (unsigned)want,
 		       (unsigned)rc, mailtls_result_str(rc), pop3_error(pop3));

@@ -97,8 +97,9 @@ class SMTP(Session):
       refuses, and the connect raises CertificateError. An exception it
       raises refuses too and is re-raised once the connect has failed, with
       the CertificateError as its ``__cause__``. It runs on the connecting
-      thread. With the native-tls backend (Windows, macOS) it is never
-      called.
+      thread. With the native-tls backend (Windows, macOS) the certificate
+      is read on a second connection that stops after the handshake, and
+      the callable is asked then.
 
     Use it as a context manager: leaving the block normally sends QUIT;
     leaving it by an exception drops the connection without QUIT.

@@ -8,6 +8,7 @@ use std::net::TcpStream;
 
 use sha2::{Digest, Sha256};
 
+use crate::certificate::Certificate;
 use crate::error::{CertificateReason, Error, Result};
 use crate::fingerprint::sha256_hex;
 use crate::options::{CertificateCallback, CertificateDecision, TlsOptions};
@@ -170,6 +171,7 @@ pub(crate) fn handshake(
         return Err(Error::CertificatePinMismatch {
             expected: sha256_hex(&expected),
             actual: peer_sha256.map(|d| sha256_hex(&d)).unwrap_or_else(|| "none".into()),
+            certificate: peer_certificate_der.as_deref().and_then(Certificate::from_der).map(Box::new),
         });
     }
     let mut accepted_despite = None;
@@ -191,7 +193,7 @@ pub(crate) fn handshake(
 /// Put a failed verification to the callback: the reason when it accepts
 /// the certificate for this connection, `None` when it refuses (or there
 /// is no certificate to show it, or the failure is not about one).
-fn ask(callback: Option<&CertificateCallback>, error: &Error, tracer: &Tracer) -> Option<CertificateReason> {
+pub(crate) fn ask(callback: Option<&CertificateCallback>, error: &Error, tracer: &Tracer) -> Option<CertificateReason> {
     let (Some(callback), Error::Certificate(failure)) = (callback, error) else { return None };
     let Some(certificate) = &failure.certificate else {
         tracer.info("the certificate could not be read, so the certificate callback was not asked");
@@ -218,7 +220,12 @@ fn ask(callback: Option<&CertificateCallback>, error: &Error, tracer: &Tracer) -
     }
 }
 
-fn unix_now() -> i64 {
+/// Whether the backend hands over the certificate of a handshake it
+/// refused (OpenSSL does; native-tls keeps nothing of it).
+pub(crate) const KEEPS_REFUSED_CERTIFICATE: bool =
+    cfg!(not(any(windows, target_vendor = "apple", feature = "native-tls-backend")));
+
+pub(crate) fn unix_now() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     now.map_or(0, |d| d.as_secs() as i64)
 }
