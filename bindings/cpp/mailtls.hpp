@@ -33,11 +33,12 @@
  *   assigning to it is fine).
  * - A Pop3 or Smtp copies its Options when it is created (as the C API
  *   does): changing or destroying the Options later does not affect it.
- * - The trace function: Options keeps it in a shared_ptr, and every Pop3
- *   and Smtp created from those Options holds a copy of that shared_ptr,
- *   so the function lives as long as the last handle that may call it.
- *   Setting another trace on the Options later makes a new shared state;
- *   handles created before keep calling the old function.
+ * - The trace function and the certificate callback: Options keeps each
+ *   in a shared_ptr, and every Pop3 and Smtp created from those Options
+ *   holds a copy of that shared_ptr, so the function lives as long as the
+ *   last handle that may call it. Setting another one on the Options later
+ *   makes a new shared state; handles created before keep calling the old
+ *   function.
  * - Strings passed in are copied before a call returns; string_views
  *   passed to callbacks are valid only during that callback.
  *
@@ -66,6 +67,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -175,6 +177,33 @@ using MessageSink = std::function<bool(std::uint32_t number, std::string_view ch
 /// to cancel the send (the exception comes out of send_stream()).
 using MessageSource = std::function<std::size_t(char *buffer, std::size_t capacity)>;
 
+/// A server certificate's facts, copied from a mailtls_certificate: the
+/// certificate of a session, of a connect that failed on it
+/// (Error::certificate()), or the one a CertificateCallback is asked about.
+struct Certificate {
+	std::string sha256;             ///< SHA-256 of the DER, 64 lower-case hex digits: what Options::pin_sha256() takes.
+	std::string subject;            ///< The subject, e.g. "O=Hosting, CN=server1.hosting.example".
+	std::string issuer;             ///< The issuer, the same way.
+	std::vector<std::string> names; ///< What it is valid for: DNS names and addresses, else the common name.
+	std::int64_t not_before{};      ///< Valid from (Unix time, UTC).
+	std::int64_t not_after{};       ///< Valid until (Unix time, UTC).
+	bool self_signed{};             ///< Issued by itself.
+	Code failure{Code::Ok};         ///< Why verification failed (a Certificate* code), Code::Ok if it did not.
+	std::string der;                ///< The certificate itself, DER-encoded.
+};
+
+/// A certificate callback: asked when the server's certificate fails
+/// verification, before anything but the handshake (for STARTTLS, the
+/// greeting, capabilities and STLS/STARTTLS) has been sent, with the
+/// certificate and the code the connect fails with if it refuses. Return
+/// true to trust exactly this certificate for this connection only
+/// (nothing is stored: pin cert.sha256 to trust it next time), false to
+/// refuse. An exception it throws refuses, and is rethrown by connect().
+/// Never asked about a certificate that verified, a pinned one, or with
+/// danger_accept_invalid_certs. It runs on the connecting thread and must
+/// not call into the same Pop3 or Smtp.
+using CertificateCallback = std::function<bool(const Certificate &cert, Code reason)>;
+
 /// The server's reply to one recipient of a send.
 struct RecipientResult {
 	std::string address;  ///< The address as given to the send call.
@@ -192,6 +221,8 @@ struct ErrorDetail {
 	std::uint32_t smtp_code{};               ///< SMTP: the reply code, e.g. 535 (0 if none).
 	std::string enhanced_code;               ///< SMTP: the enhanced status code, e.g. "5.7.8".
 	std::vector<RecipientResult> recipients; ///< SMTP, Code::RecipientsRefused: every recipient's reply.
+	std::string tls_detail;                  ///< TLS failures: the TLS library's code and words.
+	std::optional<Certificate> certificate;  ///< Certificate failures: the certificate the server sent.
 };
 
 /// A failure of the library, or a refusal of this wrapper before calling it
@@ -222,6 +253,12 @@ public:
 	const std::string &enhanced_code() const noexcept { return detail_->enhanced_code; }
 	/// SMTP, Code::RecipientsRefused: the reply to every recipient; otherwise empty.
 	const std::vector<RecipientResult> &recipients() const noexcept { return detail_->recipients; }
+	/// TLS failures (certificate, version, handshake): the TLS library's own code and
+	/// words, which what() leaves out; for a log or a bug report. Empty otherwise.
+	const std::string &tls_detail() const noexcept { return detail_->tls_detail; }
+	/// A connect that failed on the certificate (a Certificate* code): the certificate
+	/// the server sent, when it could be read; otherwise empty.
+	const std::optional<Certificate> &certificate() const noexcept { return detail_->certificate; }
 
 private:
 	Code code_;
@@ -276,6 +313,73 @@ private:
 struct TraceState {
 	TraceCallback callback;
 };
+
+/// The certificate callback of an Options, shared the same way.
+struct CertificateState {
+	CertificateCallback callback;
+};
+
+/// What an Options and every handle made from it keep alive for the C
+/// library's callbacks.
+struct Callbacks {
+	std::shared_ptr<const TraceState> trace;
+	std::shared_ptr<const CertificateState> certificate;
+};
+
+/// The facts of `cert`, copied.
+inline Certificate certificate_from(const mailtls_certificate *cert)
+{
+	Certificate c;
+	auto text = [](const char *t) { return t != nullptr ? std::string(t) : std::string(); };
+	c.sha256 = text(mailtls_certificate_sha256(cert));
+	c.subject = text(mailtls_certificate_subject(cert));
+	c.issuer = text(mailtls_certificate_issuer(cert));
+	for (std::size_t i = 0; i < mailtls_certificate_name_count(cert); i++)
+		c.names.push_back(text(mailtls_certificate_name(cert, i)));
+	c.not_before = mailtls_certificate_not_before(cert);
+	c.not_after = mailtls_certificate_not_after(cert);
+	c.self_signed = mailtls_certificate_self_signed(cert);
+	c.failure = static_cast<Code>(mailtls_certificate_failure(cert));
+	std::size_t len = 0;
+	const std::uint8_t *der = mailtls_certificate_der(cert, &len);
+	if (der != nullptr)
+		c.der.assign(reinterpret_cast<const char *>(der), len);
+	return c;
+}
+
+/// The certificate a session or its last failed connect tells, if any.
+inline std::optional<Certificate> optional_certificate(const mailtls_certificate *cert)
+{
+	if (cert == nullptr)
+		return std::nullopt;
+	return certificate_from(cert);
+}
+
+/// The certificate `rc` is about: the handle's, if a connect failed with
+/// `rc` on it (not one kept from an earlier connect).
+inline std::optional<Certificate> refused_certificate(const mailtls_certificate *cert, mailtls_result rc)
+{
+	if (cert == nullptr || rc == MAILTLS_RESULT_OK || mailtls_certificate_failure(cert) != rc)
+		return std::nullopt;
+	return certificate_from(cert);
+}
+
+/// The C certificate callback: calls the std::function; what it throws
+/// refuses the certificate and is kept for the connect to rethrow.
+inline mailtls_certificate_decision certificate_trampoline(void *userdata, const mailtls_certificate *cert,
+							   mailtls_result reason) noexcept
+{
+	try {
+		const auto *state = static_cast<const CertificateState *>(userdata);
+		return state->callback(certificate_from(cert), static_cast<Code>(reason))
+			       ? MAILTLS_CERTIFICATE_ACCEPT_ONCE
+			       : MAILTLS_CERTIFICATE_REFUSE;
+	} catch (...) {
+		if (CallScope *scope = CallScope::current())
+			scope->capture();
+		return MAILTLS_CERTIFICATE_REFUSE;
+	}
+}
 
 /// The C trace callback: calls the std::function, keeps what it throws.
 inline void trace_trampoline(void *userdata, mailtls_trace_kind kind, const std::uint8_t *data,
@@ -489,7 +593,7 @@ public:
 	~Options() { mailtls_options_free(handle_); }
 	/// Takes the other's handle and trace; the other is left empty.
 	Options(Options &&other) noexcept
-		: handle_(std::exchange(other.handle_, nullptr)), trace_(std::move(other.trace_))
+		: handle_(std::exchange(other.handle_, nullptr)), callbacks_(std::move(other.callbacks_))
 	{
 	}
 	/// Frees these options and takes the other's.
@@ -498,7 +602,7 @@ public:
 		if (this != &other) {
 			mailtls_options_free(handle_);
 			handle_ = std::exchange(other.handle_, nullptr);
-			trace_ = std::move(other.trace_);
+			callbacks_ = std::move(other.callbacks_);
 		}
 		return *this;
 	}
@@ -585,7 +689,7 @@ public:
 	{
 		if (!callback) {
 			check(mailtls_options_set_trace(handle(), nullptr, nullptr));
-			trace_.reset();
+			callbacks_.trace.reset();
 			return *this;
 		}
 		auto state = std::make_shared<const detail::TraceState>(detail::TraceState{std::move(callback)});
@@ -593,7 +697,22 @@ public:
 		// by every handle made afterwards keeps it valid.
 		check(mailtls_options_set_trace(handle(), detail::trace_trampoline,
 						const_cast<detail::TraceState *>(state.get())));
-		trace_ = std::move(state);
+		callbacks_.trace = std::move(state);
+		return *this;
+	}
+	/// Set the certificate callback (an empty function removes it): see
+	/// CertificateCallback. Kept alive as the trace function is.
+	Options &certificate_callback(CertificateCallback callback)
+	{
+		if (!callback) {
+			check(mailtls_options_set_certificate_callback(handle(), nullptr, nullptr));
+			callbacks_.certificate.reset();
+			return *this;
+		}
+		auto state = std::make_shared<const detail::CertificateState>(detail::CertificateState{std::move(callback)});
+		check(mailtls_options_set_certificate_callback(handle(), detail::certificate_trampoline,
+								const_cast<detail::CertificateState *>(state.get())));
+		callbacks_.certificate = std::move(state);
 		return *this;
 	}
 
@@ -637,7 +756,7 @@ private:
 	}
 
 	mailtls_options *handle_;
-	std::shared_ptr<const detail::TraceState> trace_;
+	detail::Callbacks callbacks_;
 };
 
 /// STAT: the number of messages in the mailbox and their total size.
@@ -687,7 +806,7 @@ public:
 	/// Throws std::bad_alloc if memory is exhausted (or the options are being changed on
 	/// another thread, which the thread rules forbid), Error if `options` was moved from.
 	explicit Pop3(const Options &options)
-		: handle_(mailtls_pop3_new(options.checked_handle())), trace_(options.trace_)
+		: handle_(mailtls_pop3_new(options.checked_handle())), callbacks_(options.callbacks_)
 	{
 		if (handle_ == nullptr)
 			throw std::bad_alloc();
@@ -695,14 +814,17 @@ public:
 	/// Closes any connection without QUIT (deletions are not committed) and frees the handle.
 	~Pop3() { mailtls_pop3_free(handle_); }
 	/// Takes the other's handle; the other is left empty.
-	Pop3(Pop3 &&other) noexcept : handle_(std::exchange(other.handle_, nullptr)), trace_(std::move(other.trace_)) {}
+	Pop3(Pop3 &&other) noexcept
+		: handle_(std::exchange(other.handle_, nullptr)), callbacks_(std::move(other.callbacks_))
+	{
+	}
 	/// Frees this session (without QUIT) and takes the other's.
 	Pop3 &operator=(Pop3 &&other) noexcept
 	{
 		if (this != &other) {
 			mailtls_pop3_free(handle_);
 			handle_ = std::exchange(other.handle_, nullptr);
-			trace_ = std::move(other.trace_);
+			callbacks_ = std::move(other.callbacks_);
 		}
 		return *this;
 	}
@@ -898,6 +1020,13 @@ public:
 								   describe(static_cast<Code>(rc)));
 		return std::string(buf, len);
 	}
+	/// The server certificate of the current or last connect, also after a connect that
+	/// failed on it (then its `failure` says why); empty if no TLS handshake got as far as
+	/// the certificate. A certificate accepted by the CertificateCallback keeps its failure.
+	std::optional<Certificate> peer_certificate() const
+	{
+		return detail::optional_certificate(mailtls_pop3_peer_certificate(const_handle()));
+	}
 
 	/// The C handle, for calls this wrapper does not cover (nullptr if moved from). It
 	/// stays owned by this object.
@@ -947,6 +1076,8 @@ private:
 		ErrorDetail info;
 		info.reply = detail::copy_text(mailtls_pop3_last_reply, handle_);
 		info.response_code = detail::copy_text(mailtls_pop3_last_response_code, handle_);
+		info.tls_detail = detail::copy_text(mailtls_pop3_last_error_detail, handle_);
+		info.certificate = detail::refused_certificate(mailtls_pop3_peer_certificate(handle_), rc);
 		return Error(code, detail::message_or_description(detail::copy_text(mailtls_pop3_last_error, handle_), code),
 			     std::move(info));
 	}
@@ -963,7 +1094,7 @@ private:
 	}
 
 	mailtls_pop3 *handle_;
-	std::shared_ptr<const detail::TraceState> trace_;
+	detail::Callbacks callbacks_;
 };
 
 /**
@@ -992,7 +1123,7 @@ public:
 	/// A session with a copy of `options`; holds their trace function (if any) alive.
 	/// Throws as Pop3(const Options&).
 	explicit Smtp(const Options &options)
-		: handle_(mailtls_smtp_new(options.checked_handle())), trace_(options.trace_)
+		: handle_(mailtls_smtp_new(options.checked_handle())), callbacks_(options.callbacks_)
 	{
 		if (handle_ == nullptr)
 			throw std::bad_alloc();
@@ -1000,14 +1131,17 @@ public:
 	/// Closes any connection without QUIT and frees the handle.
 	~Smtp() { mailtls_smtp_free(handle_); }
 	/// Takes the other's handle; the other is left empty.
-	Smtp(Smtp &&other) noexcept : handle_(std::exchange(other.handle_, nullptr)), trace_(std::move(other.trace_)) {}
+	Smtp(Smtp &&other) noexcept
+		: handle_(std::exchange(other.handle_, nullptr)), callbacks_(std::move(other.callbacks_))
+	{
+	}
 	/// Frees this session (without QUIT) and takes the other's.
 	Smtp &operator=(Smtp &&other) noexcept
 	{
 		if (this != &other) {
 			mailtls_smtp_free(handle_);
 			handle_ = std::exchange(other.handle_, nullptr);
-			trace_ = std::move(other.trace_);
+			callbacks_ = std::move(other.callbacks_);
 		}
 		return *this;
 	}
@@ -1129,6 +1263,13 @@ public:
 								   describe(static_cast<Code>(rc)));
 		return std::string(buf, len);
 	}
+	/// The server certificate of the current or last connect, also after a connect that
+	/// failed on it (then its `failure` says why); empty if no TLS handshake got as far as
+	/// the certificate. A certificate accepted by the CertificateCallback keeps its failure.
+	std::optional<Certificate> peer_certificate() const
+	{
+		return detail::optional_certificate(mailtls_smtp_peer_certificate(const_handle()));
+	}
 
 	/// The C handle, for calls this wrapper does not cover (nullptr if moved from). It
 	/// stays owned by this object.
@@ -1203,12 +1344,14 @@ private:
 		info.smtp_code = mailtls_smtp_last_code(handle_);
 		info.enhanced_code = detail::copy_text(mailtls_smtp_last_enhanced_code, handle_);
 		info.recipients = std::move(recipients);
+		info.tls_detail = detail::copy_text(mailtls_smtp_last_error_detail, handle_);
+		info.certificate = detail::refused_certificate(mailtls_smtp_peer_certificate(handle_), rc);
 		return Error(code, detail::message_or_description(detail::copy_text(mailtls_smtp_last_error, handle_), code),
 			     std::move(info));
 	}
 
 	mailtls_smtp *handle_;
-	std::shared_ptr<const detail::TraceState> trace_;
+	detail::Callbacks callbacks_;
 };
 
 } // namespace mailtls

@@ -20,8 +20,9 @@
 #   MAILTLS_CPP_TEST_OUT   build directory (default target/cpp-tests)
 #
 # Test programs: every tests/cpp/*.cpp (common.hpp holds the shared
-# helpers). pop3_test uses user32..user35, smtp_test user36 and user37; the
-# example run here uses user38. Both programs run at once (distinct users);
+# helpers). pop3_test uses user32..user35, smtp_test user36 and user37,
+# certificate_test user48 (logins only); the
+# example run here uses user38. The programs run at once (distinct users);
 # each runs under valgrind, then its ASan/UBSan build.
 #
 # Prints PASS/FAIL per program and configuration, the log of each failure,
