@@ -13,6 +13,7 @@ pub mod error;
 pub mod fingerprint;
 pub mod options;
 pub mod pop3;
+pub mod probe;
 pub mod reply;
 pub mod sasl;
 pub mod session;
@@ -30,5 +31,6 @@ pub use error::{CertificateError, CertificateReason, Error, Result};
 pub use options::{
     CertificateCallback, CertificateDecision, ClientName, ClientOptions, Security, TlsOptions, TlsVersion,
 };
+pub use probe::{ProbeOptions, ProbeReport, probe};
 pub use reply::ServerReply;
 pub use session::Client;

@@ -25,7 +25,8 @@ use crate::error::{Error, Result};
 use crate::options::{ClientOptions, DEFAULT_IO_TIMEOUT};
 use crate::sasl::scram::ChannelBinding;
 use crate::trace::{TraceKind, Tracer};
-use deadline::{Deadline, seconds};
+use deadline::Deadline;
+pub(crate) use deadline::seconds;
 use pace::LowSpeedLimit;
 
 /// Longest status or listing line accepted from a server, CRLF included.
@@ -465,7 +466,7 @@ impl Drop for Connection {
     }
 }
 
-fn validate_host(host: &str) -> Result<()> {
+pub(crate) fn validate_host(host: &str) -> Result<()> {
     if host.is_empty() {
         return Err(Error::InvalidArgument("the host name is empty".into()));
     }

@@ -220,7 +220,7 @@ postfix_auth_listener() {
 mailbox_users() {
 	echo demo $(seq -f 'user%02g' 1 99) fetch01 fetch02 fetch03 order01 \
 		csync01 csync02 csync03 pysync01 pysync02 pysync03 scram01 scram02 \
-		certcb01 certcb02
+		certcb01 certcb02 probe01 probe02 cprobe01 pyprobe01 cliprobe01
 }
 
 write_users() {

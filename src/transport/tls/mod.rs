@@ -157,7 +157,10 @@ pub(crate) fn handshake(
     let context = context(opts)?;
     let (mut stream, unverified) =
         backend::connect(&context, host, tcp, opts, callback.is_some()).map_err(|failure| match failure {
-            Failure::Timeout => Error::Timeout("no answer from the server during the TLS handshake".into()),
+            Failure::Timeout => Error::Timeout(format!(
+                "{host}:{port} did not answer the TLS handshake: check that the port and the security setting \
+                 (SSL/TLS or STARTTLS) are the ones the provider gives, and that no firewall is in the way"
+            )),
             Failure::Setup(detail) => setup_error(detail),
             Failure::Handshake(diagnosis, peer) => {
                 diagnosis.into_error(host, port, opts.min_version, peer.as_deref(), unix_now())
