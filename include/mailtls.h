@@ -145,6 +145,17 @@ typedef struct mailtls_pop3 mailtls_pop3;
 typedef struct mailtls_pop3_listing mailtls_pop3_listing;
 
 /**
+ * An account probe: tries a host's standard POP3 and SMTP ports and
+ * security modes in parallel and tells what works. Create with
+ * mailtls_probe_new(), run with mailtls_probe_run(), read the outcome with
+ * the mailtls_probe_attempt_*() accessors and mailtls_probe_recommended(),
+ * free with mailtls_probe_free(). One call at a time per handle (another
+ * thread's concurrent call gets MAILTLS_RESULT_HANDLE_BUSY); different
+ * handles are independent.
+ */
+typedef struct mailtls_probe mailtls_probe;
+
+/**
  * An SMTP submission session. Create with mailtls_smtp_new(), connect with
  * mailtls_smtp_connect(), free with mailtls_smtp_free().
  *
@@ -271,6 +282,18 @@ typedef int (*mailtls_message_callback)(void *userdata,
                                         uint32_t number,
                                         const uint8_t *data,
                                         size_t len);
+
+/**
+ * A mail protocol: one of the MAILTLS_PROTOCOL_* constants, which are
+ * also bits (mailtls_probe_set_protocols() takes them OR-ed together).
+ */
+typedef uint32_t mailtls_protocol;
+
+/**
+ * How the login went on one combination: one of the MAILTLS_PROBE_LOGIN_*
+ * constants.
+ */
+typedef uint32_t mailtls_probe_login;
 
 /**
  * A message source: copy up to `len` bytes of the message into `buf` and
@@ -441,6 +464,38 @@ typedef uint32_t mailtls_sync_outcome;
  * mailtls_certificate_sha256() to mailtls_options_set_pin_sha256()).
  */
 #define MAILTLS_CERTIFICATE_ACCEPT_ONCE 1
+
+/**
+ * POP3 (standard probe ports: 995 with TLS, 110 with STLS).
+ */
+#define MAILTLS_PROTOCOL_POP3 1
+
+/**
+ * SMTP submission (standard probe ports: 465 with TLS, 587, 26 and 25
+ * with STARTTLS).
+ */
+#define MAILTLS_PROTOCOL_SMTP 2
+
+/**
+ * No user name and password were given to mailtls_probe_run().
+ */
+#define MAILTLS_PROBE_LOGIN_NOT_ASKED 0
+
+/**
+ * Not tried because the combination failed: no password was sent.
+ */
+#define MAILTLS_PROBE_LOGIN_NOT_TRIED 1
+
+/**
+ * The server accepted the user name and password.
+ */
+#define MAILTLS_PROBE_LOGIN_SUCCEEDED 2
+
+/**
+ * The login failed: mailtls_probe_attempt_login_result() and
+ * mailtls_probe_attempt_login_message() say why.
+ */
+#define MAILTLS_PROBE_LOGIN_FAILED 3
 
 /**
  * Success.
@@ -1324,6 +1379,185 @@ mailtls_result mailtls_pop3_last_response_code(const mailtls_pop3 *pop3,
                                                char *buf,
                                                size_t buf_len,
                                                size_t *len_out);
+
+/**
+ * Create a probe that uses the TLS settings of `options` (trusted CA
+ * files and PEM, pin, minimum TLS version; NULL: the defaults), copied:
+ * the options may be changed or freed afterwards. Its other settings
+ * (security mode, timeouts, trace and certificate callbacks, the danger
+ * switch) do not apply: the probe picks the modes itself, has its own
+ * timeout (mailtls_probe_set_timeout_ms(), 5 s by default), traces
+ * nothing and asks no callback (a certificate that fails verification is
+ * reported, never accepted). By default it tries both protocols' standard
+ * ports. Returns NULL if memory is exhausted or `options` is in use by a
+ * call on another thread. Free with mailtls_probe_free().
+ */
+mailtls_probe *mailtls_probe_new(const mailtls_options *options);
+
+/**
+ * Free the probe and everything its accessors returned. NULL is ignored.
+ * Must not be called twice.
+ */
+void mailtls_probe_free(mailtls_probe *probe);
+
+/**
+ * How long mailtls_probe_run() may take (about; each connection and each
+ * of its reads are bounded by it too). `ms` 0 gives
+ * MAILTLS_RESULT_INVALID_ARGUMENT.
+ */
+mailtls_result mailtls_probe_set_timeout_ms(mailtls_probe *probe, uint32_t ms);
+
+/**
+ * Which protocols' standard ports to try: MAILTLS_PROTOCOL_POP3 and/or
+ * MAILTLS_PROTOCOL_SMTP, OR-ed. Ignored once mailtls_probe_add_endpoint()
+ * was called. 0 or an unknown bit gives MAILTLS_RESULT_INVALID_ARGUMENT.
+ */
+mailtls_result mailtls_probe_set_protocols(mailtls_probe *probe, uint32_t protocols);
+
+/**
+ * Try `protocol` on `port` with `security` (MAILTLS_SECURITY_TLS or
+ * MAILTLS_SECURITY_STARTTLS: the probe never tries an unencrypted
+ * session). The first call replaces the standard ports; later calls add
+ * to the list, in order of preference (the recommendation is the first
+ * that works). Returns MAILTLS_RESULT_INVALID_ARGUMENT for an unknown
+ * protocol, port 0, another security mode, or a combination already
+ * listed.
+ */
+mailtls_result mailtls_probe_add_endpoint(mailtls_probe *probe,
+                                          mailtls_protocol protocol,
+                                          uint16_t port,
+                                          mailtls_security security);
+
+/**
+ * Probe `host` (a UTF-8 name or address): every combination at once,
+ * returning after about the timeout. With `user` and `password` (both
+ * UTF-8, or both NULL for no login) it logs in where the connection is
+ * encrypted and the certificate verified (or pinned), never elsewhere,
+ * and says goodbye. Copies its arguments. Returns MAILTLS_RESULT_OK when
+ * the probe ran, whatever each combination's outcome (read those with
+ * the accessors; the results of an earlier run are replaced);
+ * MAILTLS_RESULT_NULL_ARGUMENT or MAILTLS_RESULT_INVALID_ARGUMENT for a
+ * bad argument (only one of `user` and `password`, CR or LF in `host`),
+ * nothing tried. Blocks the calling thread; the probe's own threads that
+ * are still running at the deadline finish on their own timeouts.
+ */
+mailtls_result mailtls_probe_run(mailtls_probe *probe,
+                                 const char *host,
+                                 const char *user,
+                                 const char *password);
+
+/**
+ * The number of combinations the last mailtls_probe_run() tried (0
+ * before the first run, or if `probe` is NULL or busy). Their indexes, in
+ * order of preference, go from 0 to the count minus one.
+ */
+size_t mailtls_probe_attempt_count(const mailtls_probe *probe);
+
+/**
+ * The protocol of the combination at `index` (MAILTLS_PROTOCOL_*); 0 if
+ * `probe` is NULL or busy or `index` is out of range (so for the other
+ * accessors below).
+ */
+mailtls_protocol mailtls_probe_attempt_protocol(const mailtls_probe *probe, size_t index);
+
+/**
+ * The port of the combination at `index`.
+ */
+uint16_t mailtls_probe_attempt_port(const mailtls_probe *probe, size_t index);
+
+/**
+ * The security mode of the combination at `index`: MAILTLS_SECURITY_TLS
+ * or MAILTLS_SECURITY_STARTTLS (0, MAILTLS_SECURITY_AUTO, when out of
+ * range).
+ */
+mailtls_security mailtls_probe_attempt_security(const mailtls_probe *probe, size_t index);
+
+/**
+ * MAILTLS_RESULT_OK if the combination at `index` works (connected, TLS
+ * up, certificate verified or pinned); otherwise why not, as a connect
+ * would have returned it (MAILTLS_RESULT_CONNECT_FAILED,
+ * MAILTLS_RESULT_TIMEOUT, MAILTLS_RESULT_CERTIFICATE_*,
+ * MAILTLS_RESULT_STARTTLS_UNAVAILABLE, MAILTLS_RESULT_TLS_VERSION, ...).
+ * MAILTLS_RESULT_INVALID_ARGUMENT if `index` is out of range,
+ * MAILTLS_RESULT_NULL_ARGUMENT if `probe` is NULL.
+ */
+mailtls_result mailtls_probe_attempt_result(const mailtls_probe *probe, size_t index);
+
+/**
+ * What went wrong with the combination at `index` and what to change, in
+ * plain words (as mailtls_pop3_last_error() would say it); NULL if it
+ * works. Borrowed from the probe (UTF-8, NUL-terminated), valid until its
+ * next run or its free.
+ */
+const char *mailtls_probe_attempt_message(const mailtls_probe *probe, size_t index);
+
+/**
+ * The TLS version agreed on the combination at `index` (e.g. "TLSv1.3");
+ * NULL if TLS did not come up, or with native-tls (Windows, macOS), which
+ * does not tell it. Borrowed as mailtls_probe_attempt_message().
+ */
+const char *mailtls_probe_attempt_tls_version(const mailtls_probe *probe, size_t index);
+
+/**
+ * The login methods the server offers over the encrypted connection, as
+ * space-separated names (SASL mechanisms such as "PLAIN LOGIN", and for
+ * POP3 "USER" and "APOP"); "" if none or the combination failed. NULL
+ * only for a NULL or busy probe or an index out of range. Borrowed as
+ * mailtls_probe_attempt_message().
+ */
+const char *mailtls_probe_attempt_mechanisms(const mailtls_probe *probe, size_t index);
+
+/**
+ * How the login went on the combination at `index`
+ * (MAILTLS_PROBE_LOGIN_*; MAILTLS_PROBE_LOGIN_NOT_ASKED when out of
+ * range).
+ */
+mailtls_probe_login mailtls_probe_attempt_login(const mailtls_probe *probe, size_t index);
+
+/**
+ * For MAILTLS_PROBE_LOGIN_FAILED: the result the login gave
+ * (MAILTLS_RESULT_AUTH_FAILED, MAILTLS_RESULT_NO_COMMON_MECHANISM, ...);
+ * MAILTLS_RESULT_OK otherwise or when out of range.
+ */
+mailtls_result mailtls_probe_attempt_login_result(const mailtls_probe *probe, size_t index);
+
+/**
+ * For MAILTLS_PROBE_LOGIN_FAILED: why, and what to change; NULL
+ * otherwise. Never contains the password. Borrowed as
+ * mailtls_probe_attempt_message().
+ */
+const char *mailtls_probe_attempt_login_message(const mailtls_probe *probe, size_t index);
+
+/**
+ * The server certificate seen on the combination at `index`: the
+ * session's, or the one verification refused (mailtls_certificate_failure()
+ * then tells why); NULL if no handshake got that far. Borrowed from the
+ * probe, valid until its next run or its free; never freed by the caller.
+ */
+const mailtls_certificate *mailtls_probe_attempt_certificate(const mailtls_probe *probe,
+                                                             size_t index);
+
+/**
+ * The setting to recommend for `protocol`: the index of the first
+ * combination in order of preference (implicit TLS before STARTTLS) whose
+ * login succeeded, else of the first that works. On success writes
+ * `index_out` and returns MAILTLS_RESULT_OK; MAILTLS_RESULT_NOT_CONNECTED
+ * if nothing of `protocol` works (or it was not probed; `index_out`
+ * unchanged); MAILTLS_RESULT_INVALID_ARGUMENT for an unknown protocol;
+ * MAILTLS_RESULT_NULL_ARGUMENT if `probe` or `index_out` is NULL.
+ */
+mailtls_result mailtls_probe_recommended(mailtls_probe *probe,
+                                         mailtls_protocol protocol,
+                                         size_t *index_out);
+
+/**
+ * Copy the message of the last failed call on this probe into `buf`
+ * (buffer rules as mailtls_pop3_last_error()); "" if it succeeded.
+ */
+mailtls_result mailtls_probe_last_error(const mailtls_probe *probe,
+                                        char *buf,
+                                        size_t buf_len,
+                                        size_t *len_out);
 
 /**
  * A static, NUL-terminated English description of a result code; unknown

@@ -71,8 +71,8 @@ fn every_real_endpoint_works_logs_in_and_implicit_tls_is_recommended() {
 
 #[test]
 fn a_wrong_password_is_told_per_endpoint_and_the_setting_is_still_recommended() {
-    let report = probe(&env("MAILTLS_TEST_HOST"), Some(("probe02", "not-the-password")), &real_options(closed_port()))
-        .unwrap();
+    let report =
+        probe(&env("MAILTLS_TEST_HOST"), Some(("probe02", "not-the-password")), &real_options(closed_port())).unwrap();
     for attempt in report.attempts.iter().filter(|a| a.works()) {
         match &attempt.login {
             Login::Failed(e @ Error::AuthFailed(_)) => {
@@ -117,7 +117,10 @@ fn no_password_goes_to_a_port_without_stls() {
     };
     let report = probe("127.0.0.1", Some(("probe", "secret-password")), &options).unwrap();
     let lines = server.finish();
-    assert!(lines.iter().all(|l| !l.contains("secret") && !l.starts_with("USER") && !l.starts_with("AUTH")), "{lines:?}");
+    assert!(
+        lines.iter().all(|l| !l.contains("secret") && !l.starts_with("USER") && !l.starts_with("AUTH")),
+        "{lines:?}"
+    );
     let attempt = &report.attempts[0];
     let error = attempt.error.as_ref().unwrap();
     assert!(matches!(error, Error::StartTlsUnavailable { .. }), "{error:?}");

@@ -27,6 +27,7 @@ pub(crate) mod handle;
 pub mod listing;
 pub mod options;
 pub mod pop3;
+pub mod probe;
 pub mod result;
 mod session;
 pub mod smtp;

@@ -19,7 +19,7 @@ use crate::certificate::Certificate;
 use crate::error::{Error, Result};
 use crate::options::{Security, TlsOptions};
 
-pub use plan::standard_endpoints;
+pub use plan::{check_endpoints, standard_endpoints};
 
 /// The mail protocols the probe knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,9 +125,7 @@ impl ProbeReport {
     /// everywhere) the first that works. `None`: nothing works.
     pub fn recommended(&self, protocol: Protocol) -> Option<&Attempt> {
         let of_protocol = || self.attempts.iter().filter(move |a| a.endpoint.protocol == protocol);
-        of_protocol()
-            .find(|a| matches!(a.login, Login::Succeeded))
-            .or_else(|| of_protocol().find(|a| a.works()))
+        of_protocol().find(|a| matches!(a.login, Login::Succeeded)).or_else(|| of_protocol().find(|a| a.works()))
     }
 }
 
@@ -141,7 +139,7 @@ pub fn probe(host: &str, credentials: Option<(&str, &str)>, options: &ProbeOptio
         return Err(Error::InvalidArgument("the probe's timeout must be more than zero".into()));
     }
     let endpoints = match &options.endpoints {
-        Some(list) => plan::checked(list)?,
+        Some(list) => check_endpoints(list)?,
         None => plan::standard_endpoints(&options.protocols),
     };
     let credentials = credentials.map(|(user, password)| (user.to_string(), password.to_string()));
@@ -178,7 +176,9 @@ pub fn probe(host: &str, credentials: Option<(&str, &str)>, options: &ProbeOptio
     let attempts = outcomes
         .into_iter()
         .zip(&endpoints)
-        .map(|(outcome, endpoint)| outcome.unwrap_or_else(|| attempt::unanswered(host, *endpoint, options.timeout, credentials.is_some())))
+        .map(|(outcome, endpoint)| {
+            outcome.unwrap_or_else(|| attempt::unanswered(host, *endpoint, options.timeout, credentials.is_some()))
+        })
         .collect();
     Ok(ProbeReport { attempts })
 }

@@ -29,7 +29,7 @@ pub fn standard_endpoints(protocols: &[Protocol]) -> Vec<Endpoint> {
 
 /// A caller's own list, checked: ports are real, every combination is
 /// encrypted, none is named twice.
-pub(super) fn checked(endpoints: &[Endpoint]) -> Result<Vec<Endpoint>> {
+pub fn check_endpoints(endpoints: &[Endpoint]) -> Result<Vec<Endpoint>> {
     if endpoints.is_empty() {
         return Err(Error::InvalidArgument("the probe was given no ports to try".into()));
     }
@@ -77,13 +77,11 @@ mod tests {
     #[test]
     fn an_own_list_must_be_encrypted_real_and_without_repeats() {
         let e = |port, security| Endpoint { protocol: Protocol::Pop3, port, security };
-        assert!(checked(&[e(995, Security::Tls), e(110, Security::StartTls)]).is_ok());
-        for bad in [vec![], vec![e(0, Security::Tls)], vec![e(110, Security::None)], vec![
-            e(110, Security::Auto),
-        ]] {
-            assert!(matches!(checked(&bad), Err(Error::InvalidArgument(_))), "{bad:?}");
+        assert!(check_endpoints(&[e(995, Security::Tls), e(110, Security::StartTls)]).is_ok());
+        for bad in [vec![], vec![e(0, Security::Tls)], vec![e(110, Security::None)], vec![e(110, Security::Auto)]] {
+            assert!(matches!(check_endpoints(&bad), Err(Error::InvalidArgument(_))), "{bad:?}");
         }
-        let twice = checked(&[e(995, Security::Tls), e(995, Security::Tls)]).unwrap_err();
+        let twice = check_endpoints(&[e(995, Security::Tls), e(995, Security::Tls)]).unwrap_err();
         assert!(twice.to_string().contains("listed twice"), "{twice}");
     }
 }
