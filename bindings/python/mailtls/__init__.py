@@ -18,6 +18,9 @@ Example::
         smtp.login("alice", password)
         results = smtp.send("alice@example.org", ["bob@example.org"], message)
 
+    report = mailtls.probe("mail.example.org", "alice", password)
+    best = report.recommended["smtp"]      # e.g. port 465, security "tls"
+
 The shared library is found through the ``MAILTLS_LIBRARY`` environment
 variable (a path), then next to this package (``libmailtls.so``,
 ``mailtls.dll`` or ``libmailtls.dylib`` in the package directory), then the
@@ -72,9 +75,13 @@ _LAZY = {
     "SyncMessage": "sync",
     "SyncOutcome": "sync",
     "Certificate": "certificate",
+    "probe": "_probe",
+    "ProbeReport": "_probe",
+    "ProbeAttempt": "_probe",
 }
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ._probe import ProbeAttempt, ProbeReport, probe
     from .certificate import Certificate
     from .smtp import SMTP, RecipientResult
     from .sync import SyncMessage, SyncOutcome, SyncReport
@@ -110,6 +117,9 @@ __all__ = [
     "SyncMessage",
     "SyncOutcome",
     "Certificate",
+    "probe",
+    "ProbeReport",
+    "ProbeAttempt",
     "Error",
     "AuthError",
     "EncryptionRequired",

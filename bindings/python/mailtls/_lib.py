@@ -46,6 +46,12 @@ TLS_1_3 = 1
 TRACE_INFO = 0
 TRACE_COMMAND = 1
 TRACE_REPLY = 2
+PROTOCOL_POP3 = 1
+PROTOCOL_SMTP = 2
+PROBE_LOGIN_NOT_ASKED = 0
+PROBE_LOGIN_NOT_TRIED = 1
+PROBE_LOGIN_SUCCEEDED = 2
+PROBE_LOGIN_FAILED = 3
 OCTETS_UNKNOWN = 2**64 - 1
 # The options' default in-memory message limit (mailtls_options_new()).
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
@@ -263,6 +269,27 @@ _PROTOTYPES = {
     "mailtls_smtp_last_reply": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_smtp_last_enhanced_code": (_RESULT, [_HANDLE, *_OUT_TEXT]),
     "mailtls_smtp_last_code": (c_uint32, [_HANDLE]),
+    # the account probe
+    "mailtls_probe_new": (_HANDLE, [_HANDLE]),
+    "mailtls_probe_free": (None, [_HANDLE]),
+    "mailtls_probe_set_timeout_ms": (_RESULT, [_HANDLE, c_uint32]),
+    "mailtls_probe_set_protocols": (_RESULT, [_HANDLE, c_uint32]),
+    "mailtls_probe_add_endpoint": (_RESULT, [_HANDLE, c_uint32, c_uint16, c_uint32]),
+    "mailtls_probe_run": (_RESULT, [_HANDLE, c_char_p, c_char_p, c_char_p]),
+    "mailtls_probe_attempt_count": (c_size_t, [_HANDLE]),
+    "mailtls_probe_attempt_protocol": (c_uint32, [_HANDLE, c_size_t]),
+    "mailtls_probe_attempt_port": (c_uint16, [_HANDLE, c_size_t]),
+    "mailtls_probe_attempt_security": (c_uint32, [_HANDLE, c_size_t]),
+    "mailtls_probe_attempt_result": (_RESULT, [_HANDLE, c_size_t]),
+    "mailtls_probe_attempt_message": (c_char_p, [_HANDLE, c_size_t]),
+    "mailtls_probe_attempt_tls_version": (c_char_p, [_HANDLE, c_size_t]),
+    "mailtls_probe_attempt_mechanisms": (c_char_p, [_HANDLE, c_size_t]),
+    "mailtls_probe_attempt_login": (c_uint32, [_HANDLE, c_size_t]),
+    "mailtls_probe_attempt_login_result": (_RESULT, [_HANDLE, c_size_t]),
+    "mailtls_probe_attempt_login_message": (c_char_p, [_HANDLE, c_size_t]),
+    "mailtls_probe_attempt_certificate": (_HANDLE, [_HANDLE, c_size_t]),
+    "mailtls_probe_recommended": (_RESULT, [_HANDLE, c_uint32, POINTER(c_size_t)]),
+    "mailtls_probe_last_error": (_RESULT, [_HANDLE, *_OUT_TEXT]),
 }
 
 

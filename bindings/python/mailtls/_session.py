@@ -160,6 +160,44 @@ def result_str(code: int) -> str:
     return _lib.load().mailtls_result_str(code).decode("utf-8", "replace")
 
 
+def configure_tls(
+    lib: ctypes.CDLL,
+    options: int,
+    *,
+    ca_file: Union[PathLike, list, tuple, None],
+    ca_pem: Union[str, bytes, list, tuple, None],
+    pin_sha256: Optional[str],
+    min_tls: str,
+) -> None:
+    """Set the TLS settings a session and the probe share on ``options``;
+    raises the library's error for a bad one."""
+
+    def check(rc: int, what: str) -> None:
+        if rc != Result.OK:
+            raise _options_error(lib, options, rc, what)
+
+    check(
+        lib.mailtls_options_set_min_tls_version(
+            options, _choice(min_tls, _MIN_TLS, "minimum TLS version")
+        ),
+        "min_tls",
+    )
+    for path in _many(ca_file):
+        check(lib.mailtls_options_add_ca_file(options, c_path(path, "ca_file")), "ca_file")
+    for pem in _many(ca_pem):
+        if isinstance(pem, str):
+            pem = pem.encode("utf-8")
+        if not isinstance(pem, (bytes, bytearray, memoryview)):
+            raise TypeError(f"ca_pem must be str or bytes, not {type(pem).__name__}")
+        pem = bytes(pem)
+        check(lib.mailtls_options_add_ca_pem(options, pem, len(pem)), "ca_pem")
+    if pin_sha256 is not None:
+        check(
+            lib.mailtls_options_set_pin_sha256(options, c_string(pin_sha256, "pin_sha256")),
+            "pin_sha256",
+        )
+
+
 # ---- callbacks ----------------------------------------------------------------
 
 
@@ -365,26 +403,9 @@ class Session:
                 raise _options_error(lib, options, rc, what)
 
         check(lib.mailtls_options_set_security(options, security), "security")
-        check(
-            lib.mailtls_options_set_min_tls_version(
-                options, _choice(min_tls, _MIN_TLS, "minimum TLS version")
-            ),
-            "min_tls",
+        configure_tls(
+            lib, options, ca_file=ca_file, ca_pem=ca_pem, pin_sha256=pin_sha256, min_tls=min_tls
         )
-        for path in _many(ca_file):
-            check(lib.mailtls_options_add_ca_file(options, c_path(path, "ca_file")), "ca_file")
-        for pem in _many(ca_pem):
-            if isinstance(pem, str):
-                pem = pem.encode("utf-8")
-            if not isinstance(pem, (bytes, bytearray, memoryview)):
-                raise TypeError(f"ca_pem must be str or bytes, not {type(pem).__name__}")
-            pem = bytes(pem)
-            check(lib.mailtls_options_add_ca_pem(options, pem, len(pem)), "ca_pem")
-        if pin_sha256 is not None:
-            check(
-                lib.mailtls_options_set_pin_sha256(options, c_string(pin_sha256, "pin_sha256")),
-                "pin_sha256",
-            )
         ms = _timeout_ms(timeout)
         if ms is not None:
             check(lib.mailtls_options_set_connect_timeout_ms(options, ms), "timeout")
