@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use mailtls::Security;
+use mailtls::probe::{Endpoint, Protocol};
 
 use crate::exit::EXIT_CODES_HELP;
 
@@ -83,6 +85,68 @@ pub enum Command {
         #[arg(value_name = "FILE|-")]
         message: PathBuf,
     },
+    /// Try a host's standard POP3 and SMTP ports and security modes at once and show what works.
+    #[command(after_help = PROBE_HELP)]
+    Probe {
+        /// The server's host name or address.
+        host: String,
+        /// Log in as this user where the connection is verified (the password as for the other commands).
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Only this protocol (repeat for both) [default: both].
+        #[arg(long = "protocol", value_enum, value_name = "PROTOCOL")]
+        protocols: Vec<ProtocolArg>,
+        /// Try exactly this instead of the standard ports, e.g. pop3:995:tls (repeat, in order of preference).
+        #[arg(long = "port", value_name = "PROTOCOL:PORT:SECURITY", value_parser = parse_endpoint)]
+        ports: Vec<Endpoint>,
+    },
+}
+
+const PROBE_HELP: &str = "\
+The standard ports: POP3 995 (SSL/TLS) and 110 (STARTTLS); SMTP 465
+(SSL/TLS), then 587, 26 and 25 (STARTTLS). All are tried at once; the
+probe ends within about --timeout (default 5 s). A password is sent only
+over TLS to a server whose certificate was verified (or matches --pin).
+The recommended setting per protocol is the first that works in that
+order (SSL/TLS before STARTTLS, RFC 8314). --security and --verbose do
+not apply. Exit code 0 when every protocol has a working setting (and,
+with --user, a login that succeeded), 4 when only the login failed, 3
+otherwise.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    Pop3,
+    Smtp,
+}
+
+impl ProtocolArg {
+    pub fn protocol(self) -> Protocol {
+        match self {
+            ProtocolArg::Pop3 => Protocol::Pop3,
+            ProtocolArg::Smtp => Protocol::Smtp,
+        }
+    }
+}
+
+/// `pop3:995:tls`, `smtp:587:starttls`.
+fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
+    let mut parts = text.split(':');
+    let (Some(protocol), Some(port), Some(security), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("write PROTOCOL:PORT:SECURITY, e.g. pop3:995:tls or smtp:587:starttls".into());
+    };
+    let protocol = match protocol.to_ascii_lowercase().as_str() {
+        "pop3" => Protocol::Pop3,
+        "smtp" => Protocol::Smtp,
+        other => return Err(format!("unknown protocol '{other}': pop3 or smtp")),
+    };
+    let port: u16 = port.parse().ok().filter(|&p| p != 0).ok_or_else(|| format!("'{port}' is not a port number"))?;
+    let security = match security.to_ascii_lowercase().as_str() {
+        "tls" => Security::Tls,
+        "starttls" => Security::StartTls,
+        other => return Err(format!("the probe tries only tls and starttls, not '{other}'")),
+    };
+    Ok(Endpoint { protocol, port, security })
 }
 
 const FETCH_HELP: &str = "\
@@ -151,6 +215,24 @@ mod tests {
         assert_eq!((delete, keep_days, state), (false, Some(7), None));
         let both = ["mailtls", "fetch", "pop3s://u@h", "--maildir", "m", "--delete", "--keep-days", "7"];
         assert!(Cli::try_parse_from(both).is_err());
+    }
+
+    #[test]
+    fn probe_ports_are_protocol_port_security() {
+        let cli =
+            Cli::try_parse_from(["mailtls", "probe", "h", "--port", "pop3:995:tls", "--port", "SMTP:587:StartTLS"])
+                .unwrap();
+        let Command::Probe { ports, .. } = cli.command else { panic!() };
+        assert_eq!(
+            ports,
+            [
+                Endpoint { protocol: Protocol::Pop3, port: 995, security: Security::Tls },
+                Endpoint { protocol: Protocol::Smtp, port: 587, security: Security::StartTls },
+            ]
+        );
+        for bad in ["pop3:995", "imap:993:tls", "pop3:0:tls", "pop3:995:none", "pop3:99999:tls", "a:1:tls:x"] {
+            assert!(Cli::try_parse_from(["mailtls", "probe", "h", "--port", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

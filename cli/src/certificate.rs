@@ -61,6 +61,11 @@ fn general_name(name: &GeneralName<'_>) -> String {
     }
 }
 
+/// A Unix time (seconds, UTC) as `utc` writes it.
+pub fn utc_seconds(seconds: i64) -> String {
+    ASN1Time::from_timestamp(seconds).map(utc).unwrap_or_else(|_| format!("{seconds} (Unix time)"))
+}
+
 fn utc(time: ASN1Time) -> String {
     let t = time.to_datetime();
     format!(
@@ -92,6 +97,7 @@ mod tests {
         assert!(d.names.is_empty(), "{:?}", d.names);
         assert_eq!(d.not_before, "2026-11-27 01:08:01 UTC");
         assert_eq!(d.not_after, "2126-11-03 01:08:01 UTC");
+        assert_eq!(utc_seconds(0), "1970-01-01 00:00:00 UTC");
     }
 
     #[test]

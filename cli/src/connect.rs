@@ -62,6 +62,11 @@ pub fn connect<C: Client>(account: &Account, opts: &ClientOptions) -> Result<C, 
 /// The password: from MAILTLS_PASSWORD, else asked on the terminal
 /// without echo. Never from the command line.
 pub fn password(account: &Account) -> Result<String, Failure> {
+    password_for(&account.display())
+}
+
+/// As [`password`], the prompt naming `who`.
+pub fn password_for(who: &str) -> Result<String, Failure> {
     if let Some(password) = std::env::var_os(PASSWORD_VARIABLE).filter(|p| !p.is_empty()) {
         return password.into_string().map_err(|_| Failure::usage(format!("{PASSWORD_VARIABLE} is not valid UTF-8")));
     }
@@ -71,6 +76,6 @@ pub fn password(account: &Account) -> Result<String, Failure> {
             "no password: set {PASSWORD_VARIABLE}, or run mailtls on a terminal to be asked for it"
         )));
     }
-    rpassword::prompt_password(format!("Password for {}: ", account.display()))
+    rpassword::prompt_password(format!("Password for {who}: "))
         .map_err(|e| Failure::usage(format!("cannot read the password from the terminal: {e}")))
 }

@@ -49,18 +49,23 @@ impl Failure {
 impl From<Error> for Failure {
     fn from(error: Error) -> Failure {
         let exit = exit_for(&error);
-        let hint = match &error {
-            Error::Certificate(c)
-                if matches!(
-                    c.reason,
-                    CertificateReason::SelfSigned | CertificateReason::UnknownIssuer | CertificateReason::Untrusted
-                ) =>
-            {
-                " (to trust the server's CA give --ca-file FILE; to accept exactly this certificate, --pin SHA256)"
-            }
-            _ => "",
-        };
+        let hint = hint(&error);
         Failure { exit, message: format!("{error}{hint}") }
+    }
+}
+
+/// What the command line adds to an error: its own options that fix it.
+pub fn hint(error: &Error) -> &'static str {
+    match error {
+        Error::Certificate(c)
+            if matches!(
+                c.reason,
+                CertificateReason::SelfSigned | CertificateReason::UnknownIssuer | CertificateReason::Untrusted
+            ) =>
+        {
+            " (to trust the server's CA give --ca-file FILE; to accept exactly this certificate, --pin SHA256)"
+        }
+        _ => "",
     }
 }
 

@@ -13,6 +13,7 @@ mod sync_progress;
 use std::process::ExitCode;
 
 use clap::Parser;
+use mailtls::ClientOptions;
 
 use account::Account;
 use args::{Cli, Command};
@@ -31,15 +32,23 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
-    let url = match &cli.command {
-        Command::Check { url } | Command::List { url } | Command::Fetch { url, .. } | Command::Send { url, .. } => url,
+    // Every command but the probe works on one account, given as a URL.
+    let account = |url: &str| -> Result<(Account, ClientOptions), Failure> {
+        let account = Account::parse(url)?;
+        let opts = connect::options(&cli.connection, &account)?;
+        Ok((account, opts))
     };
-    let account = Account::parse(url)?;
-    let opts = connect::options(&cli.connection, &account)?;
     match &cli.command {
-        Command::Check { .. } => commands::check::run(&account, &opts),
-        Command::List { .. } => commands::list::run(&account, &opts),
-        Command::Fetch { maildir, state, delete, keep_days, max_size, mark_seen, .. } => {
+        Command::Check { url } => {
+            let (account, opts) = account(url)?;
+            commands::check::run(&account, &opts)
+        }
+        Command::List { url } => {
+            let (account, opts) = account(url)?;
+            commands::list::run(&account, &opts)
+        }
+        Command::Fetch { url, maildir, state, delete, keep_days, max_size, mark_seen } => {
+            let (account, opts) = account(url)?;
             let request = commands::fetch::Request {
                 maildir,
                 state: state.as_deref(),
@@ -50,8 +59,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             };
             commands::fetch::run(&account, &opts, &request)
         }
-        Command::Send { from, to, message, .. } => {
+        Command::Send { url, from, to, message } => {
+            let (account, opts) = account(url)?;
             commands::send::run(&account, &opts, &commands::send::Envelope { from, to }, message)
+        }
+        Command::Probe { host, user, protocols, ports } => {
+            let request = commands::probe::Request { host, user: user.as_deref(), protocols, ports };
+            commands::probe::run(&cli.connection, &request)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `mailtls` against the project's Dovecot (POP3) and Postfix (SMTP
 //! submission). Users: user56 (check), user57 (wrong password), user58
-//! (list), user59 (send), fetch01 and fetch02 (fetch, a test each).
+//! (list), user59 (send), fetch01 and fetch02 (fetch, a test each),
+//! cliprobe01 (probe).
 
 mod common;
 
@@ -342,4 +343,65 @@ fn fetch_delete_empties_the_server_with_progress_lines_and_no_password_in_the_tr
     let run = mailtls(&with_ca(&s, &["list", &s.pop3s_url("fetch02")]), Some(&s.password));
     assert_eq!((run.code, run.stdout.as_str()), (0, "0 messages, 0 bytes\n"), "{run:?}");
     std::fs::remove_dir_all(&maildir).unwrap();
+}
+
+/// `--port` arguments for the four real endpoints, implicit TLS first.
+fn probe_ports(s: &Servers) -> Vec<String> {
+    [
+        format!("pop3:{}:tls", s.pop3s),
+        format!("pop3:{}:starttls", s.pop3),
+        format!("smtp:{}:tls", s.smtps),
+        format!("smtp:{}:starttls", s.submission),
+    ]
+    .into_iter()
+    .flat_map(|p| ["--port".to_string(), p])
+    .collect()
+}
+
+#[test]
+fn probe_prints_the_table_and_recommends_implicit_tls() {
+    let Some(s) = servers() else { return };
+    let ports = probe_ports(&s);
+    let mut args = with_ca(&s, &["probe", &s.host, "--user", "cliprobe01"]);
+    args.extend(ports.iter().map(String::as_str));
+    let run = mailtls(&args, Some(&s.password));
+    assert_eq!(run.code, 0, "{run:?}");
+    for (protocol, port, security) in [
+        ("POP3", s.pop3s, "SSL/TLS"),
+        ("POP3", s.pop3, "STARTTLS"),
+        ("SMTP", s.smtps, "SSL/TLS"),
+        ("SMTP", s.submission, "STARTTLS"),
+    ] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(protocol) && l.contains(&format!(" {port}  {security}")))
+            .unwrap_or_else(|| panic!("a line for {protocol} {port}: {run:?}"));
+        assert!(line.contains(" ok ") && line.contains("login: ok") && line.contains("PLAIN"), "{line}");
+    }
+    assert!(run.stdout.contains(&format!("certificate {}\n", s.sha256)), "{run:?}");
+    assert!(run.stdout.contains(&format!("  POP3  port {}, SSL/TLS\n", s.pop3s)), "{run:?}");
+    assert!(run.stdout.contains(&format!("  SMTP  port {}, SSL/TLS\n", s.smtps)), "{run:?}");
+}
+
+#[test]
+fn probe_without_the_ca_exits_3_and_says_what_to_do() {
+    let Some(s) = servers() else { return };
+    let port = format!("pop3:{}:tls", s.pop3s);
+    let run = mailtls(&["--timeout", "20", "probe", &s.host, "--port", &port], None);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stdout.contains("FAILED  the server's certificate is not trusted"), "{run:?}");
+    assert!(run.stdout.contains("--ca-file FILE"), "{run:?}");
+    assert!(run.stdout.contains("POP3  nothing works"), "{run:?}");
+    assert!(run.stderr.contains("nothing works for POP3"), "{run:?}");
+}
+
+#[test]
+fn probe_with_a_wrong_password_exits_4() {
+    let Some(s) = servers() else { return };
+    let port = format!("smtp:{}:tls", s.smtps);
+    let run = mailtls(&with_ca(&s, &["probe", &s.host, "--user", "cliprobe01", "--port", &port]), Some("wrong"));
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(run.stdout.contains("login: FAILED"), "{run:?}");
+    assert!(run.stdout.contains("user name or password"), "{run:?}");
 }

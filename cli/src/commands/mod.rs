@@ -3,4 +3,5 @@
 pub mod check;
 pub mod fetch;
 pub mod list;
+pub mod probe;
 pub mod send;
