@@ -1354,6 +1354,155 @@ private:
 	detail::Callbacks callbacks_;
 };
 
+/// A mail protocol, for probe().
+enum class Protocol : mailtls_protocol {
+	Pop3 = MAILTLS_PROTOCOL_POP3, ///< POP3 (standard ports 995 with TLS, 110 with STLS).
+	Smtp = MAILTLS_PROTOCOL_SMTP, ///< SMTP submission (465 with TLS; 587, 26, 25 with STARTTLS).
+};
+
+/// How the login went on one combination of a probe.
+enum class ProbeLogin : mailtls_probe_login {
+	NotAsked = MAILTLS_PROBE_LOGIN_NOT_ASKED,   ///< No credentials were given.
+	NotTried = MAILTLS_PROBE_LOGIN_NOT_TRIED,   ///< The combination failed: no password was sent.
+	Succeeded = MAILTLS_PROBE_LOGIN_SUCCEEDED, ///< The server accepted the user name and password.
+	Failed = MAILTLS_PROBE_LOGIN_FAILED,       ///< Refused or failed: see login_result and login_message.
+};
+
+/// One combination for probe() to try.
+struct ProbeEndpoint {
+	Protocol protocol{Protocol::Pop3};
+	std::uint16_t port{};
+	Security security{Security::Tls}; ///< Security::Tls or Security::StartTls only.
+};
+
+/// What probe() tries and how.
+struct ProbeSettings {
+	/// The protocols whose standard ports are tried (empty: both). Ignored when endpoints is set.
+	std::vector<Protocol> protocols;
+	/// Exactly these combinations instead, in order of preference.
+	std::vector<ProbeEndpoint> endpoints;
+	/// How long the probe may take (about): each connection and read is bounded by it too.
+	std::chrono::milliseconds timeout{5000};
+	/// Trusted CAs, pin and minimum TLS version come from these (nullptr: the defaults);
+	/// their other settings do not apply. Must outlive the call only.
+	const Options *tls{};
+};
+
+/// One combination's outcome.
+struct ProbeAttempt {
+	Protocol protocol{};
+	std::uint16_t port{};
+	Security security{};
+	Code result{Code::Ok};             ///< Code::Ok: connected, TLS up, certificate verified (or pinned).
+	std::string message;               ///< Why not, and what to change; empty when it works.
+	std::string tls_version;           ///< E.g. "TLSv1.3"; empty without TLS or with native-tls.
+	std::vector<std::string> mechanisms; ///< Login methods offered over TLS (SASL names, POP3 USER and APOP).
+	ProbeLogin login{ProbeLogin::NotAsked};
+	Code login_result{Code::Ok};       ///< For ProbeLogin::Failed: e.g. Code::AuthFailed.
+	std::string login_message;         ///< For ProbeLogin::Failed: why, and what to change.
+	std::optional<Certificate> certificate; ///< The session's certificate, or the one refused.
+
+	/// Whether the combination works.
+	bool works() const noexcept { return result == Code::Ok; }
+};
+
+/// Every combination's outcome, in order of preference.
+struct ProbeReport {
+	std::vector<ProbeAttempt> attempts;
+	std::optional<std::size_t> recommended_pop3; ///< Index of the setting to use for POP3, if any works.
+	std::optional<std::size_t> recommended_smtp; ///< The same for SMTP.
+
+	/// The setting to use for `protocol` (implicit TLS first; one whose login
+	/// succeeded before one that only connects); nullptr if nothing works.
+	const ProbeAttempt *recommended(Protocol protocol) const noexcept
+	{
+		const std::optional<std::size_t> &index = protocol == Protocol::Pop3 ? recommended_pop3 : recommended_smtp;
+		return index ? &attempts[*index] : nullptr;
+	}
+};
+
+namespace detail {
+struct ProbeFree {
+	void operator()(mailtls_probe *probe) const noexcept { mailtls_probe_free(probe); }
+};
+
+inline ProbeAttempt probe_attempt(const mailtls_probe *p, std::size_t i)
+{
+	ProbeAttempt a;
+	a.protocol = static_cast<Protocol>(mailtls_probe_attempt_protocol(p, i));
+	a.port = mailtls_probe_attempt_port(p, i);
+	a.security = static_cast<Security>(mailtls_probe_attempt_security(p, i));
+	a.result = static_cast<Code>(mailtls_probe_attempt_result(p, i));
+	a.message = optional_text(mailtls_probe_attempt_message(p, i));
+	a.tls_version = optional_text(mailtls_probe_attempt_tls_version(p, i));
+	std::string methods = optional_text(mailtls_probe_attempt_mechanisms(p, i));
+	for (std::size_t start = 0; start < methods.size();) {
+		std::size_t end = methods.find(' ', start);
+		if (end == std::string::npos)
+			end = methods.size();
+		if (end > start)
+			a.mechanisms.push_back(methods.substr(start, end - start));
+		start = end + 1;
+	}
+	a.login = static_cast<ProbeLogin>(mailtls_probe_attempt_login(p, i));
+	a.login_result = static_cast<Code>(mailtls_probe_attempt_login_result(p, i));
+	a.login_message = optional_text(mailtls_probe_attempt_login_message(p, i));
+	a.certificate = optional_certificate(mailtls_probe_attempt_certificate(p, i));
+	return a;
+}
+} // namespace detail
+
+/// Probe `host`: try its standard POP3 and SMTP combinations (or
+/// settings.endpoints) at once and return within about settings.timeout.
+/// With `user` and `password` (both, or neither) it logs in where the
+/// connection is encrypted and the certificate verified, never elsewhere.
+/// Throws Error with Code::InvalidArgument for a bad argument (nothing is
+/// tried then), std::bad_alloc if memory is exhausted; each combination's
+/// own outcome is in the report, not thrown. Blocks the calling thread.
+inline ProbeReport probe(std::string_view host, std::optional<std::string_view> user = std::nullopt,
+			 std::optional<std::string_view> password = std::nullopt, const ProbeSettings &settings = {})
+{
+	std::unique_ptr<mailtls_probe, detail::ProbeFree> p(
+		mailtls_probe_new(settings.tls != nullptr ? settings.tls->c_options() : nullptr));
+	if (!p)
+		throw std::bad_alloc();
+	auto check = [&](mailtls_result rc) {
+		if (rc != MAILTLS_RESULT_OK) {
+			Code code = static_cast<Code>(rc);
+			throw Error(code, detail::message_or_description(
+						  detail::copy_text(mailtls_probe_last_error, p.get()), code));
+		}
+	};
+	long long ms = settings.timeout.count();
+	if (ms < 1 || ms > static_cast<long long>(std::numeric_limits<std::uint32_t>::max()))
+		throw Error(Code::InvalidArgument, "the probe's timeout must be between 1 ms and 4294967295 ms");
+	check(mailtls_probe_set_timeout_ms(p.get(), static_cast<std::uint32_t>(ms)));
+	if (!settings.protocols.empty()) {
+		std::uint32_t mask = 0;
+		for (Protocol protocol : settings.protocols)
+			mask |= static_cast<std::uint32_t>(protocol);
+		check(mailtls_probe_set_protocols(p.get(), mask));
+	}
+	for (const ProbeEndpoint &e : settings.endpoints)
+		check(mailtls_probe_add_endpoint(p.get(), static_cast<mailtls_protocol>(e.protocol), e.port,
+						 static_cast<mailtls_security>(e.security)));
+	if (user.has_value() != password.has_value())
+		throw Error(Code::InvalidArgument, "give both user and password, or neither");
+	std::string h = detail::c_string(host, "the host name");
+	std::string u = user ? detail::c_string(*user, "the user name") : std::string();
+	std::string pw = password ? detail::c_string(*password, "the password") : std::string();
+	check(mailtls_probe_run(p.get(), h.c_str(), user ? u.c_str() : nullptr, password ? pw.c_str() : nullptr));
+	ProbeReport report;
+	for (std::size_t i = 0; i < mailtls_probe_attempt_count(p.get()); i++)
+		report.attempts.push_back(detail::probe_attempt(p.get(), i));
+	std::size_t index = 0;
+	if (mailtls_probe_recommended(p.get(), MAILTLS_PROTOCOL_POP3, &index) == MAILTLS_RESULT_OK)
+		report.recommended_pop3 = index;
+	if (mailtls_probe_recommended(p.get(), MAILTLS_PROTOCOL_SMTP, &index) == MAILTLS_RESULT_OK)
+		report.recommended_smtp = index;
+	return report;
+}
+
 } // namespace mailtls
 
 #endif /* MAILTLS_HPP */
