@@ -1430,7 +1430,8 @@ mailtls_result mailtls_probe_add_endpoint(mailtls_probe *probe,
 
 /**
  * Probe `host` (a UTF-8 name or address): every combination at once,
- * returning after about the timeout. With `user` and `password` (both
+ * returning once all have finished, at the latest after about the
+ * timeout. With `user` and `password` (both
  * UTF-8, or both NULL for no login) it logs in where the connection is
  * encrypted and the certificate verified (or pinned), never elsewhere,
  * and says goodbye. Copies its arguments. Returns MAILTLS_RESULT_OK when
@@ -1438,8 +1439,11 @@ mailtls_result mailtls_probe_add_endpoint(mailtls_probe *probe,
  * the accessors; the results of an earlier run are replaced);
  * MAILTLS_RESULT_NULL_ARGUMENT or MAILTLS_RESULT_INVALID_ARGUMENT for a
  * bad argument (only one of `user` and `password`, CR or LF in `host`),
- * nothing tried. Blocks the calling thread; the probe's own threads that
- * are still running at the deadline finish on their own timeouts.
+ * nothing tried. Blocks the calling thread. The probe's own threads that
+ * are still running at the deadline (reported as
+ * MAILTLS_RESULT_TIMEOUT) finish on their own timeouts, within a few
+ * times the timeout: a program that unloads the library (dlclose,
+ * FreeLibrary) must wait that long after such a run.
  */
 mailtls_result mailtls_probe_run(mailtls_probe *probe,
                                  const char *host,
