@@ -560,6 +560,35 @@ typedef uint32_t mailtls_sync_outcome;
 #define MAILTLS_RESULT_IO_ERROR 204
 
 /**
+ * The proxy could not be reached: its name did not resolve, or nothing
+ * accepted the connection on its address and port. The mail server was
+ * not contacted.
+ */
+#define MAILTLS_RESULT_PROXY_UNREACHABLE 210
+
+/**
+ * The proxy refused the proxy user name and password, or requires
+ * authentication and none was given (SOCKS5 method 0xFF or RFC 1929
+ * failure, SOCKS4 identd failure, HTTP 407 or 401).
+ */
+#define MAILTLS_RESULT_PROXY_AUTH_FAILED 211
+
+/**
+ * The proxy could not or would not connect to the mail server: the
+ * message gives the SOCKS reply in words ("proxy: connection refused by
+ * 192.0.2.1:995") or the HTTP status and reason ("proxy: 403 Forbidden,
+ * CONNECT to port 995 not allowed").
+ */
+#define MAILTLS_RESULT_PROXY_TARGET_FAILED 212
+
+/**
+ * The proxy broke its protocol: an answer that is not SOCKS or HTTP, a
+ * method not offered, a reply head over 16 KiB, or a connection dropped
+ * during the proxy's handshake.
+ */
+#define MAILTLS_RESULT_PROXY_PROTOCOL 213
+
+/**
  * The TLS handshake failed for another reason.
  */
 #define MAILTLS_RESULT_TLS_ERROR 300

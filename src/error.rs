@@ -24,6 +24,21 @@ pub enum Error {
     Connect(String),
     #[error("timed out: {0}")]
     Timeout(String),
+    /// The proxy could not be found or connected to.
+    #[error("{0}")]
+    ProxyUnreachable(String),
+    /// The proxy refused our credentials, or wants credentials none were
+    /// given for.
+    #[error("{0}")]
+    ProxyAuthFailed(String),
+    /// The proxy could not (or would not) connect to the mail server: the
+    /// SOCKS reply or HTTP status in words.
+    #[error("{0}")]
+    ProxyTargetFailed(String),
+    /// The proxy answered something its protocol does not allow, or
+    /// dropped the connection during its handshake.
+    #[error("the proxy broke its protocol: {0}")]
+    ProxyProtocol(String),
     #[error("the server closed the connection {0}")]
     ConnectionClosed(&'static str),
     #[error("network error while {doing}: {source}")]
@@ -345,6 +360,10 @@ impl Error {
         matches!(
             self,
             Error::Timeout(_)
+                | Error::ProxyUnreachable(_)
+                | Error::ProxyAuthFailed(_)
+                | Error::ProxyTargetFailed(_)
+                | Error::ProxyProtocol(_)
                 | Error::ConnectionClosed(_)
                 | Error::Io { .. }
                 | Error::Tls { .. }

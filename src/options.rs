@@ -7,6 +7,7 @@ use crate::certificate::Certificate;
 use crate::error::{CertificateReason, Error, Result};
 use crate::sasl::Mechanism;
 use crate::trace::Tracer;
+pub use crate::transport::{Proxy, ProxyCredentials, ProxyKind};
 
 /// How the connection is secured. Nothing ever falls back to a weaker mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -130,6 +131,14 @@ pub struct ClientOptions {
     /// Asked about a certificate that failed verification (see
     /// [`CertificateCallback`]); `None`: such a connect fails.
     pub certificate_callback: Option<CertificateCallback>,
+    /// Connect through this proxy; TLS still runs with the mail server,
+    /// checked against the mail server's name.
+    pub proxy: Option<Proxy>,
+    /// With no `proxy` set: use the proxy the environment names
+    /// (`all_proxy`/`ALL_PROXY`, except for hosts `no_proxy`/`NO_PROXY`
+    /// lists, as curl reads them). Off by default: nothing is read from
+    /// the environment unless asked.
+    pub proxy_from_environment: bool,
 }
 
 impl Default for ClientOptions {
@@ -146,6 +155,8 @@ impl Default for ClientOptions {
             client_name: None,
             tracer: Tracer::default(),
             certificate_callback: None,
+            proxy: None,
+            proxy_from_environment: false,
         }
     }
 }

@@ -77,6 +77,12 @@ pub fn exit_for(error: &Error) -> Exit {
         | Error::Connect(_)
         | Error::Timeout(_)
         | Error::ConnectionClosed(_)
+        // The proxy's credentials are not the account's: a connection
+        // problem for the person.
+        | Error::ProxyUnreachable(_)
+        | Error::ProxyAuthFailed(_)
+        | Error::ProxyTargetFailed(_)
+        | Error::ProxyProtocol(_)
         | Error::Io { .. }
         | Error::Tls { .. }
         | Error::TlsVersion { .. }

@@ -54,6 +54,27 @@ pub const MAILTLS_RESULT_CONNECTION_CLOSED: mailtls_result = 203;
 /// Another network error.
 pub const MAILTLS_RESULT_IO_ERROR: mailtls_result = 204;
 
+/// The proxy could not be reached: its name did not resolve, or nothing
+/// accepted the connection on its address and port. The mail server was
+/// not contacted.
+pub const MAILTLS_RESULT_PROXY_UNREACHABLE: mailtls_result = 210;
+
+/// The proxy refused the proxy user name and password, or requires
+/// authentication and none was given (SOCKS5 method 0xFF or RFC 1929
+/// failure, SOCKS4 identd failure, HTTP 407 or 401).
+pub const MAILTLS_RESULT_PROXY_AUTH_FAILED: mailtls_result = 211;
+
+/// The proxy could not or would not connect to the mail server: the
+/// message gives the SOCKS reply in words ("proxy: connection refused by
+/// 192.0.2.1:995") or the HTTP status and reason ("proxy: 403 Forbidden,
+/// CONNECT to port 995 not allowed").
+pub const MAILTLS_RESULT_PROXY_TARGET_FAILED: mailtls_result = 212;
+
+/// The proxy broke its protocol: an answer that is not SOCKS or HTTP, a
+/// method not offered, a reply head over 16 KiB, or a connection dropped
+/// during the proxy's handshake.
+pub const MAILTLS_RESULT_PROXY_PROTOCOL: mailtls_result = 213;
+
 /// The TLS handshake failed for another reason.
 pub const MAILTLS_RESULT_TLS_ERROR: mailtls_result = 300;
 
@@ -184,6 +205,10 @@ pub(crate) fn result_of(err: &Error) -> mailtls_result {
         Error::Connect(_) => MAILTLS_RESULT_CONNECT_FAILED,
         Error::Timeout(_) => MAILTLS_RESULT_TIMEOUT,
         Error::ConnectionClosed(_) => MAILTLS_RESULT_CONNECTION_CLOSED,
+        Error::ProxyUnreachable(_) => MAILTLS_RESULT_PROXY_UNREACHABLE,
+        Error::ProxyAuthFailed(_) => MAILTLS_RESULT_PROXY_AUTH_FAILED,
+        Error::ProxyTargetFailed(_) => MAILTLS_RESULT_PROXY_TARGET_FAILED,
+        Error::ProxyProtocol(_) => MAILTLS_RESULT_PROXY_PROTOCOL,
         Error::Io { .. } => MAILTLS_RESULT_IO_ERROR,
         Error::Tls { .. } => MAILTLS_RESULT_TLS_ERROR,
         Error::TlsVersion { .. } => MAILTLS_RESULT_TLS_VERSION,
@@ -237,6 +262,10 @@ const DESCRIPTIONS: &[(mailtls_result, &CStr)] = &[
     (MAILTLS_RESULT_TIMEOUT, c"timed out waiting for the server"),
     (MAILTLS_RESULT_CONNECTION_CLOSED, c"the server closed the connection"),
     (MAILTLS_RESULT_IO_ERROR, c"network error"),
+    (MAILTLS_RESULT_PROXY_UNREACHABLE, c"the proxy could not be reached"),
+    (MAILTLS_RESULT_PROXY_AUTH_FAILED, c"the proxy refused the credentials or requires some"),
+    (MAILTLS_RESULT_PROXY_TARGET_FAILED, c"the proxy could not connect to the mail server"),
+    (MAILTLS_RESULT_PROXY_PROTOCOL, c"the proxy broke its protocol"),
     (MAILTLS_RESULT_TLS_ERROR, c"TLS handshake failed"),
     (MAILTLS_RESULT_TLS_VERSION, c"no TLS version in common with the server"),
     (MAILTLS_RESULT_CERTIFICATE_UNTRUSTED, c"the server certificate is not trusted"),

@@ -5,6 +5,7 @@ mod connect;
 mod deadline;
 mod os_errors;
 mod pace;
+mod proxy;
 mod resolve;
 mod scripted;
 mod tls;
@@ -13,6 +14,7 @@ mod tls_probe;
 pub(crate) use tls::{KEEPS_REFUSED_CERTIFICATE, ask as ask_certificate_callback, unix_now};
 pub(crate) use tls_probe::speaks_tls;
 
+pub use proxy::{Proxy, ProxyCredentials, ProxyKind};
 pub use resolve::system_lookup;
 pub use scripted::ScriptedStream;
 pub use tls::TlsInfo;
@@ -53,6 +55,9 @@ pub struct Connection {
     out: Vec<u8>,
     host: String,
     port: u16,
+    /// The TCP connection goes to a proxy, not to the mail server: its
+    /// peer address is the proxy's.
+    via_proxy: bool,
     /// What the handshake settled, once TLS is up.
     tls_info: Option<TlsInfo>,
     /// The TLS handshake verified or pinned the certificate (see
@@ -82,6 +87,12 @@ impl Connection {
     /// [`open`](Self::open) with the host name looked up by `lookup`
     /// instead of the system's resolver (a test's or a program's own; it
     /// runs on a helper thread and is abandoned at the connect timeout).
+    ///
+    /// With a proxy (`opts.proxy`, or the environment's when
+    /// `opts.proxy_from_environment`), the proxy is resolved and connected
+    /// to instead and asked for `host`:`port`, all within the connect
+    /// timeout; `lookup` then only runs for a SOCKS5 proxy set to resolve
+    /// locally. TLS goes on with `host` as without a proxy.
     pub fn open_with_lookup<L>(
         host: &str,
         port: u16,
@@ -95,13 +106,24 @@ impl Connection {
         validate_host(host)?;
         let tracer = opts.tracer.clone();
         let deadline = Deadline::after(opts.connect_timeout);
-        let addrs = resolve::resolve(host, port, deadline, lookup)?;
-        let tcp = connect::connect_first(&addrs, deadline, &tracer)
-            .map_err(|failures| Error::Connect(connect::describe(host, port, deadline.budget(), &failures)))?;
+        let proxy = match &opts.proxy {
+            Some(p) => Some(p.clone()),
+            None if opts.proxy_from_environment => proxy::from_environment(host)?,
+            None => None,
+        };
+        let tcp = match &proxy {
+            Some(p) => proxy::open_tunnel(p, host, port, deadline, &tracer, lookup)?,
+            None => {
+                let addrs = resolve::resolve(host, port, deadline, lookup)?;
+                connect::connect_first(&addrs, deadline, &tracer)
+                    .map_err(|failures| Error::Connect(connect::describe(host, port, deadline.budget(), &failures)))?
+            }
+        };
         let _ = tcp.set_nodelay(true);
         tcp.set_read_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;
         tcp.set_write_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;
         let mut conn = Connection::over(Stream::Plain(tcp), host, port, tracer, opts.io_timeout);
+        conn.via_proxy = proxy.is_some();
         if implicit_tls {
             conn.start_tls(opts)?;
         }
@@ -123,6 +145,7 @@ impl Connection {
             out: Vec::with_capacity(4096),
             host: host.to_string(),
             port,
+            via_proxy: false,
             tls_info: None,
             server_verified: false,
             tracer,
@@ -194,8 +217,12 @@ impl Connection {
         }
     }
 
-    /// The address connected to, for a plain TCP connection.
+    /// The mail server's address connected to; `None` through a proxy
+    /// (the peer is the proxy) and for in-memory streams.
     pub(crate) fn peer_addr(&self) -> Option<SocketAddr> {
+        if self.via_proxy {
+            return None;
+        }
         match &self.stream {
             Stream::Plain(tcp) => tcp.peer_addr().ok(),
             Stream::Tls(s) => s.get_ref().peer_addr().ok(),
