@@ -29,7 +29,8 @@ pub mod fuzzing;
 pub use certificate::Certificate;
 pub use error::{CertificateError, CertificateReason, Error, Result};
 pub use options::{
-    CertificateCallback, CertificateDecision, ClientName, ClientOptions, Security, TlsOptions, TlsVersion,
+    CertificateCallback, CertificateDecision, ClientName, ClientOptions, Proxy, ProxyCredentials, ProxyKind, Security,
+    TlsOptions, TlsVersion,
 };
 pub use probe::{ProbeOptions, ProbeReport, probe};
 pub use reply::ServerReply;
