@@ -30,7 +30,8 @@ pub(crate) fn handshake(wire: &mut Wire, target: &Target, tracer: &Tracer) -> Re
 
     let head = read_head(wire)?;
     let status_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    tracer.emit(TraceKind::Reply, status_line.strip_suffix(b"\r").unwrap_or(status_line));
+    let status_line = status_line.strip_suffix(b"\r").unwrap_or(status_line);
+    tracer.emit(TraceKind::Reply, status_line);
     let status_line = shown(status_line);
     let Some((status, reason)) = parse_status(&status_line) else {
         return Err(Error::ProxyProtocol(format!(
