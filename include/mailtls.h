@@ -296,6 +296,11 @@ typedef uint32_t mailtls_protocol;
 typedef uint32_t mailtls_probe_login;
 
 /**
+ * A proxy protocol: one of the MAILTLS_PROXY_* constants.
+ */
+typedef uint32_t mailtls_proxy_kind;
+
+/**
  * A message source: copy up to `len` bytes of the message into `buf` and
  * return how many (0 at the end of the message); return a negative number
  * to cancel the send with MAILTLS_RESULT_CANCELLED.
@@ -496,6 +501,32 @@ typedef uint32_t mailtls_sync_outcome;
  * mailtls_probe_attempt_login_message() say why.
  */
 #define MAILTLS_PROBE_LOGIN_FAILED 3
+
+/**
+ * SOCKS5 (RFC 1928) with the mail server's name sent to the proxy, which
+ * looks it up: nothing is resolved on this machine (what Tor needs).
+ * URL schemes socks5h:// and socks5://.
+ */
+#define MAILTLS_PROXY_SOCKS5 1
+
+/**
+ * SOCKS5 with the mail server's name looked up on this machine and its
+ * address sent to the proxy. Only chosen with this constant: no URL
+ * scheme means it, and nothing falls back to it.
+ */
+#define MAILTLS_PROXY_SOCKS5_LOCAL_DNS 2
+
+/**
+ * SOCKS4a: the name is sent to the proxy; a user name (the SOCKS4 user
+ * ID) but no password. URL scheme socks4a://.
+ */
+#define MAILTLS_PROXY_SOCKS4A 3
+
+/**
+ * HTTP CONNECT (RFC 9110) with Basic authentication when a user name is
+ * given; the name is sent to the proxy. URL scheme http://.
+ */
+#define MAILTLS_PROXY_HTTP 4
 
 /**
  * Success.
@@ -1591,6 +1622,62 @@ mailtls_result mailtls_probe_last_error(const mailtls_probe *probe,
                                         char *buf,
                                         size_t buf_len,
                                         size_t *len_out);
+
+/**
+ * Connect through the proxy `url` (UTF-8):
+ * `scheme://[user[:password]@]host[:port][/]`, the scheme one of
+ * socks5h, socks5 (both: the proxy resolves the mail server's name),
+ * socks4a or http, user and password percent-encoded as in any URL, an
+ * IPv6 host in brackets, port 1080 when none is given. NULL removes the
+ * proxy (connect directly, or through the environment's proxy when
+ * mailtls_options_set_proxy_from_environment() asked for it).
+ *
+ * TLS (implicit or STARTTLS) runs inside the tunnel with the mail
+ * server's name, checked as without a proxy; pins, the certificate
+ * callback and the danger switch behave the same. The connect timeout
+ * covers the proxy's handshake. Proxy failures have their own results
+ * (MAILTLS_RESULT_PROXY_UNREACHABLE, _AUTH_FAILED, _TARGET_FAILED,
+ * _PROTOCOL); the proxy password never appears in messages or traces.
+ *
+ * Returns MAILTLS_RESULT_INVALID_ARGUMENT, leaving the previous proxy
+ * setting unchanged, for a malformed URL, an unknown scheme, https://
+ * (not supported yet), or a user name or password longer than the 255
+ * bytes SOCKS can carry; MAILTLS_RESULT_NULL_ARGUMENT for NULL options.
+ */
+mailtls_result mailtls_options_set_proxy(mailtls_options *options, const char *url);
+
+/**
+ * Connect through a proxy given by separate fields (the same effects as
+ * mailtls_options_set_proxy()): `kind` a MAILTLS_PROXY_* constant, `host`
+ * the proxy's name or address (UTF-8, an IPv6 address without brackets),
+ * `port` 0 for 1080. `user` and `password` are the proxy's own
+ * credentials, copied: both NULL for none; a NULL `password` with a user
+ * means an empty one (SOCKS4a sends only the user). Returns
+ * MAILTLS_RESULT_INVALID_ARGUMENT (previous setting kept) for an unknown
+ * kind, an empty host or one with spaces or control characters, a
+ * password without a user, a user name or password longer than 255 bytes
+ * for SOCKS5, a password for SOCKS4a, a colon in an HTTP user name, or a
+ * line break in either;
+ * MAILTLS_RESULT_NULL_ARGUMENT for NULL options or host.
+ */
+mailtls_result mailtls_options_set_proxy_fields(mailtls_options *options,
+                                                mailtls_proxy_kind kind,
+                                                const char *host,
+                                                uint16_t port,
+                                                const char *user,
+                                                const char *password);
+
+/**
+ * With no proxy set: use the proxy the environment names, as curl reads
+ * it (`all_proxy` or `ALL_PROXY`, a value without a scheme meaning
+ * http://; hosts listed in `no_proxy` or `NO_PROXY` are reached
+ * directly: names with their subdomains, addresses, CIDR ranges, `*`).
+ * The variables are read at each connect. Off by default: nothing is read
+ * from the environment unless asked. A malformed variable fails the
+ * connect with MAILTLS_RESULT_INVALID_ARGUMENT naming the variable, never
+ * its value.
+ */
+mailtls_result mailtls_options_set_proxy_from_environment(mailtls_options *options, bool enable);
 
 /**
  * A static, NUL-terminated English description of a result code; unknown

@@ -28,6 +28,7 @@ pub mod listing;
 pub mod options;
 pub mod pop3;
 pub mod probe;
+pub mod proxy;
 pub mod result;
 mod session;
 pub mod smtp;

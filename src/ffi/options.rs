@@ -97,7 +97,7 @@ pub extern "C" fn mailtls_options_free(options: *mut mailtls_options) {
     free_handle(options)
 }
 
-fn set(options: *mut mailtls_options, f: impl FnOnce(&mut ClientOptions) -> FfiResult) -> mailtls_result {
+pub(super) fn set(options: *mut mailtls_options, f: impl FnOnce(&mut ClientOptions) -> FfiResult) -> mailtls_result {
     with_handle(options, |o| f(&mut o.inner))
 }
 

@@ -19,7 +19,8 @@
 #
 # Test programs: every tests/c/*.c except common.c (the shared helpers).
 # The POP3 ones use only the users user70..user84, the SMTP ones
-# user85..user88 and user90..user97, the probe cprobe01; each seeds or
+# user85..user88 and user90..user97, the probe cprobe01, the proxy test cproxy01 (it also needs the proxies of
+# tests/servers/proxies.sh, their proxies.env sourced); each seeds or
 # clears its mailboxes itself. The examples run here use user89 (pop3_fetch) and user98
 # (smtp_send).
 #
