@@ -142,6 +142,8 @@ _PROTOTYPES = {
     "mailtls_options_set_max_message_bytes": (_RESULT, [_HANDLE, c_uint64]),
     "mailtls_options_set_trace": (_RESULT, [_HANDLE, TRACE_CALLBACK, c_void_p]),
     "mailtls_options_set_certificate_callback": (_RESULT, [_HANDLE, CERTIFICATE_CALLBACK, c_void_p]),
+    "mailtls_options_set_proxy": (_RESULT, [_HANDLE, c_char_p]),
+    "mailtls_options_set_proxy_from_environment": (_RESULT, [_HANDLE, c_bool]),
     # certificates (borrowed from a connection handle, or a callback's)
     "mailtls_certificate_sha256": (c_char_p, [_HANDLE]),
     "mailtls_certificate_subject": (c_char_p, [_HANDLE]),

@@ -315,6 +315,8 @@ class Session:
         danger_accept_invalid_certs: bool = False,
         trace: Optional[TraceCallback] = None,
         on_untrusted_certificate: Optional[CertificateCallback] = None,
+        proxy: Optional[str] = None,
+        proxy_from_environment: bool = False,
     ) -> None:
         """Connect to ``host`` (see the class docstring for the options).
 
@@ -359,6 +361,8 @@ class Session:
                 danger_accept_invalid_certs=danger_accept_invalid_certs,
                 trace=trace,
                 on_untrusted_certificate=on_untrusted_certificate,
+                proxy=proxy,
+                proxy_from_environment=proxy_from_environment,
             )
             handle = getattr(lib, f"mailtls_{self._PROTOCOL}_new")(options)
         finally:
@@ -395,6 +399,8 @@ class Session:
         danger_accept_invalid_certs: bool,
         trace: Optional[TraceCallback],
         on_untrusted_certificate: Optional[CertificateCallback] = None,
+        proxy: Optional[str] = None,
+        proxy_from_environment: bool = False,
     ) -> None:
         lib = self._lib
 
@@ -438,6 +444,12 @@ class Session:
                 lib.mailtls_options_set_certificate_callback(options, self._certificate_cb, None),
                 "on_untrusted_certificate",
             )
+        if proxy is not None:
+            check(lib.mailtls_options_set_proxy(options, c_string(proxy, "proxy")), "proxy")
+        check(
+            lib.mailtls_options_set_proxy_from_environment(options, bool(proxy_from_environment)),
+            "proxy_from_environment",
+        )
 
     # ---- calls --------------------------------------------------------------
 

@@ -33,7 +33,8 @@ Hierarchy::
     |   +-- StartTlsUnavailable  STARTTLS_UNAVAILABLE
     +-- TimeoutError         TIMEOUT              (also builtins.TimeoutError)
     +-- ConnectionError      RESOLVE_FAILED, CONNECT_FAILED, CONNECTION_CLOSED,
-    |                        IO_ERROR, NOT_CONNECTED (also builtins.ConnectionError)
+    |   |                    IO_ERROR, NOT_CONNECTED (also builtins.ConnectionError)
+    |   +-- ProxyError       PROXY_UNREACHABLE, _AUTH_FAILED, _TARGET_FAILED, _PROTOCOL
     +-- ServerError          SERVER_ERROR
     |   +-- MessageTooLarge  MESSAGE_TOO_LARGE
     |   +-- RecipientsRefused RECIPIENTS_REFUSED (SMTP; ``results``)
@@ -112,6 +113,10 @@ class Result(enum.IntEnum):
     TIMEOUT = 202
     CONNECTION_CLOSED = 203
     IO_ERROR = 204
+    PROXY_UNREACHABLE = 210
+    PROXY_AUTH_FAILED = 211
+    PROXY_TARGET_FAILED = 212
+    PROXY_PROTOCOL = 213
     TLS_ERROR = 300
     TLS_VERSION = 301
     CERTIFICATE_UNTRUSTED = 302
@@ -259,6 +264,16 @@ class ConnectionError(Error, builtins.ConnectionError):
     is not connected (closed by QUIT, close(), or an earlier error)."""
 
 
+class ProxyError(ConnectionError):
+    """The proxy failed; ``code`` says how: ``Result.PROXY_UNREACHABLE`` (its
+    name did not resolve or nothing accepted the connection),
+    ``PROXY_AUTH_FAILED`` (it refused the proxy user name and password, or
+    wants some), ``PROXY_TARGET_FAILED`` (it could not or would not connect
+    to the mail server: the message gives the SOCKS reply or HTTP status)
+    or ``PROXY_PROTOCOL`` (it broke its protocol). A proxy that stalls
+    raises TimeoutError."""
+
+
 class ServerError(Error):
     """The server refused a command (POP3 ``-ERR``, SMTP 4xx/5xx); see
     ``reply``, and for SMTP ``smtp_code``, ``transient``/``permanent`` and
@@ -353,6 +368,10 @@ _CLASS_BY_CODE: dict[int, type[Error]] = {
     Result.TIMEOUT: TimeoutError,
     Result.CONNECTION_CLOSED: ConnectionError,
     Result.IO_ERROR: ConnectionError,
+    Result.PROXY_UNREACHABLE: ProxyError,
+    Result.PROXY_AUTH_FAILED: ProxyError,
+    Result.PROXY_TARGET_FAILED: ProxyError,
+    Result.PROXY_PROTOCOL: ProxyError,
     Result.TLS_ERROR: TlsError,
     Result.TLS_VERSION: TlsError,
     Result.CERTIFICATE_UNTRUSTED: CertificateError,

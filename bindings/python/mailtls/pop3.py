@@ -44,7 +44,7 @@ class POP3(Session):
     ``POP3(host, port=None, *, security="auto", ca_file=None, ca_pem=None,
     pin_sha256=None, min_tls="1.2", timeout=60.0, allow_plaintext_auth=False,
     danger_accept_invalid_certs=False, max_message_bytes=None, trace=None,
-    on_untrusted_certificate=None)``
+    on_untrusted_certificate=None, proxy=None, proxy_from_environment=False)``
 
     - ``port``: None means 995 for ``security="tls"`` and 110 otherwise.
     - ``security``: ``"auto"`` (implicit TLS on port 995, required STLS on
@@ -81,6 +81,17 @@ class POP3(Session):
       thread. With the native-tls backend (Windows, macOS) the certificate
       is read on a second connection that stops after the handshake, and
       the callable is asked then.
+    - ``proxy``: connect through this proxy, a URL
+      ``scheme://[user[:password]@]host[:port]`` with scheme ``socks5h``
+      or ``socks5`` (both: the proxy resolves the server's name; nothing
+      is looked up here), ``socks4a`` or ``http`` (CONNECT, Basic
+      authentication); port 1080 when none is given. TLS still runs with
+      the mail server and is checked against ``host`` as without a proxy.
+      Proxy failures raise :class:`mailtls.ProxyError`; the proxy password
+      never appears in messages or traces.
+    - ``proxy_from_environment``: with no ``proxy``, use the one
+      ``all_proxy``/``ALL_PROXY`` names, except for hosts
+      ``no_proxy``/``NO_PROXY`` lists (as curl reads them). Off by default.
 
     Use it as a context manager: leaving the block normally sends QUIT
     (committing deletions); leaving it by an exception drops the connection
@@ -114,6 +125,8 @@ class POP3(Session):
         max_message_bytes: Optional[int] = None,
         trace: Optional[TraceCallback] = None,
         on_untrusted_certificate: Optional[CertificateCallback] = None,
+        proxy: Optional[str] = None,
+        proxy_from_environment: bool = False,
     ) -> None:
         """Connect to ``host`` (see the class docstring for the options).
 
@@ -137,6 +150,8 @@ class POP3(Session):
             danger_accept_invalid_certs=danger_accept_invalid_certs,
             trace=trace,
             on_untrusted_certificate=on_untrusted_certificate,
+            proxy=proxy,
+            proxy_from_environment=proxy_from_environment,
         )
 
     def _configure(self, options: int, **kw: Any) -> None:

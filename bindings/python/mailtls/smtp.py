@@ -62,7 +62,7 @@ class SMTP(Session):
     ``SMTP(host, port=None, *, security="auto", ca_file=None, ca_pem=None,
     pin_sha256=None, min_tls="1.2", timeout=60.0, allow_plaintext_auth=False,
     danger_accept_invalid_certs=False, client_name=None, trace=None,
-    on_untrusted_certificate=None)``
+    on_untrusted_certificate=None, proxy=None, proxy_from_environment=False)``
 
     - ``port``: None means 465 for ``security="tls"`` and 587 otherwise.
     - ``security``: ``"auto"`` (implicit TLS on port 465, required STARTTLS
@@ -100,6 +100,17 @@ class SMTP(Session):
       thread. With the native-tls backend (Windows, macOS) the certificate
       is read on a second connection that stops after the handshake, and
       the callable is asked then.
+    - ``proxy``: connect through this proxy, a URL
+      ``scheme://[user[:password]@]host[:port]`` with scheme ``socks5h``
+      or ``socks5`` (both: the proxy resolves the server's name; nothing
+      is looked up here), ``socks4a`` or ``http`` (CONNECT, Basic
+      authentication); port 1080 when none is given. TLS still runs with
+      the mail server and is checked against ``host`` as without a proxy.
+      Proxy failures raise :class:`mailtls.ProxyError`; the proxy password
+      never appears in messages or traces.
+    - ``proxy_from_environment``: with no ``proxy``, use the one
+      ``all_proxy``/``ALL_PROXY`` names, except for hosts
+      ``no_proxy``/``NO_PROXY`` lists (as curl reads them). Off by default.
 
     Use it as a context manager: leaving the block normally sends QUIT;
     leaving it by an exception drops the connection without QUIT.
@@ -137,6 +148,8 @@ class SMTP(Session):
         client_name: Optional[str] = None,
         trace: Optional[TraceCallback] = None,
         on_untrusted_certificate: Optional[CertificateCallback] = None,
+        proxy: Optional[str] = None,
+        proxy_from_environment: bool = False,
     ) -> None:
         """Connect to ``host`` (see the class docstring for the options).
 
@@ -160,6 +173,8 @@ class SMTP(Session):
             danger_accept_invalid_certs=danger_accept_invalid_certs,
             trace=trace,
             on_untrusted_certificate=on_untrusted_certificate,
+            proxy=proxy,
+            proxy_from_environment=proxy_from_environment,
         )
 
     def _configure(self, options: int, **kw: Any) -> None:
