@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need on a fresh Debian/Ubuntu machine:
-# Debian packages (Dovecot, OpenSSL headers, C compilers, valgrind, strace; for the
-# Windows DLLs mingw-w64, llvm-dlltool, lld and Wine, 64- and 32-bit), the
-# Rust targets for Windows and the Python test tools. Installs only what is
+# Debian packages (Dovecot, microsocks and tinyproxy, OpenSSL headers, C
+# compilers, valgrind, strace; for the Windows DLLs mingw-w64, llvm-dlltool,
+# lld and Wine, 64- and 32-bit), the Rust targets for Windows and the Python test tools. Installs only what is
 # missing, so a second run is quick.
 set -euo pipefail
 
 packages=(dovecot-core dovecot-pop3d openssl libssl-dev pkg-config gcc g++ clang valgrind python3 python3-pip python3-venv cmake
     gcc-mingw-w64-x86-64-win32 gcc-mingw-w64-i686-win32 llvm lld
-    wine wine64 wine32:i386 libgnutls30:i386 strace)
+    wine wine64 wine32:i386 libgnutls30:i386 strace microsocks tinyproxy)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,8 +16,8 @@ done
 if ((${#missing[@]})); then
     echo "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    # Keep the packages' own services from starting: the tests run their own
-    # servers on loopback.
+    # Keep the packages' own services from starting (tinyproxy's would listen
+    # on port 8888): the tests run their own servers and proxies on loopback.
     policy=/usr/sbin/policy-rc.d
     added_policy=
     if [ ! -e "$policy" ]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as README gives it: installs what it needs, starts
 # Dovecot (POP3) and Postfix (SMTP, authenticating through Dovecot) on
-# 127.0.0.1 with a throwaway CA, runs the Rust, C and Python tests against
+# 127.0.0.1 with a throwaway CA and SOCKS5 and HTTP proxies to them
+# (microsocks, tinyproxy), runs the Rust, C and Python tests against
 # them, cross-builds the Windows DLLs and runs their tests under Wine, and
 # stops exactly the servers it started.
 set -euo pipefail
@@ -29,6 +30,7 @@ state=$(mktemp -d /tmp/mailtls-test.XXXXXX)
 scram_state=
 cleanup() {
     for dir in "$state" $scram_state; do
+        bash tests/servers/proxies.sh stop "$dir" || true
         bash tests/servers/postfix.sh stop "$dir" || true
         bash tests/servers/dovecot.sh stop "$dir" || true
         rm -rf "$dir"
@@ -37,10 +39,15 @@ cleanup() {
 trap cleanup EXIT
 bash tests/servers/dovecot.sh start "$state" >/dev/null
 bash tests/servers/postfix.sh start "$state" >/dev/null
+# microsocks and tinyproxy for tests/proxy_real.rs, allowed to reach the
+# ports of the servers above (from $state/env.sh).
+bash tests/servers/proxies.sh start "$state" >/dev/null
 # shellcheck disable=SC1091
 . "$state/env.sh"
+# shellcheck disable=SC1091
+. "$state/proxies.env"
 
-echo "== Rust: unit, fake-server, Dovecot, Postfix and header tests"
+echo "== Rust: unit, fake-server, Dovecot, Postfix, proxy and header tests"
 # scram_dovecot needs a Dovecot that offers SCRAM (the second server set
 # below); the main one does not, so the other suites' expectations of the
 # automatic mechanism (PLAIN to a verified server) hold.
@@ -48,7 +55,7 @@ if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --no-fail-fast -E 'not binary(scram_dovecot)'
     echo "== Rust: the TLS tests again through native-tls (the Windows/macOS code path)"
     cargo nextest run --locked --no-fail-fast --features native-tls-backend \
-        -E 'kind(lib) | binary(dovecot_pop3) | binary(scram_fake) | binary(tls_failures) | binary(cert_callback) | binary(probe)'
+        -E 'kind(lib) | binary(dovecot_pop3) | binary(scram_fake) | binary(tls_failures) | binary(cert_callback) | binary(probe) | binary(proxy_real)'
     run_scram() { cargo nextest run --locked --no-fail-fast --test scram_dovecot "$@"; }
 else
     suites=()
@@ -58,7 +65,7 @@ else
     cargo test --locked --no-fail-fast --workspace --lib --bins "${suites[@]}"
     echo "== Rust: the TLS tests again through native-tls (the Windows/macOS code path)"
     cargo test --locked --no-fail-fast --features native-tls-backend --lib --test dovecot_pop3 --test scram_fake \
-        --test tls_failures --test cert_callback --test probe
+        --test tls_failures --test cert_callback --test probe --test proxy_real
     run_scram() { cargo test --locked --no-fail-fast --test scram_dovecot "$@"; }
 fi
 
