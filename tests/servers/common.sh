@@ -42,3 +42,13 @@ wait_gone() {
 	done
 	echo "${pids//$'\n'/ }"
 }
+
+# Every mailbox user, Dovecot's users and Postfix's virtual mailboxes alike:
+# demo, user01..user99, and the named users of the later suites (each
+# suite's users are its own).
+mailbox_users() {
+	echo demo $(seq -f 'user%02g' 1 99) fetch01 fetch02 fetch03 order01 \
+		csync01 csync02 csync03 pysync01 pysync02 pysync03 scram01 scram02 \
+		certcb01 certcb02 probe01 probe02 cprobe01 pyprobe01 cliprobe01 \
+		proxy01 proxy02 proxy03 proxy04 proxy05 proxy06 proxy07 proxy08 cproxy01 pyproxy01
+}

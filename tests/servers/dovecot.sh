@@ -215,15 +215,6 @@ postfix_auth_listener() {
 	fi
 }
 
-# Every mailbox user: demo, user01..user99, and the named users of the
-# later suites (each suite's users are its own).
-mailbox_users() {
-	echo demo $(seq -f 'user%02g' 1 99) fetch01 fetch02 fetch03 order01 \
-		csync01 csync02 csync03 pysync01 pysync02 pysync03 scram01 scram02 \
-		certcb01 certcb02 probe01 probe02 cprobe01 pyprobe01 cliprobe01 \
-		proxy01 proxy02 proxy03 proxy04 proxy05 proxy06 proxy07 proxy08 cproxy01 pyproxy01
-}
-
 write_users() {
 	local state=$1 u scram_hash stored
 	# Salted keys only, as a server that never stores the password has them.
@@ -285,7 +276,10 @@ start() {
 			port=${MAILTLS_POP3_PORT:?set both MAILTLS_POP3_PORT and MAILTLS_POP3S_PORT}
 			ports=${MAILTLS_POP3S_PORT:?set both MAILTLS_POP3_PORT and MAILTLS_POP3S_PORT}
 		else
-			read -r port ports < <(free_ports 2) || true
+			# Not from a process substitution: free_ports must have exited
+			# (and let go of the ports) before the server binds them.
+			picked=$(free_ports 2) || true
+			read -r port ports <<<"$picked" || true
 			[[ -n ${ports:-} ]] || die "could not pick free ports"
 		fi
 		write_config "$state" "$port" "$ports"

@@ -300,7 +300,7 @@ EOF
 write_tables() {
 	local state=$1 pf=$1/postfix u
 	{
-		for u in demo $(seq -f 'user%02g' 1 99); do
+		for u in $(mailbox_users); do
 			echo "$u@localhost $u/Maildir/"
 		done
 	} >"$pf/vmailbox"
@@ -341,7 +341,10 @@ start() {
 	local fixed='' started='' attempt busy p
 	[[ -z ${MAILTLS_SMTP_SUBMISSION_PORT:-}${MAILTLS_SMTPS_PORT:-}${MAILTLS_SMTP_PLAIN_PORT:-} ]] || fixed=1
 	for attempt in 1 2 3; do
-		read -r port_sub port_smtps port_plain < <(free_ports 3) || true
+		# Not from a process substitution: free_ports must have exited
+		# (and let go of the ports) before the server binds them.
+		ports=$(free_ports 3) || true
+		read -r port_sub port_smtps port_plain <<<"$ports" || true
 		[[ -n ${port_plain:-} ]] || die "could not pick free ports"
 		port_sub=${MAILTLS_SMTP_SUBMISSION_PORT:-$port_sub}
 		port_smtps=${MAILTLS_SMTPS_PORT:-$port_smtps}

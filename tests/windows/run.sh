@@ -112,7 +112,10 @@ python3 "$here/ocsp_responder.py" "$ca_dir" </dev/null >"$out/logs/ocsp.log" 2>&
 helper_pids+=($!)
 wait_port "$(<"$ca_dir/ocsp.port")" || die "the OCSP responder did not start: $(cat "$out/logs/ocsp.log")"
 
-read -r untrusted_port revoked_port tls11_port stall_port closed_port < <(free_ports 5)
+# Not from a process substitution: free_ports must have exited (and let go
+# of the ports) before the servers bind them.
+picked_ports=$(free_ports 5)
+read -r untrusted_port revoked_port tls11_port stall_port closed_port <<<"$picked_ports"
 # A full chain from a CA the programs do not trust.
 openssl s_server -quiet -accept "127.0.0.1:$untrusted_port" -cert "$ca_dir/other-server.pem" \
 	-key "$ca_dir/other-server.key" -cert_chain "$ca_dir/other-ca.pem" \
