@@ -15,9 +15,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{password, plain_options, port, recording_tracer, tls_options};
+use common::{env, password, plain_options, port, recording_tracer, tls_options};
 use mailtls::pop3::Pop3Client;
 use mailtls::{CertificateReason, Client, ClientOptions, Error, Proxy, ProxyCredentials, ProxyKind};
+use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
 
 const SECRET: &str = "pr0xy-s3cret";
 
@@ -238,6 +239,24 @@ fn a_refused_socks5_login_is_proxy_auth_failed_without_the_password() {
     let message = err.to_string();
     assert!(message.contains("refused the proxy user name and password"), "{message}");
     assert!(!message.contains(SECRET) && !format!("{err:?}").contains(SECRET), "{message}");
+}
+
+#[test]
+fn a_login_answer_with_the_wrong_version_breaks_the_protocol() {
+    let proxy = FakeProxy::start(|mut s| {
+        socks5_methods(&mut s, 2)?;
+        let head = read_n(&mut s, 2)?;
+        read_n(&mut s, head[1] as usize)?;
+        let len = read_n(&mut s, 1)?[0] as usize;
+        read_n(&mut s, len)?;
+        s.write_all(&[5, 0])?;
+        Ok(())
+    });
+    let url = format!("socks5h://alice:{SECRET}@127.0.0.1:{}", proxy.port);
+    let err = connect_error("mail.example.test", &options_via(Proxy::parse(&url).unwrap()));
+    proxy.finish();
+    assert!(matches!(err, Error::ProxyProtocol(_)), "{err:?}");
+    assert!(err.to_string().contains("version byte 5, not 1"), "{err}");
 }
 
 #[test]
@@ -595,6 +614,103 @@ fn a_certificate_for_another_name_is_still_refused_through_the_tunnel() {
     let _ = proxy.finish();
     let log = log.lock().unwrap();
     assert!(!common::sent_command(&log, "USER") && !common::sent_command(&log, "AUTH"));
+}
+
+// ---------------------------------------------------------------- HTTPS proxy
+
+/// An HTTPS proxy: TLS with the test server's certificate (for localhost
+/// and 127.0.0.1), then CONNECT, then a relay to 127.0.0.1:`to`. Returns
+/// the request lines it read.
+fn https_proxy(to: u16) -> FakeProxy<Vec<String>> {
+    let ca_dir = std::path::PathBuf::from(env("MAILTLS_TEST_STATE")).join("ca");
+    let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
+    acceptor.set_certificate_chain_file(ca_dir.join("server.pem")).unwrap();
+    acceptor.set_private_key_file(ca_dir.join("server.key"), SslFiletype::PEM).unwrap();
+    let acceptor = acceptor.build();
+    FakeProxy::start(move |tcp| {
+        let mut tls = acceptor.accept(tcp).map_err(|e| io::Error::other(e.to_string()))?;
+        let mut request = Vec::new();
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            tls.read_exact(&mut byte)?;
+            line.push(byte[0]);
+            if line.ends_with(b"\r\n") {
+                if line == b"\r\n" {
+                    break;
+                }
+                request.push(String::from_utf8_lossy(&line[..line.len() - 2]).into_owned());
+                line.clear();
+            }
+        }
+        let mut upstream = TcpStream::connect(("127.0.0.1", to))?;
+        tls.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+        // One thread, both directions: short timeouts take turns.
+        let tick = Some(Duration::from_millis(10));
+        tls.get_ref().set_read_timeout(tick)?;
+        upstream.set_read_timeout(tick)?;
+        let mut buf = [0u8; 16384];
+        loop {
+            match tls.read(&mut buf) {
+                Ok(0) => return Ok(request),
+                Ok(n) => upstream.write_all(&buf[..n])?,
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(_) => return Ok(request),
+            }
+            match upstream.read(&mut buf) {
+                Ok(0) => return Ok(request),
+                Ok(n) => tls.write_all(&buf[..n])?,
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    })
+}
+
+#[test]
+fn tls_runs_inside_the_tls_of_an_https_proxy() {
+    let pop3s = port("MAILTLS_TEST_POP3S_PORT");
+    let proxy = https_proxy(pop3s);
+    let (tracer, log) = recording_tracer();
+    let url = format!("https://alice:{SECRET}@127.0.0.1:{}", proxy.port);
+    let opts = ClientOptions {
+        proxy: Some(Proxy::parse(&url).unwrap()),
+        security: mailtls::Security::Tls,
+        tracer,
+        ..tls_options()
+    };
+    let mut pop3 = Pop3Client::connect("localhost", pop3s, &opts).expect("POP3S through an HTTPS proxy");
+    assert!(pop3.is_tls());
+    pop3.login("proxy08", &password(), None).expect("login through the HTTPS proxy");
+    pop3.stat().unwrap();
+    pop3.quit().unwrap();
+    let request = proxy.finish();
+    assert_eq!(request[0], format!("CONNECT localhost:{pop3s} HTTP/1.1"));
+    assert!(request.iter().any(|l| l.starts_with("Proxy-Authorization: Basic ")), "{request:?}");
+    assert!(
+        log.lock().unwrap().iter().any(|(_, d)| String::from_utf8_lossy(d).contains("TLS with the HTTPS proxy")),
+        "the trace tells of the proxy's TLS"
+    );
+    assert_no_secret_in_trace(&log);
+}
+
+#[test]
+fn an_https_proxy_with_an_untrusted_certificate_is_refused_before_connect() {
+    let proxy = https_proxy(port("MAILTLS_TEST_POP3S_PORT"));
+    // Without the test CA: the proxy's certificate is not trusted. The
+    // mail server's pin does not vouch for the proxy.
+    let opts = ClientOptions {
+        proxy: Some(Proxy::parse(&proxy.url("https")).unwrap()),
+        security: mailtls::Security::Tls,
+        connect_timeout: Duration::from_secs(5),
+        tls: mailtls::TlsOptions { pin_sha256: Some([7; 32]), ..Default::default() },
+        ..ClientOptions::default()
+    };
+    let err = Pop3Client::connect("localhost", 995, &opts).expect_err("an untrusted proxy certificate");
+    assert!(matches!(err, Error::Certificate(_)), "{err:?}");
+    assert!(err.to_string().contains(&format!("127.0.0.1:{}", proxy.port)), "{err}");
+    // The proxy's accept failed: no CONNECT was read.
+    assert!(proxy.thread.join().unwrap().is_err());
 }
 
 // ---------------------------------------------------------------- helpers

@@ -55,7 +55,7 @@ if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --no-fail-fast -E 'not binary(scram_dovecot)'
     echo "== Rust: the TLS tests again through native-tls (the Windows/macOS code path)"
     cargo nextest run --locked --no-fail-fast --features native-tls-backend \
-        -E 'kind(lib) | binary(dovecot_pop3) | binary(scram_fake) | binary(tls_failures) | binary(cert_callback) | binary(probe) | binary(proxy_real)'
+        -E 'kind(lib) | binary(dovecot_pop3) | binary(scram_fake) | binary(tls_failures) | binary(cert_callback) | binary(probe) | binary(proxy_real) | binary(proxy_fake)'
     run_scram() { cargo nextest run --locked --no-fail-fast --test scram_dovecot "$@"; }
 else
     suites=()
@@ -65,7 +65,7 @@ else
     cargo test --locked --no-fail-fast --workspace --lib --bins "${suites[@]}"
     echo "== Rust: the TLS tests again through native-tls (the Windows/macOS code path)"
     cargo test --locked --no-fail-fast --features native-tls-backend --lib --test dovecot_pop3 --test scram_fake \
-        --test tls_failures --test cert_callback --test probe --test proxy_real
+        --test tls_failures --test cert_callback --test probe --test proxy_real --test proxy_fake
     run_scram() { cargo test --locked --no-fail-fast --test scram_dovecot "$@"; }
 fi
 

@@ -26,12 +26,21 @@ pub const MAILTLS_PROXY_SOCKS4A: mailtls_proxy_kind = 3;
 /// HTTP CONNECT (RFC 9110) with Basic authentication when a user name is
 /// given; the name is sent to the proxy. URL scheme http://.
 pub const MAILTLS_PROXY_HTTP: mailtls_proxy_kind = 4;
+/// HTTP CONNECT over TLS to the proxy (an HTTPS proxy). The proxy's
+/// certificate is verified against the proxy's name with the options' CA
+/// settings and minimum TLS version; the pin, the certificate callback and
+/// the danger switch apply to the mail server only. A certificate failure
+/// of the proxy gives the CERTIFICATE_* result, its message naming the
+/// proxy's host and port. The mail server's TLS runs inside the proxy's.
+/// URL scheme https://.
+pub const MAILTLS_PROXY_HTTPS: mailtls_proxy_kind = 5;
 
 /// Connect through the proxy `url` (UTF-8):
 /// `scheme://[user[:password]@]host[:port][/]`, the scheme one of
 /// socks5h, socks5 (both: the proxy resolves the mail server's name),
-/// socks4a or http, user and password percent-encoded as in any URL, an
-/// IPv6 host in brackets, port 1080 when none is given. NULL removes the
+/// socks4a, http or https (see the MAILTLS_PROXY_* constants), user and
+/// password percent-encoded as in any URL, an IPv6 host in brackets, port
+/// 1080 when none is given (443 for https). NULL removes the
 /// proxy (connect directly, or through the environment's proxy when
 /// mailtls_options_set_proxy_from_environment() asked for it).
 ///
@@ -43,9 +52,8 @@ pub const MAILTLS_PROXY_HTTP: mailtls_proxy_kind = 4;
 /// _PROTOCOL); the proxy password never appears in messages or traces.
 ///
 /// Returns MAILTLS_RESULT_INVALID_ARGUMENT, leaving the previous proxy
-/// setting unchanged, for a malformed URL, an unknown scheme, https://
-/// (not supported yet), or a user name or password longer than the 255
-/// bytes SOCKS can carry; MAILTLS_RESULT_NULL_ARGUMENT for NULL options.
+/// setting unchanged, for a malformed URL, an unknown scheme, or a user
+/// name or password longer than the 255 bytes SOCKS can carry; MAILTLS_RESULT_NULL_ARGUMENT for NULL options.
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_options_set_proxy(options: *mut mailtls_options, url: *const c_char) -> mailtls_result {
     set(options, |o| {
@@ -61,7 +69,7 @@ pub extern "C" fn mailtls_options_set_proxy(options: *mut mailtls_options, url: 
 /// Connect through a proxy given by separate fields (the same effects as
 /// mailtls_options_set_proxy()): `kind` a MAILTLS_PROXY_* constant, `host`
 /// the proxy's name or address (UTF-8, an IPv6 address without brackets),
-/// `port` 0 for 1080. `user` and `password` are the proxy's own
+/// `port` 0 for 1080 (443 for MAILTLS_PROXY_HTTPS). `user` and `password` are the proxy's own
 /// credentials, copied: both NULL for none; a NULL `password` with a user
 /// means an empty one (SOCKS4a sends only the user). Returns
 /// MAILTLS_RESULT_INVALID_ARGUMENT (previous setting kept) for an unknown
@@ -85,6 +93,7 @@ pub extern "C" fn mailtls_options_set_proxy_fields(
             MAILTLS_PROXY_SOCKS5_LOCAL_DNS => ProxyKind::Socks5LocalDns,
             MAILTLS_PROXY_SOCKS4A => ProxyKind::Socks4a,
             MAILTLS_PROXY_HTTP => ProxyKind::Http,
+            MAILTLS_PROXY_HTTPS => ProxyKind::Https,
             _ => return Err(Error::InvalidArgument("unknown proxy kind".into()).into()),
         };
         // SAFETY: NUL-terminated strings (user and password may be NULL).

@@ -1,6 +1,7 @@
 //! TCP and TLS connection with timeouts, a bounded read buffer and batched
 //! writes. Shared by POP3 and SMTP; it knows nothing about either protocol.
 
+mod carrier;
 mod connect;
 mod deadline;
 mod os_errors;
@@ -20,13 +21,14 @@ pub use scripted::ScriptedStream;
 pub use tls::TlsInfo;
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::options::{ClientOptions, DEFAULT_IO_TIMEOUT};
 use crate::sasl::scram::ChannelBinding;
 use crate::trace::{TraceKind, Tracer};
+use carrier::Carrier;
 use deadline::Deadline;
 pub(crate) use deadline::seconds;
 use pace::LowSpeedLimit;
@@ -39,7 +41,7 @@ pub(crate) const MAX_LINE: usize = 8192;
 const READ_BUFFER: usize = 64 * 1024;
 
 enum Stream {
-    Plain(TcpStream),
+    Plain(Carrier),
     Tls(Box<tls::Stream>),
     /// An in-memory peer (fuzzing and unit tests).
     Scripted(Box<ScriptedStream>),
@@ -111,18 +113,21 @@ impl Connection {
             None if opts.proxy_from_environment => proxy::from_environment(host)?,
             None => None,
         };
-        let tcp = match &proxy {
-            Some(p) => proxy::open_tunnel(p, host, port, deadline, &tracer, lookup)?,
-            None => {
-                let addrs = resolve::resolve(host, port, deadline, lookup)?;
-                connect::connect_first(&addrs, deadline, &tracer)
-                    .map_err(|failures| Error::Connect(connect::describe(host, port, deadline.budget(), &failures)))?
-            }
-        };
+        let carrier =
+            match &proxy {
+                Some(p) => proxy::open_tunnel(p, host, port, deadline, &opts.tls, &tracer, lookup)?,
+                None => {
+                    let addrs = resolve::resolve(host, port, deadline, lookup)?;
+                    Carrier::Tcp(connect::connect_first(&addrs, deadline, &tracer).map_err(|failures| {
+                        Error::Connect(connect::describe(host, port, deadline.budget(), &failures))
+                    })?)
+                }
+            };
+        let tcp = carrier.socket();
         let _ = tcp.set_nodelay(true);
         tcp.set_read_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;
         tcp.set_write_timeout(Some(opts.io_timeout)).map_err(|e| Error::from_io(e, "setting up the connection"))?;
-        let mut conn = Connection::over(Stream::Plain(tcp), host, port, tracer, opts.io_timeout);
+        let mut conn = Connection::over(Stream::Plain(carrier), host, port, tracer, opts.io_timeout);
         conn.via_proxy = proxy.is_some();
         if implicit_tls {
             conn.start_tls(opts)?;
@@ -201,7 +206,8 @@ impl Connection {
     /// something within `patience` (false: it is silent so far). What
     /// arrives stays for the next read; other streams always say true.
     pub(crate) fn sends_within(&mut self, patience: Duration) -> Result<bool> {
-        let Stream::Plain(tcp) = &self.stream else { return Ok(true) };
+        // Through an HTTPS proxy there is no peeking into the tunnel.
+        let Stream::Plain(Carrier::Tcp(tcp)) = &self.stream else { return Ok(true) };
         if self.pos != self.end {
             return Ok(true);
         }
@@ -224,8 +230,8 @@ impl Connection {
             return None;
         }
         match &self.stream {
-            Stream::Plain(tcp) => tcp.peer_addr().ok(),
-            Stream::Tls(s) => s.get_ref().peer_addr().ok(),
+            Stream::Plain(carrier) => carrier.socket().peer_addr().ok(),
+            Stream::Tls(s) => s.get_ref().socket().peer_addr().ok(),
             Stream::Scripted(_) | Stream::Closed => None,
         }
     }
@@ -473,8 +479,8 @@ impl Connection {
             return Ok(());
         }
         let socket = match &self.stream {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref(),
+            Stream::Plain(carrier) => carrier.socket(),
+            Stream::Tls(s) => s.get_ref().socket(),
             Stream::Scripted(_) | Stream::Closed => return Ok(()),
         };
         socket.set_read_timeout(Some(wanted)).map_err(|e| Error::from_io(e, "setting the read timeout"))?;
@@ -506,6 +512,7 @@ pub(crate) fn validate_host(host: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpStream;
 
     #[test]
     fn host_names_with_controls_are_refused() {

@@ -57,7 +57,7 @@ static void test_bad_proxy_settings_are_refused_and_keep_the_previous_one(void)
 	CHECK_OK(mailtls_options_set_proxy(opts, "socks5h://127.0.0.1:1"));
 	static const char *const bad[] = {
 		"ftp://127.0.0.1:21",                  /* unknown scheme */
-		"https://127.0.0.1:3128",              /* not supported yet */
+		"https://127.0.0.1:3128?x=1",          /* a query */
 		"socks5h://127.0.0.1:99999",           /* port out of range */
 		"socks5h://127.0.0.1:1080/path",       /* a path */
 		"127.0.0.1:1080",                      /* no scheme */

@@ -84,8 +84,10 @@ class POP3(Session):
     - ``proxy``: connect through this proxy, a URL
       ``scheme://[user[:password]@]host[:port]`` with scheme ``socks5h``
       or ``socks5`` (both: the proxy resolves the server's name; nothing
-      is looked up here), ``socks4a`` or ``http`` (CONNECT, Basic
-      authentication); port 1080 when none is given. TLS still runs with
+      is looked up here), ``socks4a``, ``http`` (CONNECT, Basic
+      authentication) or ``https`` (the same over TLS to the proxy,
+      verified with ``ca_file``/``ca_pem`` and ``min_tls``); port 1080 when
+      none is given (443 for https). TLS still runs with
       the mail server and is checked against ``host`` as without a proxy.
       Proxy failures raise :class:`mailtls.ProxyError`; the proxy password
       never appears in messages or traces.

@@ -113,7 +113,7 @@ def test_a_proxy_that_is_not_running_is_unreachable(server):
     "url",
     [
         "ftp://127.0.0.1:21",
-        "https://127.0.0.1:3128",
+        "https://127.0.0.1:3128#fragment",
         "socks5h://127.0.0.1:99999",
         "127.0.0.1:1080",
         "socks4a://u:p@127.0.0.1",

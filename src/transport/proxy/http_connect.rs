@@ -48,8 +48,11 @@ pub(crate) fn handshake(wire: &mut Wire, target: &Target, tracer: &Tracer) -> Re
         407 | 401 => Err(Error::ProxyAuthFailed(format!(
             "{name} refused the proxy user name and password ({said}): check the proxy settings"
         ))),
+        // tinyproxy's "Access violation" is its ConnectPort rule; other
+        // proxies refuse hosts too, so both are named.
         403 => Err(Error::ProxyTargetFailed(format!(
-            "proxy: {said}, CONNECT to port {} not allowed ({name} does not allow connecting to {authority})",
+            "proxy: {said}, CONNECT to port {} not allowed ({name} does not allow connecting to {authority}: \
+             ask its administrator, or use another proxy)",
             target.port
         ))),
         502..=504 => {

@@ -22,10 +22,12 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
+use super::carrier::Carrier;
 use super::connect;
 use super::deadline::{Deadline, seconds};
 use super::resolve;
 use crate::error::{Error, Result};
+use crate::options::TlsOptions;
 use crate::trace::Tracer;
 use url::{SOCKS_MAX_FIELD, host_port};
 
@@ -45,17 +47,19 @@ impl Target<'_> {
     }
 }
 
-/// A TCP stream through `proxy` to `host`:`port`, within `deadline`.
-/// `lookup` resolves the mail server's name, and is only used when the
-/// proxy kind asks for local resolution.
+/// A stream through `proxy` to `host`:`port`, within `deadline`: TCP, or
+/// for an HTTPS proxy the TLS session with it (verified with `tls`'s CA
+/// settings and minimum version). `lookup` resolves the mail server's
+/// name, and is only used when the proxy kind asks for local resolution.
 pub(crate) fn open_tunnel<L>(
     proxy: &Proxy,
     host: &str,
     port: u16,
     deadline: Deadline,
+    tls: &TlsOptions,
     tracer: &Tracer,
     lookup: L,
-) -> Result<TcpStream>
+) -> Result<Carrier>
 where
     L: FnOnce(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + 'static,
 {
@@ -71,22 +75,56 @@ where
         }
         _ => None,
     };
-    let mut tcp = connect_to_proxy(proxy, deadline, tracer)?;
-    let mut wire = Wire { tcp: &mut tcp, deadline, proxy };
+    let tcp = connect_to_proxy(proxy, deadline, tracer)?;
+    let mut carrier = match proxy.kind() {
+        ProxyKind::Https => tls_to_proxy(tcp, proxy, deadline, tls, tracer)?,
+        _ => Carrier::Tcp(tcp),
+    };
+    let mut wire = Wire { carrier: &mut carrier, deadline, proxy };
     match proxy.kind() {
         ProxyKind::Socks5 | ProxyKind::Socks5LocalDns => socks5::handshake(&mut wire, &target, local_address, tracer)?,
         ProxyKind::Socks4a => socks4a::handshake(&mut wire, &target, tracer)?,
-        ProxyKind::Http => http_connect::handshake(&mut wire, &target, tracer)?,
+        ProxyKind::Http | ProxyKind::Https => http_connect::handshake(&mut wire, &target, tracer)?,
     }
     tracer.info(format!("{} connected us to {}", proxy.describe(), target.describe()));
-    Ok(tcp)
+    Ok(carrier)
+}
+
+/// TLS with an HTTPS proxy, checked as any server is against the proxy's
+/// name, within the connect deadline. The mail server's pin, certificate
+/// callback and danger switch do not apply: they are about the mail
+/// server. A certificate failure keeps its CERTIFICATE_* kind, its message
+/// naming the proxy's host and port.
+fn tls_to_proxy(
+    tcp: TcpStream,
+    proxy: &Proxy,
+    deadline: Deadline,
+    tls: &TlsOptions,
+    tracer: &Tracer,
+) -> Result<Carrier> {
+    let left = deadline.remaining().max(Duration::from_millis(1));
+    for set in [TcpStream::set_read_timeout, TcpStream::set_write_timeout] {
+        set(&tcp, Some(left)).map_err(|e| Error::from_io(e, "setting up the proxy connection"))?;
+    }
+    let proxy_tls = TlsOptions { pin_sha256: None, danger_accept_invalid_certs: false, ..tls.clone() };
+    let established = super::tls::handshake(Carrier::Tcp(tcp), proxy.host(), proxy.port(), &proxy_tls, None, tracer)
+        .map_err(|e| match e {
+            Error::Timeout(_) => Error::Timeout(format!(
+                "{} did not finish its TLS handshake within the connect timeout of {}",
+                proxy.describe(),
+                seconds(deadline.budget())
+            )),
+            e => e,
+        })?;
+    tracer.info(format!("TLS with {} established", proxy.describe()));
+    Ok(Carrier::ProxyTls(Box::new(established.stream)))
 }
 
 /// Refuse, before anything is sent, a mail server the proxy kind cannot
 /// be asked for.
 fn check_target(kind: ProxyKind, target: &Target) -> Result<()> {
     let remote_name = target.ip().is_none() && kind != ProxyKind::Socks5LocalDns;
-    if remote_name && target.host.len() > SOCKS_MAX_FIELD && kind != ProxyKind::Http {
+    if remote_name && target.host.len() > SOCKS_MAX_FIELD && !kind.is_http() {
         return Err(Error::InvalidArgument(format!(
             "the server name is longer than the {SOCKS_MAX_FIELD} bytes a SOCKS proxy can be sent"
         )));
@@ -121,7 +159,7 @@ fn connect_to_proxy(proxy: &Proxy, deadline: Deadline, tracer: &Tracer) -> Resul
 /// The proxy connection during the handshake: every read and write ends
 /// by the connect deadline.
 pub(crate) struct Wire<'a> {
-    tcp: &'a mut TcpStream,
+    carrier: &'a mut Carrier,
     deadline: Deadline,
     proxy: &'a Proxy,
 }
@@ -133,8 +171,14 @@ impl Wire<'_> {
 
     pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
         let left = self.time_left()?;
-        self.tcp.set_write_timeout(Some(left)).map_err(|e| Error::from_io(e, "setting up the proxy connection"))?;
-        self.tcp.write_all(bytes).map_err(|e| self.failed(e, "while we were sending to it"))
+        self.carrier
+            .socket()
+            .set_write_timeout(Some(left))
+            .map_err(|e| Error::from_io(e, "setting up the proxy connection"))?;
+        self.carrier
+            .write_all(bytes)
+            .and_then(|_| self.carrier.flush())
+            .map_err(|e| self.failed(e, "while we were sending to it"))
     }
 
     /// Exactly `buf.len()` bytes, `what` saying what they are for messages.
@@ -142,8 +186,11 @@ impl Wire<'_> {
         let mut got = 0;
         while got < buf.len() {
             let left = self.time_left()?;
-            self.tcp.set_read_timeout(Some(left)).map_err(|e| Error::from_io(e, "setting up the proxy connection"))?;
-            match self.tcp.read(&mut buf[got..]) {
+            self.carrier
+                .socket()
+                .set_read_timeout(Some(left))
+                .map_err(|e| Error::from_io(e, "setting up the proxy connection"))?;
+            match self.carrier.read(&mut buf[got..]) {
                 Ok(0) => {
                     return Err(Error::ProxyProtocol(format!(
                         "{} closed the connection before its {what} was complete",

@@ -45,6 +45,12 @@ pub(crate) fn handshake(wire: &mut Wire, target: &Target, address: Option<IpAddr
             wire.send(&login)?;
             let mut status = [0u8; 2];
             wire.read_exact(&mut status, "answer to the user name and password")?;
+            if status[0] != 1 {
+                return Err(Error::ProxyProtocol(format!(
+                    "{name} answered the user name and password with version byte {}, not 1 (RFC 1929)",
+                    status[0]
+                )));
+            }
             if status[1] != 0 {
                 return Err(Error::ProxyAuthFailed(format!(
                     "{name} refused the proxy user name and password (RFC 1929 status {}): check the proxy \

@@ -18,6 +18,12 @@ pub enum ProxyKind {
     Socks4a,
     /// HTTP CONNECT (RFC 9110 section 9.3.6), Basic authentication.
     Http,
+    /// HTTP CONNECT over TLS to the proxy (an HTTPS proxy), verified
+    /// against the proxy's name with the connection's CA settings and
+    /// minimum TLS version (the mail server's pin, certificate callback
+    /// and danger switch are the mail server's alone). The mail server's
+    /// TLS then runs inside that TLS.
+    Https,
 }
 
 impl ProxyKind {
@@ -28,12 +34,18 @@ impl ProxyKind {
             ProxyKind::Socks5LocalDns => "socks5",
             ProxyKind::Socks4a => "socks4a",
             ProxyKind::Http => "http",
+            ProxyKind::Https => "https",
         }
     }
 
     fn default_port(self) -> u16 {
-        // curl's default for every proxy kind.
-        1080
+        // curl's defaults: 443 for an HTTPS proxy, 1080 for every other.
+        if self == ProxyKind::Https { 443 } else { 1080 }
+    }
+
+    /// HTTP CONNECT, over TLS or not.
+    pub(crate) fn is_http(self) -> bool {
+        matches!(self, ProxyKind::Http | ProxyKind::Https)
     }
 }
 
@@ -65,7 +77,7 @@ pub struct Proxy {
 pub(crate) const SOCKS_MAX_FIELD: usize = 255;
 
 impl Proxy {
-    /// A proxy from separate fields; port 0 means 1080. `credentials` are
+    /// A proxy from separate fields; port 0 means 1080 (443 for HTTPS). `credentials` are
     /// checked for what the kind can carry.
     pub fn new(kind: ProxyKind, host: &str, port: u16, credentials: Option<ProxyCredentials>) -> Result<Proxy> {
         check_host(host)?;
@@ -77,11 +89,11 @@ impl Proxy {
     }
 
     /// A proxy from a URL: `socks5h://`, `socks5://` (both: the proxy
-    /// resolves the mail server's name), `socks4a://` or `http://`, then
-    /// optional `user:password@` (percent-encoded as in any URL), the host
-    /// (IPv6 in brackets) and an optional `:port` (default 1080), and
-    /// nothing after but an optional `/`. `https://` proxies are refused
-    /// for now.
+    /// resolves the mail server's name), `socks4a://`, `http://` or
+    /// `https://`, then optional `user:password@` (percent-encoded as in
+    /// any URL), the host (IPv6 in brackets) and an optional `:port`
+    /// (default 1080, 443 for https), and nothing after but an optional
+    /// `/`.
     pub fn parse(url: &str) -> Result<Proxy> {
         let malformed = |why: &str| Error::InvalidArgument(format!("the proxy URL is malformed: {why}"));
         if url.bytes().any(|b| b.is_ascii_control() || b == b' ') {
@@ -94,14 +106,10 @@ impl Proxy {
             "socks5h" | "socks5" => ProxyKind::Socks5,
             "socks4a" => ProxyKind::Socks4a,
             "http" => ProxyKind::Http,
-            "https" => {
-                return Err(Error::InvalidArgument(
-                    "HTTPS proxies are not supported yet: use an http://, socks5h:// or socks4a:// proxy".into(),
-                ));
-            }
+            "https" => ProxyKind::Https,
             other => {
                 return Err(Error::InvalidArgument(format!(
-                    "unknown proxy scheme {other:?}: use socks5h://, socks5://, socks4a:// or http://"
+                    "unknown proxy scheme {other:?}: use socks5h://, socks5://, socks4a://, http:// or https://"
                 )));
             }
         };
@@ -163,6 +171,7 @@ impl Proxy {
             ProxyKind::Socks5 | ProxyKind::Socks5LocalDns => "SOCKS5",
             ProxyKind::Socks4a => "SOCKS4a",
             ProxyKind::Http => "HTTP",
+            ProxyKind::Https => "HTTPS",
         };
         format!("the {kind} proxy {}", host_port(&self.host, self.port))
     }
@@ -265,10 +274,10 @@ fn check_credentials(kind: ProxyKind, c: &ProxyCredentials) -> Result<()> {
             return bad("a SOCKS4a proxy takes a user name but no password: use socks5h:// for a password".into());
         }
         ProxyKind::Socks4a => {}
-        ProxyKind::Http if c.user.contains(':') => {
+        ProxyKind::Http | ProxyKind::Https if c.user.contains(':') => {
             return bad("the proxy user name contains a colon, which HTTP Basic authentication cannot carry".into());
         }
-        ProxyKind::Http => {}
+        ProxyKind::Http | ProxyKind::Https => {}
     }
     Ok(())
 }
@@ -312,7 +321,8 @@ mod tests {
         assert!(invalid("127.0.0.1:1080").contains("scheme"));
         assert!(invalid("ftp://h:1").contains("unknown proxy scheme \"ftp\""));
         assert!(invalid("socks4://h").contains("unknown proxy scheme"));
-        assert!(invalid("https://h:443").contains("HTTPS proxies are not supported yet"));
+        assert_eq!(Proxy::parse("https://h").unwrap().port(), 443);
+        assert_eq!(Proxy::parse("https://h").unwrap().kind(), ProxyKind::Https);
         assert!(invalid("http://h:0").contains("port"));
         assert!(invalid("http://h:65536").contains("port"));
         assert!(invalid("http://h:+80").contains("port"));

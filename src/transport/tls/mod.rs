@@ -1,13 +1,13 @@
-//! TLS on top of a connected TCP stream, with the platform's TLS library:
+//! TLS on top of a connected stream (TCP, or the TLS session with an HTTPS
+//! proxy: see `carrier.rs`), with the platform's TLS library:
 //! OpenSSL driven directly where it is the system's library (see
 //! `openssl.rs` for why not through native-tls there), native-tls on
 //! Windows and Apple systems. What is common to both lives here: the
 //! caches, the pin check and the sorting of failures.
 
-use std::net::TcpStream;
-
 use sha2::{Digest, Sha256};
 
+use super::carrier::Carrier;
 use crate::certificate::Certificate;
 use crate::error::{CertificateReason, Error, Result};
 use crate::fingerprint::sha256_hex;
@@ -147,7 +147,7 @@ fn setup_error(detail: String) -> Error {
 /// checked here, before any byte of the protocol is sent. A certificate
 /// that failed verification is put to `callback`, if any, here too.
 pub(crate) fn handshake(
-    tcp: TcpStream,
+    tcp: Carrier,
     host: &str,
     port: u16,
     opts: &TlsOptions,

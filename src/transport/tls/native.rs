@@ -2,7 +2,7 @@
 //! Apple systems (and OpenSSL when built with the `native-tls-backend`
 //! feature, which is how this file is tested on Linux).
 
-use std::net::TcpStream;
+use super::super::carrier::Carrier;
 
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
 
@@ -39,7 +39,7 @@ pub(crate) fn build(opts: &TlsOptions) -> Result<Context, String> {
 pub(crate) fn connect(
     ctx: &Context,
     host: &str,
-    tcp: TcpStream,
+    tcp: Carrier,
     _opts: &TlsOptions,
     _ask: bool,
 ) -> Result<(Stream, Option<Diagnosis>), Failure> {

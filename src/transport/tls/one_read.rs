@@ -18,8 +18,8 @@
 //! it was a pause. Real Windows reports the count correctly, so there the
 //! socket is passed through untouched.
 
+use super::super::carrier::Carrier;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 
 use native_tls::TlsStream;
 
@@ -27,14 +27,14 @@ use native_tls::TlsStream;
 /// every second read with a pause.
 #[derive(Debug)]
 pub(crate) struct Socket {
-    tcp: TcpStream,
+    tcp: Carrier,
     pause_between_reads: bool,
     last_read_gave_bytes: bool,
     paused: bool,
 }
 
 impl Socket {
-    pub fn new(tcp: TcpStream) -> Socket {
+    pub fn new(tcp: Carrier) -> Socket {
         Socket { tcp, pause_between_reads: false, last_read_gave_bytes: false, paused: false }
     }
 
@@ -86,7 +86,7 @@ impl Stream {
         Stream { tls }
     }
 
-    pub fn get_ref(&self) -> &TcpStream {
+    pub fn get_ref(&self) -> &Carrier {
         &self.tls.get_ref().tcp
     }
 
@@ -161,13 +161,13 @@ pub(crate) fn under_wine() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
 
     fn socket_pair() -> (Socket, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
-        (Socket::new(client), server)
+        (Socket::new(Carrier::Tcp(client)), server)
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! rest of the set-up is what native-tls and the openssl crate's own
 //! `SslConnector` do.
 
-use std::net::{IpAddr, TcpStream};
+use std::net::IpAddr;
+
+use super::super::carrier::Carrier;
 use std::sync::{Arc, OnceLock};
 
 use openssl::hash::MessageDigest;
@@ -28,7 +30,7 @@ use super::{Failure, codes, roots};
 use crate::options::{TlsOptions, TlsVersion};
 
 pub(crate) type Context = SslContext;
-pub(crate) type Stream = SslStream<TcpStream>;
+pub(crate) type Stream = SslStream<Carrier>;
 
 /// The cipher list of the openssl crate's `SslConnector` (no anonymous,
 /// null or broken ciphers), used for TLS 1.2; TLS 1.3 suites are all sound.
@@ -82,7 +84,7 @@ fn accepts_any_chain(opts: &TlsOptions) -> bool {
 pub(crate) fn connect(
     ctx: &Context,
     host: &str,
-    tcp: TcpStream,
+    tcp: Carrier,
     opts: &TlsOptions,
     ask: bool,
 ) -> Result<(Stream, Option<Diagnosis>), Failure> {
