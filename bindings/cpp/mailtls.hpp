@@ -91,6 +91,10 @@ enum class Code : mailtls_result {
 	Timeout = MAILTLS_RESULT_TIMEOUT,                         ///< The server did not answer within the I/O timeout.
 	ConnectionClosed = MAILTLS_RESULT_CONNECTION_CLOSED,      ///< The server closed the connection unexpectedly.
 	IoError = MAILTLS_RESULT_IO_ERROR,                        ///< Another network error.
+	ProxyUnreachable = MAILTLS_RESULT_PROXY_UNREACHABLE,      ///< The proxy could not be reached.
+	ProxyAuthFailed = MAILTLS_RESULT_PROXY_AUTH_FAILED,       ///< The proxy refused its credentials or wants some.
+	ProxyTargetFailed = MAILTLS_RESULT_PROXY_TARGET_FAILED,   ///< The proxy could not connect to the mail server.
+	ProxyProtocol = MAILTLS_RESULT_PROXY_PROTOCOL,            ///< The proxy broke its protocol.
 	TlsError = MAILTLS_RESULT_TLS_ERROR,                      ///< The TLS handshake failed for another reason.
 	TlsVersion = MAILTLS_RESULT_TLS_VERSION,                  ///< No TLS version in common.
 	CertificateUntrusted = MAILTLS_RESULT_CERTIFICATE_UNTRUSTED,        ///< The server certificate is not trusted.
@@ -142,6 +146,15 @@ enum class Security : mailtls_security {
 	Tls = MAILTLS_SECURITY_TLS,           ///< Implicit TLS from the first byte.
 	StartTls = MAILTLS_SECURITY_STARTTLS, ///< A plain connection upgraded with STLS/STARTTLS.
 	None = MAILTLS_SECURITY_NONE,         ///< No encryption (credentials refused unless allowed).
+};
+
+/// A proxy protocol (MAILTLS_PROXY_*; see Options::proxy).
+enum class ProxyKind : mailtls_proxy_kind {
+	Socks5 = MAILTLS_PROXY_SOCKS5,                 ///< SOCKS5, the proxy resolves the mail server's name.
+	Socks5LocalDns = MAILTLS_PROXY_SOCKS5_LOCAL_DNS, ///< SOCKS5, the name looked up here.
+	Socks4a = MAILTLS_PROXY_SOCKS4A,               ///< SOCKS4a (a user name, no password).
+	Http = MAILTLS_PROXY_HTTP,                     ///< HTTP CONNECT, Basic authentication.
+	Https = MAILTLS_PROXY_HTTPS,                   ///< HTTP CONNECT over TLS to the proxy.
 };
 
 /// The oldest TLS version accepted (MAILTLS_TLS_*).
@@ -680,6 +693,33 @@ public:
 	Options &client_name(std::string_view name)
 	{
 		return check(mailtls_options_set_client_name(handle(), detail::c_string(name, "the client name").c_str()));
+	}
+	/// Connect through the proxy `url` (socks5h://, socks5://, socks4a://, http:// or
+	/// https://, with optional user:password@; see mailtls_options_set_proxy()). TLS to the
+	/// mail server still runs inside the tunnel, checked against the mail server's name.
+	Options &proxy(std::string_view url)
+	{
+		return check(mailtls_options_set_proxy(handle(), detail::c_string(url, "the proxy URL").c_str()));
+	}
+	/// Connect through a proxy given by fields (see mailtls_options_set_proxy_fields()):
+	/// port 0 for the kind's default; an empty user means no credentials.
+	Options &proxy(ProxyKind kind, std::string_view host, std::uint16_t port, std::string_view user = {},
+		       std::string_view password = {})
+	{
+		const std::string host_c = detail::c_string(host, "the proxy host");
+		const std::string user_c = detail::c_string(user, "the proxy user name");
+		const std::string password_c = detail::c_string(password, "the proxy password");
+		return check(mailtls_options_set_proxy_fields(handle(), static_cast<mailtls_proxy_kind>(kind),
+							      host_c.c_str(), port, user.empty() ? nullptr : user_c.c_str(),
+							      user.empty() ? nullptr : password_c.c_str()));
+	}
+	/// Connect directly again (or through the environment's proxy, if asked).
+	Options &clear_proxy() { return check(mailtls_options_set_proxy(handle(), nullptr)); }
+	/// With no proxy set, use the one ALL_PROXY names, except for NO_PROXY's hosts (as
+	/// curl reads them). Off by default.
+	Options &proxy_from_environment(bool enable)
+	{
+		return check(mailtls_options_set_proxy_from_environment(handle(), enable));
 	}
 	/// Restore the default EHLO name (this host's name if valid, else "localhost").
 	Options &default_client_name() { return check(mailtls_options_set_client_name(handle(), nullptr)); }

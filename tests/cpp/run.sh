@@ -21,7 +21,8 @@
 #
 # Test programs: every tests/cpp/*.cpp (common.hpp holds the shared
 # helpers). pop3_test uses user32..user35, smtp_test user36 and user37,
-# certificate_test user48, probe_test user49 (logins only); the
+# certificate_test user48, probe_test user49, proxy_test cproxy01 (logins
+# only; it also needs the proxies of tests/servers/proxies.sh); the
 # example run here uses user38. The programs run at once (distinct users);
 # each runs under valgrind, then its ASan/UBSan build.
 #
