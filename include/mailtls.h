@@ -1644,6 +1644,12 @@ mailtls_result mailtls_probe_last_error(const mailtls_probe *probe,
  * proxy (connect directly, or through the environment's proxy when
  * mailtls_options_set_proxy_from_environment() asked for it).
  *
+ * Which name is resolved where: the proxy's own host name is looked up
+ * on this machine; the mail server's name (the host given to connect) is
+ * sent to the proxy, which looks it up, for every kind but
+ * MAILTLS_PROXY_SOCKS5_LOCAL_DNS, which looks it up here and sends the
+ * address. Nothing falls back from one to the other.
+ *
  * TLS (implicit or STARTTLS) runs inside the tunnel with the mail
  * server's name, checked as without a proxy; pins, the certificate
  * callback and the danger switch behave the same. The connect timeout
