@@ -1453,7 +1453,10 @@ mailtls_result mailtls_pop3_last_response_code(const mailtls_pop3 *pop3,
 
 /**
  * Create a probe that uses the TLS settings of `options` (trusted CA
- * files and PEM, pin, minimum TLS version; NULL: the defaults), copied:
+ * files and PEM, pin, minimum TLS version) and its proxy set with
+ * mailtls_options_set_proxy() or _fields() (every combination is tried
+ * through it; the environment's proxy is not read); NULL: the defaults.
+ * They are copied:
  * the options may be changed or freed afterwards. Its other settings
  * (security mode, timeouts, trace and certificate callbacks, the danger
  * switch) do not apply: the probe picks the modes itself, has its own

@@ -681,7 +681,7 @@ fn tls_runs_inside_the_tls_of_an_https_proxy() {
     };
     let mut pop3 = Pop3Client::connect("localhost", pop3s, &opts).expect("POP3S through an HTTPS proxy");
     assert!(pop3.is_tls());
-    pop3.login("proxy08", &password(), None).expect("login through the HTTPS proxy");
+    pop3.login("proxy06", &password(), None).expect("login through the HTTPS proxy");
     pop3.stat().unwrap();
     pop3.quit().unwrap();
     let request = proxy.finish();

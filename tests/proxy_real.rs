@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use common::{TraceLog, password, port, recording_tracer, seed, tls_options};
 use mailtls::pop3::Pop3Client;
+use mailtls::probe::{Endpoint, Login, Protocol};
 use mailtls::smtp::{MessageSource, SmtpClient};
 use mailtls::trace::{TraceKind, Tracer};
-use mailtls::{Client, ClientOptions, Error, Proxy, ProxyCredentials, ProxyKind, Security};
+use mailtls::{Client, ClientOptions, Error, ProbeOptions, Proxy, ProxyCredentials, ProxyKind, Security};
 
 // ---------------------------------------------------------------- the proxies
 
@@ -527,5 +528,38 @@ fn smtp_refusals_keep_proxy_credentials_out_of_traces() {
         for secret in proxy_secrets() {
             assert!(!line.contains(&secret), "{line}");
         }
+    }
+}
+
+#[test]
+fn the_probe_tries_every_combination_through_the_proxy() {
+    let ports = [
+        (Protocol::Pop3, port("MAILTLS_TEST_POP3S_PORT"), Security::Tls),
+        (Protocol::Pop3, port("MAILTLS_TEST_POP3_PORT"), Security::StartTls),
+        (Protocol::Smtp, port("MAILTLS_TEST_SMTPS_PORT"), Security::Tls),
+        (Protocol::Smtp, port("MAILTLS_TEST_SMTP_SUBMISSION_PORT"), Security::StartTls),
+    ];
+    let mut options = ProbeOptions {
+        endpoints: Some(
+            ports.iter().map(|&(protocol, port, security)| Endpoint { protocol, port, security }).collect(),
+        ),
+        timeout: Duration::from_secs(10),
+        proxy: Some(http_proxy(Some((
+            &proxy_env("MAILTLS_TEST_HTTP_PROXY_USER"),
+            &proxy_env("MAILTLS_TEST_HTTP_PROXY_PASSWORD"),
+        )))),
+        ..ProbeOptions::default()
+    };
+    options.tls = tls_options().tls;
+    let report = mailtls::probe("localhost", Some(("proxy07", &password())), &options).expect("probe");
+    for attempt in &report.attempts {
+        assert!(attempt.error.is_none(), "{:?}: {:?}", attempt.endpoint, attempt.error);
+        assert!(matches!(attempt.login, Login::Succeeded), "{:?}: {:?}", attempt.endpoint, attempt.login);
+    }
+    // A proxy that is not running: every combination says so.
+    options.proxy = Some(Proxy::parse(&format!("socks5h://127.0.0.1:{}", closed_port())).unwrap());
+    let report = mailtls::probe("localhost", None, &options).expect("probe");
+    for attempt in &report.attempts {
+        assert!(matches!(attempt.error, Some(Error::ProxyUnreachable(_))), "{:?}", attempt.error);
     }
 }

@@ -170,6 +170,12 @@ pub struct ConnectionArgs {
     /// Seconds to wait for the connection and for each answer.
     #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: Option<u64>,
+    /// Connect through this proxy: socks5h://, socks5:// (both: the proxy resolves the server's name), socks4a://, http:// or https://, with optional user:password@.
+    #[arg(long, global = true, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// With no --proxy: use the proxy ALL_PROXY names, except for NO_PROXY's hosts (as curl does).
+    #[arg(long, global = true)]
+    pub proxy_from_env: bool,
     /// Print the protocol trace to standard error, passwords and tokens redacted.
     #[arg(long, short, global = true)]
     pub verbose: bool,

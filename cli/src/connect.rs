@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailtls::trace::{TraceKind, Tracer};
-use mailtls::{Client, ClientOptions, Security};
+use mailtls::{Client, ClientOptions, Proxy, Security};
 
 use crate::account::Account;
 use crate::args::{ConnectionArgs, SecurityArg};
@@ -35,10 +35,20 @@ pub fn options(args: &ConnectionArgs, account: &Account) -> Result<ClientOptions
         opts.connect_timeout = Duration::from_secs(seconds);
         opts.io_timeout = Duration::from_secs(seconds);
     }
+    opts.proxy = proxy(args)?;
+    opts.proxy_from_environment = args.proxy_from_env;
     if args.verbose {
         opts.tracer = stderr_tracer();
     }
     Ok(opts)
+}
+
+/// The proxy of --proxy, or of the environment with --proxy-from-env.
+pub fn proxy(args: &ConnectionArgs) -> Result<Option<Proxy>, Failure> {
+    Ok(match &args.proxy {
+        Some(url) => Some(Proxy::parse(url)?),
+        None => None,
+    })
 }
 
 /// The library's trace on standard error: `C:` what was sent, `S:` what

@@ -1,7 +1,7 @@
 //! `mailtls` against the project's Dovecot (POP3) and Postfix (SMTP
 //! submission). Users: user56 (check), user57 (wrong password), user58
 //! (list), user59 (send), fetch01 and fetch02 (fetch, a test each),
-//! cliprobe01 (probe).
+//! cliprobe01 (probe, also through the test tinyproxy).
 
 mod common;
 
@@ -404,4 +404,41 @@ fn probe_with_a_wrong_password_exits_4() {
     assert_eq!(run.code, 4, "{run:?}");
     assert!(run.stdout.contains("login: FAILED"), "{run:?}");
     assert!(run.stdout.contains("user name or password"), "{run:?}");
+}
+
+/// The test tinyproxy's URL with its credentials (tests/servers/proxies.sh),
+/// and its password.
+fn http_proxy_url() -> (String, String) {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: start tests/servers/proxies.sh"))
+    };
+    let password = var("MAILTLS_TEST_HTTP_PROXY_PASSWORD");
+    let url = format!(
+        "http://{}:{password}@127.0.0.1:{}",
+        var("MAILTLS_TEST_HTTP_PROXY_USER"),
+        var("MAILTLS_TEST_HTTP_PROXY_PORT")
+    );
+    (url, password)
+}
+
+#[test]
+fn check_and_probe_go_through_a_proxy() {
+    let Some(s) = servers() else { return };
+    let (proxy, proxy_password) = http_proxy_url();
+    let run = mailtls(&with_ca(&s, &["--proxy", &proxy, "-v", "check", &s.pop3s_url("cliprobe01")]), Some(&s.password));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("login:        ok, as cliprobe01"), "{run:?}");
+    assert!(run.stderr.contains("C: CONNECT localhost:"), "{run:?}");
+    assert!(!run.stdout.contains(&proxy_password) && !run.stderr.contains(&proxy_password), "{run:?}");
+
+    let ports = probe_ports(&s);
+    let mut args = with_ca(&s, &["--proxy", &proxy, "probe", &s.host, "--user", "cliprobe01"]);
+    args.extend(ports.iter().map(String::as_str));
+    let run = mailtls(&args, Some(&s.password));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout.lines().filter(|l| l.contains("login: ok")).count(), 4, "{run:?}");
+
+    let run = mailtls(&with_ca(&s, &["--proxy", "gopher://x", "check", &s.pop3s_url("cliprobe01")]), None);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("unknown proxy scheme"), "{run:?}");
 }

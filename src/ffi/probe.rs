@@ -137,7 +137,10 @@ fn invalid(message: &str) -> Failure {
 }
 
 /// Create a probe that uses the TLS settings of `options` (trusted CA
-/// files and PEM, pin, minimum TLS version; NULL: the defaults), copied:
+/// files and PEM, pin, minimum TLS version) and its proxy set with
+/// mailtls_options_set_proxy() or _fields() (every combination is tried
+/// through it; the environment's proxy is not read); NULL: the defaults.
+/// They are copied:
 /// the options may be changed or freed afterwards. Its other settings
 /// (security mode, timeouts, trace and certificate callbacks, the danger
 /// switch) do not apply: the probe picks the modes itself, has its own
@@ -149,9 +152,13 @@ fn invalid(message: &str) -> Failure {
 #[unsafe(no_mangle)]
 pub extern "C" fn mailtls_probe_new(options: *const mailtls_options) -> *mut mailtls_probe {
     new_handle(|| {
-        let tls = if options.is_null() { Default::default() } else { read_handle(options, |o| o.inner.tls.clone())? };
+        let (tls, proxy) = if options.is_null() {
+            Default::default()
+        } else {
+            read_handle(options, |o| (o.inner.tls.clone(), o.inner.proxy.clone()))?
+        };
         Some(ProbeState {
-            options: ProbeOptions { tls, ..ProbeOptions::default() },
+            options: ProbeOptions { tls, proxy, ..ProbeOptions::default() },
             attempts: Vec::new(),
             recommended: [None, None],
             detail: ErrorDetail::default(),

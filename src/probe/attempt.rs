@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{Attempt, Endpoint, Login, Protocol};
 use crate::certificate::Certificate;
 use crate::error::Error;
-use crate::options::{ClientOptions, TlsOptions};
+use crate::options::{ClientOptions, Proxy, TlsOptions};
 use crate::pop3::Pop3Client;
 use crate::session::Client;
 use crate::session::auth::Authenticate;
@@ -20,6 +20,7 @@ pub(super) struct Job {
     pub credentials: Option<(String, String)>,
     pub timeout: Duration,
     pub tls: TlsOptions,
+    pub proxy: Option<Proxy>,
 }
 
 impl Job {
@@ -39,6 +40,7 @@ impl Job {
             tls,
             connect_timeout: self.timeout,
             io_timeout: self.timeout,
+            proxy: self.proxy.clone(),
             ..ClientOptions::default()
         }
     }

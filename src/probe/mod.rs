@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::certificate::Certificate;
 use crate::error::{Error, Result};
-use crate::options::{Security, TlsOptions};
+use crate::options::{Proxy, Security, TlsOptions};
 
 pub use plan::{check_endpoints, standard_endpoints};
 
@@ -62,6 +62,9 @@ pub struct ProbeOptions {
     /// Trusted roots, pin and minimum version, as for any session. The
     /// danger switch is ignored: the probe reports what verification says.
     pub tls: TlsOptions,
+    /// Try every combination through this proxy (see
+    /// [`ClientOptions::proxy`](crate::ClientOptions::proxy)).
+    pub proxy: Option<Proxy>,
 }
 
 impl Default for ProbeOptions {
@@ -71,6 +74,7 @@ impl Default for ProbeOptions {
             endpoints: None,
             timeout: Duration::from_secs(5),
             tls: TlsOptions::default(),
+            proxy: None,
         }
     }
 }
@@ -151,6 +155,7 @@ pub fn probe(host: &str, credentials: Option<(&str, &str)>, options: &ProbeOptio
             credentials: credentials.clone(),
             timeout: options.timeout,
             tls: options.tls.clone(),
+            proxy: options.proxy.clone(),
         };
         let sender = sender.clone();
         let spawned = thread::Builder::new().name("mailtls-probe".into()).spawn(move || {

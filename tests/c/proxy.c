@@ -192,6 +192,26 @@ static void test_the_environment_is_read_only_when_asked(void)
 	CHECK(unsetenv("all_proxy") == 0);
 }
 
+static void test_the_probe_goes_through_the_options_proxy(void)
+{
+	char url[64];
+	snprintf(url, sizeof url, "socks5h://127.0.0.1:%u", (unsigned)closed_port());
+	mailtls_options *opts = test_options(&env);
+	CHECK_OK(mailtls_options_set_proxy(opts, url));
+	mailtls_probe *probe = mailtls_probe_new(opts);
+	mailtls_options_free(opts);
+	CHECK(probe != NULL);
+	CHECK_OK(mailtls_probe_set_timeout_ms(probe, 20000));
+	CHECK_OK(mailtls_probe_add_endpoint(probe, MAILTLS_PROTOCOL_POP3, env.pop3s_port, MAILTLS_SECURITY_TLS));
+	CHECK_OK(mailtls_probe_add_endpoint(probe, MAILTLS_PROTOCOL_SMTP, smtp_env.submission_port,
+					    MAILTLS_SECURITY_STARTTLS));
+	CHECK_OK(mailtls_probe_run(probe, env.host, NULL, NULL));
+	CHECK(mailtls_probe_attempt_count(probe) == 2);
+	for (size_t i = 0; i < mailtls_probe_attempt_count(probe); i++)
+		CHECK_RC(MAILTLS_RESULT_PROXY_UNREACHABLE, mailtls_probe_attempt_result(probe, i));
+	mailtls_probe_free(probe);
+}
+
 int main(void)
 {
 	env = test_env_load();
@@ -200,5 +220,6 @@ int main(void)
 	test_pop3_through_socks5();
 	test_smtp_through_http_connect_keeps_the_password_out_of_the_trace();
 	test_the_environment_is_read_only_when_asked();
+	test_the_probe_goes_through_the_options_proxy();
 	return test_finish("proxy");
 }

@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 from . import _lib
 from . import certificate as _certificate
-from ._session import _timeout_ms, c_string, configure_tls, copy_text, invalid
+from ._session import _options_error, _timeout_ms, c_string, configure_tls, copy_text, invalid
 from .certificate import Certificate
 from .errors import CertificateError, Error, Result, make_error
 
@@ -90,6 +90,7 @@ def probe(
     ca_pem: Union[str, bytes, list, tuple, None] = None,
     pin_sha256: Optional[str] = None,
     min_tls: str = "1.2",
+    proxy: Optional[str] = None,
 ) -> ProbeReport:
     """Try ``host``'s standard combinations at once (POP3: 995 TLS, 110
     STARTTLS; SMTP: 465 TLS, 587, 26 and 25 STARTTLS) and return within about
@@ -99,7 +100,9 @@ def probe(
     where the connection is encrypted and the certificate verified, never
     elsewhere, and says goodbye. ``ca_file``, ``ca_pem``, ``pin_sha256``
     and ``min_tls`` are as for :class:`mailtls.POP3`; a certificate that
-    fails verification is reported, never accepted.
+    fails verification is reported, never accepted. ``proxy`` (a URL, as
+    for :class:`mailtls.POP3`) is the proxy every combination goes
+    through.
 
     Raises InvalidArgument for a bad argument (nothing is tried then); the
     outcome of each combination is in the report, not raised.
@@ -121,6 +124,10 @@ def probe(
         configure_tls(
             lib, options, ca_file=ca_file, ca_pem=ca_pem, pin_sha256=pin_sha256, min_tls=min_tls
         )
+        if proxy is not None:
+            rc = lib.mailtls_options_set_proxy(options, c_string(proxy, "proxy"))
+            if rc != Result.OK:
+                raise _options_error(lib, options, rc, "proxy")
         handle = lib.mailtls_probe_new(options)
     finally:
         lib.mailtls_options_free(options)

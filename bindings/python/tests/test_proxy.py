@@ -140,3 +140,24 @@ def test_the_environment_is_read_only_when_asked(server, monkeypatch):
     assert caught.value.code == Result.PROXY_UNREACHABLE
     monkeypatch.setenv("no_proxy", server.host)
     server.pop3s(proxy_from_environment=True).close()
+
+
+def test_the_probe_goes_through_the_proxy(smtp_server, proxies):
+    url = f"http://{proxies.http_user}:{proxies.http_password}@127.0.0.1:{proxies.http_port}"
+    ports = [("pop3", smtp_server.tls_port, "tls"), ("smtp", smtp_server.submission_port, "starttls")]
+    report = mailtls.probe(
+        smtp_server.host,
+        "pyproxy01",
+        smtp_server.password,
+        ports=ports,
+        ca_file=smtp_server.ca,
+        timeout=10.0,
+        proxy=url,
+    )
+    assert [a.login for a in report.attempts] == ["succeeded", "succeeded"], report.attempts
+    report = mailtls.probe(
+        smtp_server.host, ports=ports, timeout=10.0, proxy=f"socks5h://127.0.0.1:{closed_port()}"
+    )
+    for attempt in report.attempts:
+        assert isinstance(attempt.error, mailtls.ProxyError), attempt.error
+        assert attempt.error.code == Result.PROXY_UNREACHABLE

@@ -36,6 +36,11 @@ pub fn run(args: &ConnectionArgs, request: &Request<'_>) -> Result<(), Failure> 
     if let Some(pin) = &args.pin {
         options.tls.set_pin_sha256_hex(pin)?;
     }
+    options.proxy = match crate::connect::proxy(args)? {
+        Some(proxy) => Some(proxy),
+        None if args.proxy_from_env => mailtls::Proxy::from_environment(request.host)?,
+        None => None,
+    };
     // Asked before the probe starts, so no server waits on a person.
     let password = request.user.map(|user| password_for(&format!("{user} at {}", request.host))).transpose()?;
     let credentials = request.user.zip(password.as_deref());

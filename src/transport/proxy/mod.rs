@@ -31,6 +31,17 @@ use crate::options::TlsOptions;
 use crate::trace::Tracer;
 use url::{SOCKS_MAX_FIELD, host_port};
 
+impl Proxy {
+    /// The proxy the environment names for `host`, as curl reads it
+    /// (`all_proxy`/`ALL_PROXY`, except for hosts `no_proxy`/`NO_PROXY`
+    /// lists); `None`: connect directly. What
+    /// [`ClientOptions::proxy_from_environment`](crate::ClientOptions::proxy_from_environment)
+    /// does at each connect.
+    pub fn from_environment(host: &str) -> Result<Option<Proxy>> {
+        from_environment(host)
+    }
+}
+
 /// The mail server as the proxy is asked for it.
 pub(crate) struct Target<'a> {
     pub host: &'a str,
